@@ -1,0 +1,37 @@
+"""Typed errors of the plugin: one base class, each subclass also a matching builtin.
+
+Callers that only know the builtins (``ValueError``, ``ImportError``, ...) still catch our errors;
+callers that want everything from this package catch :class:`PtychoPINNError`. Messages say what is
+wrong, what was received, and how to fix it. Framework-specific failures are translated into these
+types at the engine boundary.
+"""
+
+from __future__ import annotations
+
+
+class PtychoPINNError(Exception):
+    """Base class of every error raised on purpose by ptychopinn-plugin."""
+
+
+class DataContractError(PtychoPINNError, ValueError):
+    """Training or reconstruction data that break the NPZ data contract (shape, quantity, values)."""
+
+
+class ArchiveError(PtychoPINNError, ValueError):
+    """A model archive that is corrupt, foreign, unsafe or incompatible with the request."""
+
+
+class ConfigurationError(PtychoPINNError, ValueError):
+    """A configuration or settings value that is unknown, out of range or inconsistent."""
+
+
+class BackendUnavailableError(PtychoPINNError, ImportError):
+    """The selected framework (TensorFlow or PyTorch) is not installed or cannot be used."""
+
+
+class DeviceUnavailableError(PtychoPINNError, RuntimeError):
+    """The requested compute device (for example ``cuda``) is not available."""
+
+
+class ReconstructionError(PtychoPINNError, RuntimeError):
+    """A reconstruction or training run that cannot proceed (no model loaded, out of memory, ...)."""
