@@ -110,9 +110,7 @@ class ModelConfig(_Strict):
     probe_big: bool = Field(
         True, description='Let the decoders also fill the border outside the central object square.'
     )
-    probe_mask: bool = Field(
-        False, description='Multiply the exit wave by a disk of radius N/4.'
-    )
+    probe_mask: bool = Field(False, description='Multiply the exit wave by a disk of radius N/4.')
     pad_object: bool = Field(
         True,
         description='Object estimate is the central N/2 x N/2 square, zero-padded to N x N.',
@@ -123,7 +121,10 @@ class ModelConfig(_Strict):
         description='Probe normalised to probe / (probe_scale * mean |probe| inside the N/4 disk).',
     )
     gaussian_smoothing_sigma_px: float = Field(
-        0.0, ge=0.0, le=10.0, description='Gaussian smoothing of the object patch, in pixels (0: off).'
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description='Gaussian smoothing of the object patch, in pixels (0: off).',
     )
 
     @model_validator(mode='after')

@@ -245,9 +245,7 @@ class TrainingData:
                     f'ground-truth patches must be finite with shape {amplitude.shape} '
                     f'(one N x N patch per pattern), got {truth.shape}'
                 )
-            object.__setattr__(
-                self, 'ground_truth_patches', truth.astype(np.complex64, copy=False)
-            )
+            object.__setattr__(self, 'ground_truth_patches', truth.astype(np.complex64, copy=False))
 
         if self.scan_index is None:
             index = np.arange(num_patterns, dtype=np.int64)
