@@ -45,9 +45,13 @@ __all__ = [
     'merge_on_canvas',
     'normalize_probe',
     'object_support_mask',
+    'pinn_loss',
     'poisson_nll',
+    'realspace_mae',
+    'realspace_mse',
     'smooth_patches',
     'translate_bilinear',
+    'wrapped_phase_difference',
 ]
 
 DISK_RADIUS_FRACTION = 0.25
@@ -386,6 +390,60 @@ def poisson_nll(predicted_counts: np.ndarray, observed_counts: np.ndarray) -> fl
             f'predicted counts {lam.shape} and observed counts {observed.shape} differ in shape'
         )
     return float(np.mean(lam - observed * np.log(lam)))
+
+
+def wrapped_phase_difference(a_rad: np.ndarray, b_rad: np.ndarray) -> np.ndarray:
+    """``a - b`` wrapped to ``(-pi, pi]`` as ``atan2(sin(a - b), cos(a - b))``."""
+    difference = np.asarray(a_rad, dtype=np.float64) - np.asarray(b_rad, dtype=np.float64)
+    return np.arctan2(np.sin(difference), np.cos(difference))
+
+
+def realspace_mae(patches: np.ndarray, truth: np.ndarray, support: np.ndarray) -> float:
+    """Supervised loss: MAE of amplitude plus MAE of wrapped phase, over the support pixels.
+
+    ``mean_s |(|p| - |t|)| + mean_s |wrap(angle p - angle t)|`` where ``mean_s`` averages over
+    every batch, channel and pixel with ``support == 1`` (the object estimate's footprint).
+
+    Parameters
+    ----------
+    patches, truth : ndarray (B, C, N, N) complex
+    support : ndarray (N, N) of 0 / 1 (:func:`object_support_mask`)
+    """
+    patches = np.asarray(patches, dtype=np.complex128)
+    truth = np.asarray(truth, dtype=np.complex128)
+    weight = np.broadcast_to(np.asarray(support, dtype=np.float64), patches.shape)
+    total = weight.sum()
+    amplitude = np.abs(np.abs(patches) - np.abs(truth))
+    phase = np.abs(wrapped_phase_difference(np.angle(patches), np.angle(truth)))
+    return float(((amplitude + phase) * weight).sum() / total)
+
+
+def realspace_mse(patches: np.ndarray, truth: np.ndarray, support: np.ndarray) -> float:
+    """Mean of ``|p - t|^2`` over the support pixels (the ``realspace_weight`` term)."""
+    patches = np.asarray(patches, dtype=np.complex128)
+    truth = np.asarray(truth, dtype=np.complex128)
+    weight = np.broadcast_to(np.asarray(support, dtype=np.float64), patches.shape)
+    return float((np.abs(patches - truth) ** 2 * weight).sum() / weight.sum())
+
+
+def pinn_loss(
+    predicted_amplitude: np.ndarray,
+    count_targets: np.ndarray,
+    *,
+    nll_weight: float,
+    mae_weight: float,
+) -> float:
+    """Diffraction part of the PINN loss.
+
+    ``nll_weight * poisson_nll(A^2, y) + mae_weight * mean|A - sqrt(y)|`` with ``A`` the predicted
+    count amplitude ``K |F|``. The real-space terms (``realspace_mae_weight * realspace_mae`` and
+    ``realspace_weight * realspace_mse``, both needing ground truth) are added to this.
+    """
+    amplitude = np.asarray(predicted_amplitude, dtype=np.float64)
+    loss = nll_weight * poisson_nll(amplitude**2, count_targets)
+    if mae_weight:
+        loss += mae_weight * float(np.mean(np.abs(amplitude - np.sqrt(count_targets))))
+    return loss
 
 
 def mean_absolute_error(a: np.ndarray, b: np.ndarray) -> float:
