@@ -2,7 +2,8 @@
 
 Importing this package loads neither TensorFlow nor PyTorch; the selected engine is imported only
 when it is used (``ptychopinn_plugin.engines.get_engine``). The framework-free core (data contract,
-grouping, stitching, physics oracle, archives, metrics, simulation) is in ``ptychopinn_plugin.core``.
+grouping, stitching, physics oracle, archives, metrics, simulation) is in
+``ptychopinn_plugin.core``.
 """
 
 from importlib.metadata import PackageNotFoundError, version

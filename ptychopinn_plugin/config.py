@@ -95,7 +95,7 @@ class ModelConfig(_Strict):
         7,
         ge=1,
         le=64,
-        description='Nearest neighbours a group is drawn from when gridsize > 1 (K of the KD-tree).',
+        description='Nearest neighbours a group is drawn from when gridsize > 1 (KD-tree K).',
     )
     n_filters_scale: int = Field(
         2, ge=1, le=4, description='Multiplier of the convolution filter counts.'
@@ -132,7 +132,7 @@ class ModelConfig(_Strict):
         if self.pattern_size_px not in SUPPORTED_PATTERN_SIZES_PX:
             raise ValueError(
                 f'pattern_size_px must be one of {SUPPORTED_PATTERN_SIZES_PX}, '
-                f'got {self.pattern_size_px}; crop or bin the diffraction patterns to a power of two'
+                f'got {self.pattern_size_px}; crop or bin the patterns to a power of two'
             )
         if self.gridsize > 1 and self.num_neighbors < self.gridsize**2 - 1:
             raise ValueError(

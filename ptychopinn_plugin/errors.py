@@ -14,7 +14,7 @@ class PtychoPINNError(Exception):
 
 
 class DataContractError(PtychoPINNError, ValueError):
-    """Training or reconstruction data that break the NPZ data contract (shape, quantity, values)."""
+    """Data that break the NPZ data contract (shape, quantity, values)."""
 
 
 class ArchiveError(PtychoPINNError, ValueError):
@@ -34,4 +34,4 @@ class DeviceUnavailableError(PtychoPINNError, RuntimeError):
 
 
 class ReconstructionError(PtychoPINNError, RuntimeError):
-    """A reconstruction or training run that cannot proceed (no model loaded, out of memory, ...)."""
+    """A reconstruction or training run that cannot proceed (no model, out of memory, ...)."""

@@ -1,17 +1,18 @@
 """The NPZ data contract: what a PtychoPINN dataset holds, checked on every read and write.
 
-One frozen value, :class:`TrainingData`, carries a scan: diffraction **amplitudes** (square root of
-detector counts), scan positions in object pixels, one 2-D complex probe, and optional object guess and
-ground-truth patches. The on-disk keys follow PtychoPINN's NPZ files (``diff3d`` holds amplitude) and
-add ``metadata_json`` with the quantity the data came from, the photon count and the object geometry.
-The reader also accepts Ptychodus's own export (counts in ``diff3d``, a probe-mode stack) and converts
-it explicitly. Conversion from Ptychodus objects lives in ``translate.py``; grouping in ``grouping.py``.
+One frozen value, :class:`TrainingData`, carries a scan: diffraction **amplitudes** (square root
+of detector counts), scan positions in object pixels, one 2-D complex probe, and optional object
+guess and ground-truth patches. The on-disk keys follow PtychoPINN's NPZ files (``diff3d`` holds
+amplitude) and add ``metadata_json`` with the quantity the data came from, the photon count and
+the object geometry. The reader also accepts Ptychodus's own export (counts in ``diff3d``, a
+probe-mode stack) and converts it explicitly. Conversion from Ptychodus objects lives in
+``translate.py``; grouping in ``grouping.py``.
 
 Conventions (see ``specs/ptychodus_api_spec.md``):
-- positions: ``positions_px[:, 0]`` is x (column), ``positions_px[:, 1]`` is y (row), in object pixels
-  whose centres sit at integers (Ptychodus's mapping);
-- a patch of side N centred on a scan point covers object pixels ``x - (N-1)/2 .. x + (N-1)/2``, so the
-  scan point sits at patch index ``(N-1)/2`` (the probe array's centre in Ptychodus);
+- positions: ``positions_px[:, 0]`` is x (column), ``positions_px[:, 1]`` is y (row), in object
+  pixels whose centres sit at integers (Ptychodus's mapping);
+- a patch of side N centred on a scan point covers object pixels ``x - (N-1)/2 .. x + (N-1)/2``,
+  so the scan point sits at patch index ``(N-1)/2`` (the probe array's centre in Ptychodus);
 - diffraction patterns have their zero frequency at index ``N // 2`` (fft-shifted).
 """
 

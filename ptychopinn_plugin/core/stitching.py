@@ -42,7 +42,7 @@ from .grouping import check_positions_px
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['extract_patches', 'scanned_region_mask', 'stitch_patches']
+__all__ = ['Stitcher', 'extract_patches', 'scanned_region_mask', 'stitch_patches']
 
 DEFAULT_CHUNK_SIZE = 1024
 """Patches handled per vectorised step (about 32 MiB of complex64 per array at N = 64)."""
@@ -129,33 +129,87 @@ def stitch_patches(
         Number of crops covering each pixel.
     """
     patches, size = _checked_patches(patches)
-    positions = check_positions_px(positions_px)
-    if positions.shape[0] != patches.shape[0]:
-        raise DataContractError(
-            f'{patches.shape[0]} patches but {positions.shape[0]} positions; pass one position '
-            'per patch (group centroids for grouped predictions)'
+    stitcher = Stitcher(object_shape, size, crop_px, chunk_size=chunk_size)
+    stitcher.add(patches, positions_px)
+    return stitcher.result(fill)
+
+
+class Stitcher:
+    """Streaming form of :func:`stitch_patches`: add batches of patches, then take the result.
+
+    Memory is the object-sized accumulators plus one chunk, whatever the number of patches, so a
+    reconstruction can stitch each batch as the network predicts it.
+
+    Parameters
+    ----------
+    object_shape : (int, int)
+        Object shape (H, W) in pixels.
+    pattern_size_px : int
+        Patch side N.
+    crop_px : int
+        Side c of the central square kept from each patch.
+    chunk_size : int
+        Patches per vectorised step.
+    """
+
+    def __init__(
+        self,
+        object_shape: tuple[int, int],
+        pattern_size_px: int,
+        crop_px: int,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self._shape = _checked_shape(object_shape)
+        self._size = _checked_size(pattern_size_px, 'pattern_size_px')
+        self._crop = _checked_crop(crop_px, self._size)
+        self._chunk = _checked_size(chunk_size, 'chunk_size')
+        height, width = self._shape
+        self._sums = np.zeros((2, height + 2 * self._crop, width + 2 * self._crop), np.float32)
+        self._corners = np.zeros((height + 1, width + 1), dtype=np.int32)
+        self.num_patches = 0
+
+    def add(self, patches: np.ndarray, positions_px: np.ndarray) -> None:
+        """Add patches (n, N, N) centred at positions (n, 2) (x, y) in object pixels."""
+        patches, size = _checked_patches(patches)
+        if size != self._size:
+            raise DataContractError(f'patches are {size} px, this stitcher expects {self._size} px')
+        positions = check_positions_px(positions_px)
+        if positions.shape[0] != patches.shape[0]:
+            raise DataContractError(
+                f'{patches.shape[0]} patches but {positions.shape[0]} positions; pass one '
+                'position per patch (group centroids for grouped predictions)'
+            )
+        crop = self._crop
+        origins, shifts = _window_origins(positions, size)
+        starts = origins + (size - crop) // 2
+        touching = _touches_object(starts, crop, self._shape)
+        for begin in range(0, positions.shape[0], self._chunk):
+            part = np.arange(begin, min(begin + self._chunk, positions.shape[0]))
+            part = part[touching[part]]
+            if part.size:
+                block = np.asarray(patches[part], dtype=np.complex64)  # fancy indexing copies
+                crops = _shift_moving(block, -shifts[part], crop)
+                _accumulate(self._sums, crops, starts[part] + crop)
+        _add_corners(self._corners, starts, crop, self._shape)
+        self.num_patches += positions.shape[0]
+
+    def result(self, fill: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(object (H, W) complex64, weight (H, W) float32), as :func:`stitch_patches` returns."""
+        height, width = self._shape
+        crop = self._crop
+        counts = np.cumsum(np.cumsum(self._corners, axis=0, dtype=np.int32), axis=1)
+        weight = counts[:height, :width].astype(np.float32)
+        total = self._sums[0] + 1j * self._sums[1]
+        total = total[crop : crop + height, crop : crop + width]
+        background = (
+            np.zeros(self._shape, np.complex64)
+            if fill is None
+            else _checked_fill(fill, self._shape)
         )
-    shape = _checked_shape(object_shape)
-    crop = _checked_crop(crop_px, size)
-    chunk = _checked_size(chunk_size, 'chunk_size')
-    origins, shifts = _window_origins(positions, size)
-    starts = origins + (size - crop) // 2
-    touching = _touches_object(starts, crop, shape)
-    sums = np.zeros((2, shape[0] + 2 * crop, shape[1] + 2 * crop), dtype=np.float32)
-    for begin in range(0, positions.shape[0], chunk):
-        part = np.arange(begin, min(begin + chunk, positions.shape[0]))
-        part = part[touching[part]]
-        if part.size:
-            block = np.asarray(patches[part], dtype=np.complex64)  # fancy indexing copies
-            crops = _shift_moving(block, -shifts[part], crop)
-            _accumulate(sums, crops, starts[part] + crop)
-    weight = _coverage_counts(starts, crop, shape).astype(np.float32)
-    total = sums[0] + 1j * sums[1]
-    total = total[crop : crop + shape[0], crop : crop + shape[1]]
-    background = np.zeros(shape, np.complex64) if fill is None else _checked_fill(fill, shape)
-    covered = weight > 0
-    stitched = np.where(covered, total / np.where(covered, weight, 1.0), background)
-    return stitched.astype(np.complex64), weight
+        covered = weight > 0
+        stitched = np.where(covered, total / np.where(covered, weight, 1.0), background)
+        return stitched.astype(np.complex64), weight
 
 
 def scanned_region_mask(
@@ -286,16 +340,24 @@ def _touches_object(starts: np.ndarray, crop: int, shape: tuple[int, int]) -> np
     return touching
 
 
-def _coverage_counts(starts: np.ndarray, crop: int, shape: tuple[int, int]) -> np.ndarray:
-    """Crops covering each pixel (H, W) int32, from corner increments and two cumulative sums."""
+def _add_corners(
+    corners: np.ndarray, starts: np.ndarray, crop: int, shape: tuple[int, int]
+) -> None:
+    """Add the corner increments of crops (start (row, col), side c) to ``corners`` (H+1, W+1)."""
     height, width = shape
     rows = np.clip(np.stack([starts[:, 0], starts[:, 0] + crop]), 0, height)
     cols = np.clip(np.stack([starts[:, 1], starts[:, 1] + crop]), 0, width)
     valid = (rows[0] < rows[1]) & (cols[0] < cols[1])
     rows, cols = rows[:, valid], cols[:, valid]
-    corners = np.zeros((height + 1, width + 1), dtype=np.int32)
     for row, col, sign in ((0, 0, 1), (0, 1, -1), (1, 0, -1), (1, 1, 1)):
         np.add.at(corners, (rows[row], cols[col]), sign)
+
+
+def _coverage_counts(starts: np.ndarray, crop: int, shape: tuple[int, int]) -> np.ndarray:
+    """Crops covering each pixel (H, W) int32, from corner increments and two cumulative sums."""
+    height, width = shape
+    corners = np.zeros((height + 1, width + 1), dtype=np.int32)
+    _add_corners(corners, starts, crop, shape)
     counts = np.cumsum(corners, axis=0, dtype=np.int32)
     return np.cumsum(counts, axis=1, dtype=np.int32)[:height, :width]
 

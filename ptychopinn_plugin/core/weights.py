@@ -8,8 +8,8 @@ from the training seed, so both engines start from identical weights.
 
 The network (N = pattern size, C = gridsize**2 channels, s = n_filters_scale, L = log2(N / 8)):
 
-- encoder level i = 0..L-1, width ``w_i = 128 s / 2**(L-1-i)``: conv3x3 -> ReLU -> conv3x3 -> ReLU ->
-  2x2 max-pool (stride 2). Input C channels at N x N; output ``w_{L-1}`` channels at 8 x 8.
+- encoder level i = 0..L-1, width ``w_i = 128 s / 2**(L-1-i)``: conv3x3 -> ReLU -> conv3x3 ->
+  ReLU -> 2x2 max-pool (stride 2). Input C channels at N x N; output ``w_{L-1}`` channels at 8 x 8.
 - two decoders (``amp``, ``phase``), block j = 0..L-2, width ``d_j = w_{L-2-j}``: conv3x3 -> ReLU ->
   conv3x3 -> ReLU -> 2x nearest-neighbour upsampling. Output ``d_{L-2}`` channels at N/2 x N/2.
 - heads (``amp_head``, ``phase_head``): conv3x3 to C channels; amplitude activation (sigmoid, swish,
@@ -64,14 +64,14 @@ class WeightSpec:
 
 
 def encoder_widths(model: ModelConfig) -> list[int]:
-    """Filter counts of the encoder levels, e.g. ``[64, 128, 256]`` at N = 64, scale 2 (the reference ladder 32, 64, 128 times s)."""
+    """Encoder filter counts, e.g. ``[64, 128, 256]`` at N = 64, scale 2."""
     levels = int(math.log2(model.pattern_size_px // 8))
     top = 128 * model.n_filters_scale
     return [top // 2 ** (levels - 1 - i) for i in range(levels)]
 
 
 def decoder_widths(model: ModelConfig) -> list[int]:
-    """Filter counts of the decoder blocks, mirroring the encoder, e.g. ``[128, 64]`` at N = 64, scale 2."""
+    """Decoder filter counts, mirroring the encoder, e.g. ``[128, 64]`` at N = 64, scale 2."""
     return encoder_widths(model)[-2::-1]
 
 

@@ -7,7 +7,12 @@ import pytest
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio
 
-from ptychopinn_plugin.core.stitching import extract_patches, scanned_region_mask, stitch_patches
+from ptychopinn_plugin.core.stitching import (
+    Stitcher,
+    extract_patches,
+    scanned_region_mask,
+    stitch_patches,
+)
 from ptychopinn_plugin.errors import DataContractError
 
 ROUND_TRIP_PSNR_DB = 40.0
@@ -182,6 +187,20 @@ def test_chunk_size_does_not_change_the_result(rng):
     second = stitch_patches(patches, positions, object_.shape, 6, chunk_size=1000)
     np.testing.assert_allclose(first[0], second[0], atol=FLOAT32_ATOL)
     np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_streaming_batches_through_a_stitcher_equals_stitching_at_once(rng):
+    object_ = cameraman_object()[:128, :128]
+    positions = rng.uniform(10, 118, (41, 2))
+    patches = extract_patches(object_, positions, 16)
+    stitcher = Stitcher(object_.shape, 16, 6)
+    for begin in range(0, 41, 10):
+        stitcher.add(patches[begin : begin + 10], positions[begin : begin + 10])
+    streamed = stitcher.result(fill=object_)
+    at_once = stitch_patches(patches, positions, object_.shape, 6, fill=object_)
+    np.testing.assert_allclose(streamed[0], at_once[0], atol=FLOAT32_ATOL)
+    np.testing.assert_array_equal(streamed[1], at_once[1])
+    assert stitcher.num_patches == 41
 
 
 @pytest.mark.parametrize(

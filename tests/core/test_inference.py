@@ -1,0 +1,92 @@
+"""Streaming reconstruction: batching, partial results and stitching of a whole scan.
+
+The engine here is an oracle that returns the true patch of each pattern (it reads the pattern's
+index, encoded in one detector pixel), so the test isolates grouping, batching and stitching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ptychopinn_plugin.config import InferenceConfig, ModelConfig
+from ptychopinn_plugin.core import physics, simulate
+from ptychopinn_plugin.core.inference import reconstruct_object
+from ptychopinn_plugin.core.metrics import psnr
+from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.errors import DataContractError
+
+EXACT_PSNR_DB = 40.0
+"""Perfect patches stitched back: limited only by float32 rounding of the Fourier shifts."""
+
+
+class OracleEngine:
+    def __init__(self, data, scale: float) -> None:
+        self.truth = data.ground_truth_patches
+        self.scale = scale
+        self.batch_sizes: list[int] = []
+
+    def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        self.batch_sizes.append(inputs.shape[0])
+        index = np.rint(inputs[..., 0, 0] / self.scale).astype(int) - 1
+        return self.truth[index]
+
+
+def _scan():
+    scan = simulate.make_scan('camera', num_patterns=120, pattern_size_px=32, seed=3)
+    amplitude = scan.data.diffraction_amplitude.copy()
+    amplitude[:, 0, 0] = np.arange(1, scan.data.num_patterns + 1)  # the oracle's index
+    data = replace(scan.data, diffraction_amplitude=amplitude)
+    return scan, data, physics.dataset_normalization(amplitude)
+
+
+@pytest.mark.parametrize('gridsize', [1, 2])
+def test_perfect_patches_reconstruct_the_object_batch_by_batch(gridsize) -> None:
+    scan, data, scale = _scan()
+    engine = OracleEngine(data, scale)
+    model = ModelConfig(pattern_size_px=32, gridsize=gridsize, num_neighbors=4)
+    inference = InferenceConfig(batch_size=25, num_partial_results=3)
+    steps = list(
+        reconstruct_object(engine, data, model, inference, object_shape=scan.object_.shape)
+    )
+    total = data.num_patterns
+    assert [s.num_done for s in steps] == [25, 50, 75, 100, total]
+    partial = [s.num_done for s in steps if s.object_ is not None]
+    assert len(partial) == 3 and partial[-1] == total and steps[-1].finished
+    assert max(engine.batch_sizes) == 25
+    mask = scanned_region_mask(data.positions_px, scan.object_.shape, 32, 10)
+    score = psnr(steps[-1].object_, scan.object_, mask=mask, part='complex')
+    assert score > EXACT_PSNR_DB
+
+
+def test_uncovered_pixels_keep_the_fill() -> None:
+    scan, data, scale = _scan()
+    fill = np.full(scan.object_.shape, 0.25 + 0.5j, np.complex64)
+    last = list(
+        reconstruct_object(
+            OracleEngine(data, scale),
+            data,
+            ModelConfig(pattern_size_px=32),
+            InferenceConfig(),
+            object_shape=scan.object_.shape,
+            fill=fill,
+        )
+    )[-1]
+    assert last.object_[0, 0] == fill[0, 0]
+    assert np.all(last.weight[last.object_ == fill] == 0)
+
+
+def test_a_pattern_size_the_model_was_not_trained_for_is_refused() -> None:
+    scan, data, scale = _scan()
+    with pytest.raises(DataContractError, match='trained on 64 px'):
+        next(
+            reconstruct_object(
+                OracleEngine(data, scale),
+                data,
+                ModelConfig(pattern_size_px=64),
+                InferenceConfig(),
+                object_shape=scan.object_.shape,
+            )
+        )
