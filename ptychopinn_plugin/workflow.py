@@ -1,0 +1,145 @@
+"""Train and reconstruct with either engine: the steps the Ptychodus plugin and the CLI share.
+
+``TrainingRun`` prepares the data (``core.dataset``), builds the selected engine from seeded
+canonical weights, trains it epoch by epoch and turns the result into an :class:`Archive`.
+``reconstruct`` builds an engine from an archive (trained by either backend) and streams a scan
+through it (``core.inference``). Neither function imports a framework until an engine is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from . import __version__
+from .config import ExecutionConfig, InferenceConfig, PluginConfig
+from .core.archive import Archive
+from .core.contract import TrainingData
+from .core.dataset import PreparedTraining, prepare_training
+from .core.inference import InferenceProgress, reconstruct_object
+from .core.weights import LOG_INTENSITY_SCALE, initial_weights
+from .engines import EpochReport, get_engine
+
+logger = logging.getLogger(__name__)
+
+__all__ = ['TrainingRun', 'build_engine', 'framework_versions', 'reconstruct']
+
+_FRAMEWORK_PACKAGES = (
+    'ptychodus',
+    'numpy',
+    'torch',
+    'lightning',
+    'tensorflow',
+    'tensorflow-cpu',
+    'keras',
+)
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of the packages that shape a model's numerics (recorded in archives)."""
+    versions = {'ptychopinn-plugin': __version__, 'python': platform.python_version()}
+    for name in _FRAMEWORK_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def build_engine(archive: Archive, execution: ExecutionConfig):
+    """An engine of ``execution.backend`` holding the archive's weights (any training backend)."""
+    factory = get_engine(execution.backend)
+    return factory(archive.config.model, execution, archive.weights)
+
+
+class TrainingRun:
+    """One training: iterate :meth:`epochs`, then take :meth:`archive` (also after stopping early).
+
+    Parameters
+    ----------
+    datasets : training scans (their probe, from the first scan, becomes the model's probe).
+    config : model, training and execution settings.
+    """
+
+    def __init__(self, datasets: Sequence[TrainingData], config: PluginConfig) -> None:
+        self.config = config
+        self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
+        self.num_patterns = sum(d.num_patterns for d in datasets)
+        weights = initial_weights(
+            config.model,
+            self.prepared.normalized_probe,
+            math.log(self.prepared.normalization.initial_intensity_scale),
+            config.training.seed,
+        )
+        self.engine = get_engine(config.execution.backend)(config.model, config.execution, weights)
+        self.history: list[EpochReport] = []
+        self._seconds = 0.0
+
+    def epochs(self) -> Iterator[EpochReport]:
+        """Train, yielding a report per finished epoch; stop iterating to cancel."""
+        start = time.perf_counter()
+        try:
+            for report in self.engine.fit(self.prepared.arrays, self.config.training):
+                self.history.append(report)
+                yield report
+        finally:
+            self._seconds += time.perf_counter() - start
+
+    def archive(self) -> Archive:
+        """The model as trained so far (weights of the last finished epoch)."""
+        weights = self.engine.get_weights()
+        last = self.history[-1] if self.history else None
+        summary = {
+            'epochs_completed': len(self.history),
+            'epochs_requested': self.config.training.num_epochs,
+            'num_patterns': self.num_patterns,
+            'training_loss': [r.training_loss for r in self.history],
+            'validation_loss': [r.validation_loss for r in self.history],
+            'final_learning_rate': last.learning_rate if last else None,
+            'seconds': self._seconds,
+        }
+        normalization = asdict(self.prepared.normalization)
+        normalization['final_intensity_scale'] = float(np.exp(weights[LOG_INTENSITY_SCALE]))
+        return Archive(
+            config=self.config,
+            weights=weights,
+            normalization=normalization,
+            training_summary=summary,
+            trained_backend=self.config.execution.backend.value,
+            framework_versions=framework_versions(),
+        )
+
+    def release(self) -> None:
+        self.engine.release()
+
+
+def reconstruct(
+    archive: Archive,
+    data: TrainingData,
+    *,
+    execution: ExecutionConfig,
+    inference: InferenceConfig,
+    object_shape: tuple[int, int],
+    fill: np.ndarray | None = None,
+) -> Iterator[InferenceProgress]:
+    """Stream ``data`` through a model from ``archive`` on the backend of ``execution``."""
+    engine = build_engine(archive, execution)
+    try:
+        yield from reconstruct_object(
+            engine,
+            data,
+            archive.config.model,
+            inference,
+            object_shape=object_shape,
+            fill=fill,
+            seed=archive.config.training.seed,
+        )
+    finally:
+        engine.release()
