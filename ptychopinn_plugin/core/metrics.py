@@ -15,6 +15,7 @@ import logging
 from enum import StrEnum
 
 import numpy as np
+from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from ..errors import ConfigurationError, DataContractError
@@ -33,7 +34,9 @@ __all__ = [
     'ssim',
 ]
 
-SSIM_MIN_SIDE_PX = 7
+SSIM_WINDOW_PX = 7
+"""Side of the scikit-image SSIM window (its default)."""
+SSIM_MIN_SIDE_PX = SSIM_WINDOW_PX
 """scikit-image's default SSIM window is 7 x 7; smaller regions cannot be scored."""
 ONE_SEVENTH = 1.0 / 7.0
 """Fixed FRC threshold of Rosenthal and Henderson (2003)."""
@@ -231,8 +234,8 @@ def ssim(
     """Structural similarity (scikit-image, 7 x 7 window) of the amplitude or phase images.
 
     With a mask, SSIM is computed on the mask's bounding box and its map is averaged over the
-    masked pixels. ``data_range`` defaults to the truth's range (``max - min``) on the mask, the
-    same peak as :func:`psnr`; pass a fixed value (e.g. ``2 * pi`` for phase) to compare
+    masked pixels whose whole 7 x 7 window lies inside the mask. ``data_range`` defaults to the
+    truth's range (``max - min``) on the mask, the same peak as :func:`psnr`; pass a fixed value (e.g. ``2 * pi`` for phase) to compare
     reconstructions of different objects on one scale.
 
     Returns
@@ -261,7 +264,13 @@ def ssim(
     )
     if np.all(mask):
         return float(mean_ssim)
-    return float(np.mean(ssim_map[mask[box]]))
+    # only windows that lie wholly inside the mask: pixels outside it (unscanned, filled) must
+    # not count against the reconstruction
+    square = np.ones((SSIM_WINDOW_PX, SSIM_WINDOW_PX), dtype=bool)
+    inner = ndimage.binary_erosion(mask[box], structure=square)
+    if not np.any(inner):
+        inner = mask[box]
+    return float(np.mean(ssim_map[inner]))
 
 
 def _part(part: ComparedPart | str) -> ComparedPart:

@@ -151,3 +151,13 @@ def test_flat_truth_phase_uses_the_full_circle_as_peak() -> None:
     expected_mse = np.mean(np.angle(estimate * np.conj(amplitude_only)) ** 2)
     value = psnr(estimate, amplitude_only, part='phase', align=False)
     assert value == pytest.approx(10 * np.log10((2 * np.pi) ** 2 / expected_mse), rel=1e-6)
+
+
+def test_masked_ssim_ignores_pixels_outside_an_irregular_mask() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.exp(1j * rng.uniform(-1, 1, (64, 64))).astype(np.complex64)
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 10:50] = True
+    mask[10:20, 10:20] = False  # an irregular, L-shaped scanned region
+    estimate = np.where(mask, truth, 0)
+    assert ssim(estimate, truth, mask, part='phase') == pytest.approx(1.0)
