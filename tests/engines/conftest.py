@@ -5,13 +5,9 @@ A backend that is not installed fails (CI must install both), it is never skippe
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from ptychopinn_plugin.config import Backend, ExecutionConfig, ModelConfig
-from ptychopinn_plugin.core import physics, simulate
-from ptychopinn_plugin.core.weights import initial_weights
-from ptychopinn_plugin.engines import get_engine
+from ptychopinn_plugin.config import Backend
 
 BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 
@@ -19,20 +15,3 @@ BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 @pytest.fixture(params=BACKENDS, ids=[b.value for b in BACKENDS])
 def backend(request) -> Backend:
     return request.param
-
-
-def make_probe(n_px: int) -> np.ndarray:
-    return simulate.disk_probe(n_px, radius_px=n_px / 4, defocus_px=n_px / 2)
-
-
-def build_engine(
-    backend: Backend,
-    model: ModelConfig,
-    *,
-    seed: int = 0,
-    log_intensity_scale: float = 3.0,
-):
-    probe = physics.normalize_probe(make_probe(model.pattern_size_px), model.probe_scale)
-    weights = initial_weights(model, probe, log_intensity_scale, seed)
-    factory = get_engine(backend)
-    return factory(model, ExecutionConfig(backend=backend, device='cpu'), weights), weights

@@ -1,0 +1,406 @@
+"""Training with Lightning: data loaders, the LightningModule and the per-epoch hand-off.
+
+``engine.py`` builds a :class:`PtychoPINNModule` around the engine's network, a ``Trainer`` from
+:func:`build_trainer`, and runs ``Trainer.fit`` through :func:`iterate_epochs`, which turns the
+per-epoch :class:`EpochReporter` callback into an iterator of ``EpochReport`` (the training runs in
+a worker thread that waits at the end of every epoch until the consumer asks for the next one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from torch.utils.data import DataLoader, Dataset
+
+from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
+from ...core import physics
+from ...errors import DataContractError
+from .. import EpochReport, TrainingArrays
+from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
+
+__all__ = [
+    'EpochReporter',
+    'GroupDataset',
+    'PtychoPINNModule',
+    'build_trainer',
+    'canvas_size_px',
+    'iterate_epochs',
+    'make_dataloaders',
+]
+
+
+def _ignore_known_warnings() -> None:
+    """Filter Lightning warnings that do not apply here (re-adding a filter does not duplicate it).
+
+    Lightning's advice for in-memory tensors does not apply (no decoding work to parallelise); a
+    model without validation groups legitimately has a validation_step; Lightning 2.6 still uses
+    torch's deprecated pytree ``LeafSpec`` internally.
+    """
+    warnings.filterwarnings('ignore', r'.*does not have many workers', PossibleUserWarning)
+    warnings.filterwarnings('ignore', r'.*no `val_dataloader`', PossibleUserWarning)
+    warnings.filterwarnings('ignore', r'.*isinstance\(treespec, LeafSpec\)', FutureWarning)
+
+
+_LIGHTNING_CHATTER = (
+    'lightning.pytorch.utilities.rank_zero',
+    'lightning.pytorch.accelerators.cuda',
+)
+PLATEAU_MIN_DELTA = 1e-4
+"""Smallest loss decrease that counts as an improvement for the plateau schedule (as Keras)."""
+CANVAS_ROUNDING_PX = 8
+"""Canvas sides are rounded up to a multiple of this (results do not depend on the side)."""
+
+
+def canvas_size_px(model: ModelConfig, offsets_px: np.ndarray) -> int:
+    """Static canvas side for these offsets (rounded up to limit distinct shapes)."""
+    n_px = model.pattern_size_px
+    if offsets_px.size == 0:
+        return n_px
+    side = physics.canvas_size_px(n_px, float(np.max(np.abs(offsets_px))))
+    return int(math.ceil(side / CANVAS_ROUNDING_PX) * CANVAS_ROUNDING_PX)
+
+
+class GroupDataset(Dataset):
+    """Groups held as tensors in memory; a batch is gathered with one index per tensor."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return int(next(iter(self.tensors.values())).shape[0])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[index] for key, value in self.tensors.items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return {key: value[rows] for key, value in self.tensors.items()}
+
+
+def _keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch
+
+
+def _group_tensors(arrays: TrainingArrays, indices: np.ndarray, truth: bool) -> dict:
+    tensors = {
+        'inputs': torch.from_numpy(np.ascontiguousarray(arrays.inputs[indices], np.float32)),
+        'counts': torch.from_numpy(np.ascontiguousarray(arrays.count_targets[indices], np.float32)),
+        'offsets': torch.from_numpy(np.ascontiguousarray(arrays.offsets_px[indices], np.float32)),
+    }
+    if truth and arrays.truth_patches is not None:
+        tensors['truth'] = torch.from_numpy(
+            np.ascontiguousarray(arrays.truth_patches[indices], np.complex64)
+        )
+    return tensors
+
+
+def make_dataloaders(
+    arrays: TrainingArrays, training: TrainingConfig, *, use_truth: bool, pin_memory: bool
+) -> tuple[DataLoader, DataLoader | None]:
+    """Seeded shuffled training loader and sequential validation loader (None without groups)."""
+    generator = torch.Generator().manual_seed(training.seed)
+    train = DataLoader(
+        GroupDataset(_group_tensors(arrays, arrays.train_indices, use_truth)),
+        batch_size=training.batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=_keep_batch,
+        num_workers=0,
+        pin_memory=pin_memory,
+    )
+    if arrays.validation_indices.size == 0:
+        return train, None
+    validation = DataLoader(
+        GroupDataset(_group_tensors(arrays, arrays.validation_indices, use_truth)),
+        batch_size=training.batch_size,
+        shuffle=False,
+        collate_fn=_keep_batch,
+        num_workers=0,
+        pin_memory=pin_memory,
+    )
+    return train, validation
+
+
+class PtychoPINNModule(pl.LightningModule):
+    """Loss, optimiser and schedule around a :class:`PtychoPINNNetwork`.
+
+    PINN: ``pinn_loss`` through the forward model, plus the real-space terms when ground truth is
+    present and their weights are positive. Supervised: ``realspace_mae`` only, no physics. The
+    real-space terms compare the generator's own patches (before the overlap canvas) with the
+    ground truth over the object support. Epoch losses are means
+    over groups (batch means weighted by batch size), reduced over processes.
+    """
+
+    def __init__(
+        self,
+        network: PtychoPINNNetwork,
+        model: ModelConfig,
+        training: TrainingConfig,
+        *,
+        canvas_px: int,
+        has_validation: bool,
+        channels_last: bool,
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.supervised = model.mode is Mode.SUPERVISED
+        self.training_config = training
+        self.canvas_px = canvas_px
+        self.channels_last = channels_last
+        self.monitor = 'val_loss' if has_validation else 'train_loss'
+        self._sums: dict[str, list[torch.Tensor]] = {}
+
+    def configure_optimizers(self):
+        training = self.training_config
+        parameters = [p for p in self.network.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(parameters, lr=training.learning_rate)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode='min',
+            factor=training.plateau_factor,
+            patience=training.plateau_patience,
+            min_lr=training.min_learning_rate,
+            threshold=PLATEAU_MIN_DELTA,
+            threshold_mode='abs',  # a relative threshold misjudges negative losses (Poisson NLL)
+            eps=0.0,  # any reduction down to min_lr applies, however small the learning rate
+        )
+        return {
+            'optimizer': optimizer,
+            'lr_scheduler': {'scheduler': scheduler, 'monitor': self.monitor, 'interval': 'epoch'},
+        }
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = batch['inputs']
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        amplitude, phase, patches = self.network(inputs, batch['offsets'], self.canvas_px)
+        training = self.training_config
+        physics_model = self.network.physics
+        with torch.autocast(inputs.device.type, enabled=False):
+            if self.supervised:
+                return realspace_mae(amplitude, phase, batch['truth'], physics_model.support)
+            loss = pinn_loss(
+                physics_model.farfield_intensity(patches),
+                physics_model.intensity_scale(),
+                batch['counts'],
+                nll_weight=training.nll_weight,
+                mae_weight=training.mae_weight,
+            )
+            if 'truth' in batch and training.realspace_mae_weight > 0:
+                loss = loss + training.realspace_mae_weight * realspace_mae(
+                    amplitude, phase, batch['truth'], physics_model.support
+                )
+            if 'truth' in batch and training.realspace_weight > 0:
+                generated = torch.complex(
+                    amplitude * torch.cos(phase), amplitude * torch.sin(phase)
+                )
+                loss = loss + training.realspace_weight * realspace_mse(
+                    generated, batch['truth'], physics_model.support
+                )
+        return loss
+
+    def _accumulate(self, key: str, loss: torch.Tensor, size: int) -> None:
+        total = self._sums.setdefault(key, [torch.zeros((), device=loss.device)] * 2)
+        total[0] = total[0] + loss.detach().float() * size
+        total[1] = total[1] + size
+
+    def epoch_loss(self, key: str) -> float | None:
+        """Mean loss of the groups seen this epoch (``'train'`` or ``'val'``), None if none."""
+        if key not in self._sums:
+            return None
+        total = torch.stack(self._sums[key])
+        total = self.trainer.strategy.reduce(total, reduce_op='sum')
+        return float(total[0] / total[1])
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.compute_loss(batch)
+        self._accumulate('train', loss, batch['inputs'].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._accumulate('val', self.compute_loss(batch), batch['inputs'].shape[0])
+
+    def on_train_epoch_start(self) -> None:
+        self._sums.pop('train', None)
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums.pop('val', None)
+
+    def on_validation_epoch_end(self) -> None:
+        value = self.epoch_loss('val')
+        if value is not None:
+            self.log('val_loss', value)
+
+    def on_train_epoch_end(self) -> None:
+        self.log('train_loss', self.epoch_loss('train'))
+
+
+class EpochReporter(pl.Callback):
+    """Builds the ``EpochReport`` of each epoch, applies early stopping and hands the report on.
+
+    ``on_report`` returns False when the consumer wants no more epochs; training then stops after
+    this epoch (its weights are kept).
+    """
+
+    def __init__(self, training: TrainingConfig, on_report: Callable[[EpochReport], bool]) -> None:
+        self.num_epochs = training.num_epochs
+        self.patience = training.early_stopping_patience
+        self.on_report = on_report
+        self.best = math.inf
+        self.stale_epochs = 0
+        self.started = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        training_loss = pl_module.epoch_loss('train')
+        validation_loss = pl_module.epoch_loss('val')
+        seconds = time.perf_counter() - self.started
+        stop_early = self._stop_early(
+            validation_loss if validation_loss is not None else training_loss
+        )
+        stop_early = trainer.strategy.reduce_boolean_decision(stop_early, all=False)
+        physics_model = pl_module.network.physics
+        report = EpochReport(
+            epoch=trainer.current_epoch + 1,
+            num_epochs=self.num_epochs,
+            training_loss=float(training_loss),
+            validation_loss=validation_loss,
+            learning_rate=float(trainer.optimizers[0].param_groups[0]['lr']),
+            seconds=seconds,
+            intensity_scale=float(physics_model.intensity_scale().detach()),
+            stopped_early=stop_early,
+        )
+        if stop_early:
+            trainer.should_stop = True
+        if not self.on_report(report):
+            trainer.should_stop = True
+
+    def _stop_early(self, loss: float) -> bool:
+        if self.patience is None:
+            return False
+        if loss < self.best:
+            self.best, self.stale_epochs = loss, 0
+            return False
+        self.stale_epochs += 1
+        return self.stale_epochs >= self.patience
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's informational messages (device summary, "max_epochs reached")."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_CHATTER]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(max(log.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
+
+
+def build_trainer(
+    execution: ExecutionConfig,
+    training: TrainingConfig,
+    *,
+    accelerator: str,
+    callbacks: list[pl.Callback],
+) -> pl.Trainer:
+    """A Trainer that writes nothing: no logger, checkpoints, progress bar or model summary."""
+    _ignore_known_warnings()
+    with _quiet_lightning():
+        return pl.Trainer(
+            accelerator=accelerator,
+            devices=execution.devices,
+            num_nodes=execution.num_nodes,
+            strategy=execution.strategy,
+            precision=execution.precision.value,
+            max_epochs=training.num_epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=callbacks,
+        )
+
+
+def iterate_epochs(train: Callable[[Callable[[EpochReport], bool]], None]) -> Iterator[EpochReport]:
+    """Run ``train(on_report)`` in a worker thread and yield its reports one epoch at a time.
+
+    ``on_report`` (called by the worker) blocks until the consumer asks for the next report; it
+    returns False when the consumer stopped iterating, so the worker finishes after that epoch.
+    Closing the iterator waits for the worker; an exception in the worker is raised here.
+    """
+    events: queue.Queue[tuple[str, object]] = queue.Queue()
+    replies: queue.Queue[bool] = queue.Queue()
+
+    def on_report(report: EpochReport) -> bool:
+        events.put(('report', report))
+        return replies.get()
+
+    def work() -> None:
+        try:
+            with _quiet_lightning():
+                train(on_report)
+        except BaseException as exc:  # handed to the consumer thread, re-raised there
+            events.put(('error', exc))
+        else:
+            events.put(('done', None))
+
+    worker = threading.Thread(target=work, name='ptychopinn-pytorch-fit', daemon=True)
+    worker.start()
+    finished = False
+    try:
+        while True:
+            kind, payload = events.get()
+            if kind == 'report':
+                yield payload  # type: ignore[misc]
+                replies.put(True)
+                continue
+            finished = True
+            if kind == 'error':
+                raise payload  # type: ignore[misc]
+            return
+    finally:
+        while not finished:  # the consumer stopped early: let the worker finish this epoch
+            replies.put(False)
+            kind, payload = events.get()
+            finished = kind != 'report'
+            if kind == 'error':
+                worker.join()
+                raise payload  # type: ignore[misc]
+        worker.join()
+
+
+def check_arrays(arrays: TrainingArrays, model: ModelConfig, training: TrainingConfig) -> bool:
+    """Check what training needs; returns whether ground truth is used."""
+    if arrays.train_indices.size == 0:
+        raise DataContractError('no training groups: train_indices is empty')
+    n_px, channels = model.pattern_size_px, model.num_channels
+    if arrays.inputs.shape[1:] != (channels, n_px, n_px):
+        raise DataContractError(
+            f'training inputs of shape {arrays.inputs.shape} do not fit the model, which expects '
+            f'(G, {channels}, {n_px}, {n_px}) (gridsize {model.gridsize}, N = {n_px})'
+        )
+    supervised = model.mode is Mode.SUPERVISED
+    wants_truth = supervised or training.realspace_mae_weight > 0 or training.realspace_weight > 0
+    if supervised and arrays.truth_patches is None:
+        raise DataContractError(
+            'Supervised training needs ground-truth object patches (truth_patches is None); '
+            'train in PINN mode or provide data with a known object'
+        )
+    return wants_truth and arrays.truth_patches is not None
