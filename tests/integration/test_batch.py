@@ -1,0 +1,230 @@
+"""Headless Ptychodus: ``ptychodus -b train`` then ``ptychodus -b reconstruct``, once per backend.
+
+Each run is the real console script in a subprocess, on a workflow directory written with
+Ptychodus's own writers from a scan simulated by Ptychodus's own forward model. Ptychodus silently
+falls back to the ``none_none`` reconstructor when the algorithm named in ``settings.ini`` is not
+registered, so every test also checks the log for the line our reconstructor writes.
+
+Training is tiny (144 patterns of 32 px of a smooth random object, ``NumFiltersScale`` 1, 16 short
+epochs) and the scan is reconstructed by the model trained on it (PINN training needs no ground
+truth, so this is how a beamline user would use it on one scan). Quality is scored over the scanned
+region after removing the global complex scale (``core.metrics``), against fixed thresholds set
+between the initial guess / untrained network and a trained one (constants below).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ptychodus.api.io import load_product
+from ptychodus_workflow import (
+    PATTERN_SIZE_PX,
+    BatchRun,
+    WorkflowScan,
+    block_frameworks_prelude,
+    run_ptychodus,
+    write_workflow_directory,
+)
+
+from ptychopinn_plugin import __version__
+from ptychopinn_plugin.config import default_stitch_crop_px
+from ptychopinn_plugin.core import metrics
+from ptychopinn_plugin.core.archive import read_manifest
+from ptychopinn_plugin.core.stitching import scanned_region_mask
+
+BACKENDS = ['pytorch', 'tensorflow']
+NUM_EPOCHS = 16
+BATCH_SIZE = 8
+"""16 epochs of 18 steps: about 25 s of training per backend on 2 CPU cores."""
+INFERENCE_BATCH_SIZE = 16
+EXPECTED_PRODUCTS = [f'product.{n:06d}.h5' for n in (48, 80, 112, 144)]
+"""144 points in batches of 16: checkpoints 36, 72, 108 and 144 groups, rounded up to batch ends
+(spec section 7.3), so four partial products."""
+
+MIN_PHASE_SSIM = 0.3
+"""Phase structural similarity to the truth over the scanned region. Reference scores on this scan
+(smooth object, measured): the flat initial guess 0.015, the untrained network 0.006."""
+MIN_GAIN_OVER_GUESS_DB = 2.0
+"""Amplitude and phase PSNR must beat the flat initial guess by this much. Reference scores: guess
+9.8 dB amplitude / 14.2 dB phase; untrained network -3.2 dB / 4.3 dB. A reconstruction whose phase
+is constant scores exactly the guess's phase PSNR and fails."""
+
+
+def _settings(backend: str, **plugin: object) -> dict[str, dict[str, object]]:
+    return {
+        'Processing': {'Algorithm': 'ptychopinn_pinn'},
+        'PtychoPINNModel': {'NumFiltersScale': 1},
+        'PtychoPINNTraining': {'NumEpochs': NUM_EPOCHS, 'BatchSize': BATCH_SIZE},
+        'PtychoPINN': {
+            'Backend': backend,
+            'Device': 'cpu',
+            'InferenceBatchSize': INFERENCE_BATCH_SIZE,
+            **plugin,
+        },
+    }
+
+
+OUR_TRAINING_LINE = f'PtychoPINN PINN (ptychopinn-plugin {__version__}): training on 144 patterns'
+
+
+@dataclass(frozen=True)
+class Trained:
+    directory: Path
+    output: Path
+    run: BatchRun
+
+
+class BatchSession:
+    """Runs shared by the tests of this module, each done once (training is the slow part)."""
+
+    def __init__(self, root: Path, scan: WorkflowScan) -> None:
+        self.root = root
+        self.scan = scan
+        self._trained: dict[str, Trained] = {}
+        self._reconstructed: dict[tuple[str, str], tuple[Path, BatchRun]] = {}
+
+    def train(self, backend: str) -> Trained:
+        if backend not in self._trained:
+            directory = write_workflow_directory(
+                self.root / f'train-{backend}', self.scan, _settings(backend)
+            )
+            output = self.root / f'train-{backend}-out'
+            run = run_ptychodus('train', directory, output)
+            self._trained[backend] = Trained(directory, output, run)
+        return self._trained[backend]
+
+    def reconstruct(self, model_backend: str, backend: str) -> tuple[Path, BatchRun]:
+        key = (model_backend, backend)
+        if key not in self._reconstructed:
+            trained = self.train(model_backend)
+            assert trained.run.returncode == 0, trained.run.log[-3000:]
+            directory = write_workflow_directory(
+                self.root / f'reconstruct-{model_backend}-on-{backend}',
+                self.scan,
+                _settings(backend),
+            )
+            shutil.copyfile(trained.output / 'model.zip', directory / 'model.zip')
+            output = directory.with_name(directory.name + '-out')
+            self._reconstructed[key] = (output, run_ptychodus('reconstruct', directory, output))
+        return self._reconstructed[key]
+
+
+@pytest.fixture(scope='module')
+def batch(
+    tmp_path_factory: pytest.TempPathFactory, workflow_scan: WorkflowScan, installed_copy: Path
+) -> BatchSession:
+    return BatchSession(tmp_path_factory.mktemp('batch'), workflow_scan)
+
+
+def _scores(product_path: Path, scan: WorkflowScan) -> dict[str, float]:
+    object_ = load_product(product_path).object_.get_layer(0)
+    crop = default_stitch_crop_px(PATTERN_SIZE_PX)
+    mask = scanned_region_mask(scan.positions_px, scan.truth.shape, PATTERN_SIZE_PX, crop)
+    return metrics.compare_objects(object_, scan.truth, mask)
+
+
+def _guess_scores(scan: WorkflowScan) -> dict[str, float]:
+    crop = default_stitch_crop_px(PATTERN_SIZE_PX)
+    mask = scanned_region_mask(scan.positions_px, scan.truth.shape, PATTERN_SIZE_PX, crop)
+    return metrics.compare_objects(scan.initial_guess, scan.truth, mask)
+
+
+def _products(output: Path) -> list[Path]:
+    return sorted(output.glob('product.*.h5'))
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_batch_train_writes_the_model_with_the_selected_backend(
+    batch: BatchSession, backend: str
+) -> None:
+    trained = batch.train(backend)
+    assert trained.run.returncode == 0, trained.run.log[-3000:]
+    assert OUR_TRAINING_LINE in trained.run.log
+    assert f'with the {backend} backend' in trained.run.log
+    manifest = read_manifest(trained.output / 'model.zip')
+    assert manifest['trained_backend'] == backend
+    assert manifest['training_summary']['epochs_completed'] == NUM_EPOCHS
+    assert (trained.output / 'loss_history.csv').is_file()
+    assert (trained.output / 'loss_curves.png').is_file()
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_batch_reconstruct_writes_products_that_resemble_the_truth(
+    batch: BatchSession, backend: str
+) -> None:
+    output, run = batch.reconstruct(backend, backend)
+    assert run.returncode == 0, run.log[-3000:]
+    assert 'reconstructing 144 scan points' in run.log
+    assert f'with the {backend} backend' in run.log
+    assert [path.name for path in _products(output)] == EXPECTED_PRODUCTS
+    products = _products(output)
+    _assert_quality(_scores(products[-1], batch.scan), batch.scan)
+
+
+@pytest.mark.parametrize(
+    ('model_backend', 'backend'), [('tensorflow', 'pytorch'), ('pytorch', 'tensorflow')]
+)
+def test_an_archive_trained_by_one_backend_reconstructs_under_the_other(
+    batch: BatchSession, model_backend: str, backend: str
+) -> None:
+    output, run = batch.reconstruct(model_backend, backend)
+    assert run.returncode == 0, run.log[-3000:]
+    assert f'with the {backend} backend on device cpu; model trained by {model_backend}' in run.log
+    products = _products(output)
+    assert products and products[-1].name == 'product.000144.h5'
+    _assert_quality(_scores(products[-1], batch.scan), batch.scan)
+
+
+def _assert_quality(scores: dict[str, float], scan: WorkflowScan) -> None:
+    guess = _guess_scores(scan)
+    summary = ', '.join(
+        f'{key} {value:.3f} (guess {guess[key]:.3f})' for key, value in scores.items()
+    )
+    assert scores['phase_ssim'] >= MIN_PHASE_SSIM, summary
+    for key in ('amplitude_psnr_db', 'phase_psnr_db'):
+        assert scores[key] >= guess[key] + MIN_GAIN_OVER_GUESS_DB, summary
+
+
+def test_an_unknown_backend_fails_the_run_naming_the_valid_values(
+    tmp_path: Path, workflow_scan: WorkflowScan, installed_copy: Path
+) -> None:
+    directory = write_workflow_directory(tmp_path / 'jax', workflow_scan, _settings('jax'))
+    run = run_ptychodus('train', directory, tmp_path / 'jax-out')
+    assert run.returncode != 0
+    assert "[PtychoPINN] Backend = 'jax'; valid values are tensorflow, pytorch" in run.log
+    assert not (tmp_path / 'jax-out' / 'model.zip').exists()
+
+
+def test_a_backend_that_is_not_installed_names_the_pip_extra(
+    tmp_path: Path, workflow_scan: WorkflowScan, installed_copy: Path
+) -> None:
+    directory = write_workflow_directory(tmp_path / 'no-tf', workflow_scan, _settings('tensorflow'))
+    run = run_ptychodus(
+        'train',
+        directory,
+        tmp_path / 'no-tf-out',
+        python_prelude=block_frameworks_prelude('tensorflow', 'keras'),
+    )
+    assert run.returncode != 0
+    assert "pip install 'ptychopinn-plugin[tensorflow]'" in run.log
+    assert 'BackendUnavailableError' in run.log
+
+
+def test_the_pytorch_backend_works_while_tensorflow_is_missing(
+    batch: BatchSession, tmp_path: Path, installed_copy: Path
+) -> None:
+    trained = batch.train('pytorch')
+    assert trained.run.returncode == 0, trained.run.log[-3000:]
+    directory = write_workflow_directory(tmp_path / 'torch-only', batch.scan, _settings('pytorch'))
+    shutil.copyfile(trained.output / 'model.zip', directory / 'model.zip')
+    run = run_ptychodus(
+        'reconstruct',
+        directory,
+        tmp_path / 'torch-only-out',
+        python_prelude=block_frameworks_prelude('tensorflow', 'keras'),
+    )
+    assert run.returncode == 0, run.log[-3000:]
+    assert _products(tmp_path / 'torch-only-out')[-1].name == 'product.000144.h5'
