@@ -235,8 +235,8 @@ def ssim(
 
     With a mask, SSIM is computed on the mask's bounding box and its map is averaged over the
     masked pixels whose whole 7 x 7 window lies inside the mask. ``data_range`` defaults to the
-    truth's range (``max - min``) on the mask, the same peak as :func:`psnr`; pass a fixed value (e.g. ``2 * pi`` for phase) to compare
-    reconstructions of different objects on one scale.
+    truth's range (``max - min``) on the mask, the same peak as :func:`psnr`; pass a fixed value
+    (e.g. ``2 * pi`` for phase) to compare reconstructions of different objects on one scale.
 
     Returns
     -------

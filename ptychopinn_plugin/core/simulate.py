@@ -75,6 +75,8 @@ PROBE_RADIUS_FRACTION = 0.2
 """Aperture radius of :func:`make_scan`'s probe, as a fraction of N."""
 PROBE_PROPAGATION_FRACTION = 0.4
 """Fresnel propagation ``lambda z / pixel**2`` of :func:`make_scan`'s probe, as a fraction of N."""
+PROBE_ABERRATION_RAD = 3.0
+"""Aperture aberration of :func:`make_scan`'s probe (radians): no real probe is centrosymmetric."""
 
 
 class ObjectKind(StrEnum):
@@ -296,7 +298,11 @@ def make_object(
 
 
 def disk_probe(
-    n_px: int, radius_px: float | None = None, *, propagation_px2: float = 0.0
+    n_px: int,
+    radius_px: float | None = None,
+    *,
+    propagation_px2: float = 0.0,
+    aberration_rad: float = 0.0,
 ) -> np.ndarray:
     """Disk aperture of unit amplitude, optionally Fresnel-propagated (a defocused probe).
 
@@ -315,6 +321,14 @@ def disk_probe(
     propagation_px2 : float
         ``P`` in square pixels, between 0 (no propagation) and N (the transfer function aliases
         beyond).
+
+    aberration_rad : float
+        Peak phase, in radians, of an aberration of the aperture (coma ``x^3 + y^3 / 2`` plus
+        astigmatism ``x y``, with x, y in units of the radius). It breaks the centrosymmetry that
+        no real probe has: with a centrosymmetric probe every single pattern also fits the
+        flipped, conjugated object (the twin image), and a gridsize-1 network cannot tell them
+        apart (measured: phase SSIM 0.13 with a symmetric probe, 0.43 with 3 rad of aberration,
+        after the same short training).
 
     Returns
     -------
@@ -335,6 +349,9 @@ def disk_probe(
     index = np.arange(n_px, dtype=np.float64) - (n_px - 1) / 2
     distance = np.hypot(index[:, None], index[None, :])
     probe = np.clip(radius + 0.5 - distance, 0.0, 1.0).astype(np.complex128)
+    if aberration_rad:
+        x, y = index[None, :] / radius, index[:, None] / radius
+        probe *= np.exp(1j * aberration_rad * (x**3 + 0.5 * y**3 + x * y))
     if propagation_px2 > 0:
         freq = np.fft.fftfreq(n_px)
         transfer = np.exp(-1j * np.pi * propagation_px2 * (freq[:, None] ** 2 + freq[None, :] ** 2))
@@ -613,9 +630,9 @@ def make_scan(
 
     The step defaults to N/4 (about 50 % linear overlap of the probe). A raster has
     ``ceil(sqrt(n))`` columns and enough rows for at least ``num_patterns`` points (jittered by a
-    tenth of the step); a spiral has exactly ``num_patterns``. The probe is a disk of radius 0.2 N
-    propagated with ``P = 0.4 N`` (:func:`disk_probe`). Object, scan jitter and noise use
-    independent streams spawned from ``seed``.
+    tenth of the step); a spiral has exactly ``num_patterns``. The probe is a disk of radius
+    0.2 N aberrated by 3 rad and propagated with ``P = 0.4 N`` (:func:`disk_probe`). Object, scan
+    jitter and noise use independent streams spawned from ``seed``.
     """
     object_kind = _enum(ObjectKind, kind, 'object kind')
     scan_kind = _enum(ScanKind, scan, 'scan kind')
@@ -647,6 +664,7 @@ def make_scan(
         pattern_size_px,
         PROBE_RADIUS_FRACTION * pattern_size_px,
         propagation_px2=PROBE_PROPAGATION_FRACTION * pattern_size_px,
+        aberration_rad=PROBE_ABERRATION_RAD,
     )
     data = simulate_dataset(
         object_,

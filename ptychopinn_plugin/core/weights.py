@@ -49,6 +49,8 @@ PROBE_REAL = 'probe.real'
 PROBE_IMAG = 'probe.imag'
 LOG_INTENSITY_SCALE = 'log_intensity_scale'
 PHYSICS_WEIGHTS = (PROBE_REAL, PROBE_IMAG, LOG_INTENSITY_SCALE)
+HEAD_INIT_GAIN = 0.1
+"""Scale of the output heads' initial kernels relative to Glorot (see :func:`initial_weights`)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,14 @@ def weight_specs(model: ModelConfig) -> list[WeightSpec]:
 def initial_weights(
     model: ModelConfig, probe: np.ndarray, log_intensity_scale: float, seed: int
 ) -> dict[str, np.ndarray]:
-    """Seeded initial weights (He-uniform kernels, zero biases) plus the physics parameters.
+    """Seeded initial weights (Glorot-uniform kernels, zero biases) plus the physics parameters.
+
+    Kernels are Glorot (Xavier) uniform, Keras's default and the reference's; the output heads are
+    further scaled by :data:`HEAD_INIT_GAIN` so that the untrained network predicts a nearly flat
+    patch (phase near 0, amplitude near the activation's midpoint). With full-size heads the phase
+    head ``pi * tanh`` starts saturated at +-pi on a sizeable fraction of pixels, where its
+    gradient vanishes and the optimiser cannot pull the phase back (measured: 14 % of pixels at
+    |phase| > 3 rad before training, and no phase learned after 30 epochs).
 
     Parameters
     ----------
@@ -128,7 +137,10 @@ def initial_weights(
     for spec in weight_specs(model):
         if spec.is_kernel:
             fan_in = spec.shape[0] * spec.shape[1] * spec.shape[2]
-            limit = math.sqrt(6.0 / fan_in)
+            fan_out = spec.shape[0] * spec.shape[1] * spec.shape[3]
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            if _is_head(spec.name):
+                limit *= HEAD_INIT_GAIN
             weights[spec.name] = rng.uniform(-limit, limit, spec.shape).astype(np.float32)
         elif spec.name.endswith('.bias'):
             weights[spec.name] = np.zeros(spec.shape, np.float32)
@@ -137,6 +149,10 @@ def initial_weights(
     weights[LOG_INTENSITY_SCALE] = np.array(log_intensity_scale, dtype=np.float32)
     check_weights(model, weights)
     return weights
+
+
+def _is_head(name: str) -> bool:
+    return name.split('.')[0].endswith(('_head', '_border'))
 
 
 def check_weights(model: ModelConfig, weights: dict[str, np.ndarray]) -> None:

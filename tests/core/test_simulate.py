@@ -202,3 +202,14 @@ def _assert_inside(positions: np.ndarray, shape: tuple[int, int], n_px: int) -> 
     half = (n_px - 1) / 2
     assert np.all(positions[:, 0] - half >= 0) and np.all(positions[:, 0] + half <= shape[1] - 1)
     assert np.all(positions[:, 1] - half >= 0) and np.all(positions[:, 1] + half <= shape[0] - 1)
+
+
+def test_aberrated_probe_is_not_centrosymmetric_and_keeps_its_aperture() -> None:
+    symmetric = simulate.disk_probe(N, 6.0, propagation_px2=8.0)
+    aberrated = simulate.disk_probe(N, 6.0, propagation_px2=8.0, aberration_rad=3.0)
+    flipped = np.abs(aberrated[::-1, ::-1])
+    assert np.max(np.abs(np.abs(symmetric[::-1, ::-1]) - np.abs(symmetric))) < 1e-5
+    assert np.max(np.abs(flipped - np.abs(aberrated))) > 0.1 * np.abs(aberrated).max()
+    np.testing.assert_allclose(
+        np.sum(np.abs(aberrated) ** 2), np.sum(np.abs(symmetric) ** 2), rtol=1e-4
+    )

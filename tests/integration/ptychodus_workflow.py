@@ -68,7 +68,7 @@ def make_workflow_scan(seed: int = 0, kind: str = OBJECT_KIND) -> WorkflowScan:
     rng = np.random.default_rng(seed)
     truth = simulate.make_object(kind, shape, seed=rng)
     positions = simulate.raster_scan(shape, n, SCAN_STEP_PX, jitter_px=0.1 * SCAN_STEP_PX, seed=rng)
-    probe = simulate.disk_probe(n, 0.2 * n, propagation_px2=0.4 * n)
+    probe = simulate.disk_probe(n, 0.2 * n, propagation_px2=0.4 * n, aberration_rad=3.0)
     wavelength_m = energy_eV_to_wavelength_m(DEFAULT_PHOTON_ENERGY_EV)
     product = make_product(
         truth,
