@@ -1,0 +1,247 @@
+"""The TensorFlow implementation of the engine protocol (``ENGINE_CLASS``).
+
+:class:`TensorFlowEngine` places the network on the requested device (one GPU, the CPU, or a
+``tf.distribute`` strategy for several devices), chooses the Keras dtype policy from the precision,
+and implements ``fit`` / ``predict`` / ``predict_amplitude`` / canonical weights / ``release``.
+Arrays cross the boundary as NumPy, channels first (B, C, N, N). The network and physics are in
+``network.py``, the training loop in ``training.py``, the weight mapping in ``weights.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ...config import Backend, Device, ExecutionConfig, ModelConfig, Precision, TrainingConfig
+from ...errors import (
+    ConfigurationError,
+    DataContractError,
+    DeviceUnavailableError,
+    ReconstructionError,
+)
+from .. import EpochReport, TrainingArrays
+from .network import ForwardModel, PtychoPINNNetwork
+from .training import fit_network
+from .weights import get_canonical_weights, set_canonical_weights
+
+logger = logging.getLogger(__name__)
+
+__all__ = ['ENGINE_CLASS', 'TensorFlowEngine']
+
+PREDICT_CHUNK_GROUPS = {'GPU': 256, 'CPU': 32}
+"""Groups per compiled inference call, by device type. Every call is padded to exactly this many
+groups: convolution kernels (oneDNN, cuDNN) pick their algorithm by batch size, and float32 results
+then differ by ~1e-5 between batch sizes; a fixed size makes a group's prediction independent of
+its batch. On a CPU the throughput is flat beyond ~32 groups, on a GPU larger chunks pay. For
+N > 64 the chunk shrinks by (64 / N)**2 to bound memory."""
+JIT_COMPILE = False
+"""Compile steps with XLA; measured slower than the oneDNN kernels on CPU for this network."""
+_POLICIES = {
+    Precision.FP32: 'float32',
+    Precision.BF16_MIXED: 'mixed_bfloat16',
+    Precision.FP16_MIXED: 'mixed_float16',
+}
+
+
+def _enable_memory_growth() -> list:
+    """Ask TensorFlow to grow GPU memory on demand (before the first GPU op); the GPUs."""
+    gpus = tf.config.list_physical_devices('GPU')
+    for gpu in gpus:
+        try:
+            if not tf.config.experimental.get_memory_growth(gpu):
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised: the setting can no longer change
+            logger.debug('GPU %s already initialised; memory growth left as it is', gpu.name)
+    return gpus
+
+
+def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy | None]:
+    """The device string for single-device work and the strategy for several devices."""
+    gpus = _enable_memory_growth()
+    device = Device(execution.device)
+    if device is Device.CUDA and not gpus:
+        raise DeviceUnavailableError(
+            'device cuda was requested but TensorFlow sees no GPU '
+            f'(tensorflow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}); '
+            'install a CUDA build of TensorFlow (pip install "tensorflow[and-cuda]") or select '
+            'device cpu or auto'
+        )
+    use_gpu = bool(gpus) and device is not Device.CPU
+    if execution.num_nodes > 1:
+        if 'TF_CONFIG' not in os.environ:
+            raise ConfigurationError(
+                f'num_nodes={execution.num_nodes} needs multi-worker TensorFlow: set TF_CONFIG on '
+                'every node (cluster and task), as tf.distribute.MultiWorkerMirroredStrategy '
+                'expects, or train on one node'
+            )
+        return ('/GPU:0' if use_gpu else '/CPU:0'), tf.distribute.MultiWorkerMirroredStrategy()
+    if execution.devices > 1:
+        kind = 'GPU' if use_gpu else 'CPU'
+        available = [d.name for d in tf.config.list_logical_devices(kind)]
+        if len(available) < execution.devices:
+            raise DeviceUnavailableError(
+                f'{execution.devices} devices were requested but TensorFlow sees '
+                f'{len(available)} {kind} device(s) (device {device.value}); lower devices, or '
+                'select device cuda on a machine with enough GPUs'
+            )
+        names = available[: execution.devices]
+        return names[0], tf.distribute.MirroredStrategy(devices=names)
+    return ('/GPU:0' if use_gpu else '/CPU:0'), None
+
+
+class TensorFlowEngine:
+    """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.engines.Engine`).
+
+    Parameters
+    ----------
+    model : ModelConfig
+        The architecture and forward model.
+    execution : ExecutionConfig
+        Device, precision and number of devices.
+    weights : dict of str -> ndarray
+        Canonical weights (``core.weights.initial_weights`` or an archive's).
+    """
+
+    backend = Backend.TENSORFLOW
+
+    def __init__(
+        self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
+    ) -> None:
+        self._model = model
+        self._execution = execution
+        self._device, self._strategy = _placement(execution)
+        self._policy = _POLICIES[Precision(execution.precision)]
+        with self._scope():
+            self._network = PtychoPINNNetwork(model, dtype_policy=self._policy)
+            self._forward = ForwardModel(model)
+        set_canonical_weights(self._network, weights)
+        self._predict_functions: dict[tuple[str, int], object] = {}
+        base = PREDICT_CHUNK_GROUPS['GPU' if 'GPU' in self._device else 'CPU']
+        self._chunk_groups = max(1, min(base, base * 64**2 // model.pattern_size_px**2))
+        logger.info(
+            'TensorFlow engine on %s (%s%s)',
+            self._device,
+            self._policy,
+            f', {self._strategy.num_replicas_in_sync} replicas' if self._strategy else '',
+        )
+
+    def _scope(self):
+        return self._strategy.scope() if self._strategy is not None else tf.device(self._device)
+
+    def _network_or_raise(self) -> PtychoPINNNetwork:
+        if self._network is None:
+            raise ReconstructionError('this TensorFlow engine was released; build a new engine')
+        return self._network
+
+    def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
+        """Train, yielding an :class:`EpochReport` after each epoch (stop any time)."""
+        return fit_network(
+            self._network_or_raise(),
+            self._forward,
+            arrays,
+            training,
+            device=self._device,
+            precision=Precision(self._execution.precision),
+            strategy=self._strategy,
+            jit_compile=JIT_COMPILE,
+        )
+
+    def _compiled(self, kind: str, canvas_px: int):
+        key = (kind, canvas_px)
+        if key not in self._predict_functions:
+            network, forward = self._network_or_raise(), self._forward
+            model = self._model
+            shape = (
+                self._chunk_groups,
+                model.num_channels,
+                model.pattern_size_px,
+                model.pattern_size_px,
+            )
+            signature = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(shape[:2] + (2,))]
+
+            def run(inputs, offsets):
+                amplitude, phase = network(tf.transpose(inputs, [0, 2, 3, 1]), training=False)
+                amplitude = tf.transpose(amplitude, [0, 3, 1, 2])
+                phase = tf.transpose(phase, [0, 3, 1, 2])
+                real, imag = forward.object_patches(amplitude, phase, offsets, canvas_px)
+                if kind == 'patches':
+                    return tf.complex(real, imag)
+                parameters = network.physics
+                intensity = forward.farfield_intensity(
+                    real, imag, parameters.probe_real.value, parameters.probe_imag.value
+                )
+                return tf.exp(parameters.log_intensity_scale.value) * tf.sqrt(intensity)
+
+            self._predict_functions[key] = tf.function(
+                run, input_signature=signature, jit_compile=JIT_COMPILE
+            )
+        return self._predict_functions[key]
+
+    def _predict(self, kind: str, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        model = self._model
+        inputs = np.asarray(inputs, dtype=np.float32)
+        offsets = np.asarray(offsets_px, dtype=np.float32)
+        n_px, channels = model.pattern_size_px, model.num_channels
+        if inputs.ndim != 4 or inputs.shape[1:] != (channels, n_px, n_px):
+            raise DataContractError(
+                f'inputs must have shape (B, {channels}, {n_px}, {n_px}), got {inputs.shape}'
+            )
+        if offsets.shape != inputs.shape[:2] + (2,):
+            raise DataContractError(
+                f'offsets must have shape {inputs.shape[:2] + (2,)}, got {offsets.shape}'
+            )
+        forward = self._forward
+        canvas_px = forward.canvas_px(offsets) if forward.uses_canvas else n_px
+        function = self._compiled(kind, canvas_px)
+        chunk = self._chunk_groups
+        outputs = []
+        with tf.device(self._device):
+            for start in range(0, inputs.shape[0], chunk):
+                # every call sees exactly `chunk` groups (the last chunk zero-padded): kernels
+                # chosen by batch size then never change a group's result
+                count = min(chunk, inputs.shape[0] - start)
+                batch_inputs = np.zeros((chunk,) + inputs.shape[1:], np.float32)
+                batch_offsets = np.zeros((chunk,) + offsets.shape[1:], np.float32)
+                batch_inputs[:count] = inputs[start : start + count]
+                batch_offsets[:count] = offsets[start : start + count]
+                outputs.append(function(batch_inputs, batch_offsets).numpy()[:count])
+        dtype = np.complex64 if kind == 'patches' else np.float32
+        if not outputs:
+            return np.zeros(inputs.shape, dtype)
+        return np.concatenate(outputs).astype(dtype, copy=False)
+
+    def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        """Object patches (B, C, N, N) complex64 for inputs (B, C, N, N) float32.
+
+        With ``object_big`` and gridsize > 1, the patches re-extracted from each group's canvas.
+        """
+        return self._predict('patches', inputs, offsets_px)
+
+    def predict_amplitude(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        """Predicted count amplitudes ``K |F|`` (B, C, N, N) float32."""
+        return self._predict('amplitude', inputs, offsets_px)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights, float32 copies."""
+        return get_canonical_weights(self._network_or_raise())
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights (checked with ``core.weights.check_weights``)."""
+        set_canonical_weights(self._network_or_raise(), weights)
+
+    def release(self) -> None:
+        """Drop the network and compiled functions, clear the Keras session, collect garbage."""
+        self._predict_functions.clear()
+        self._network = None
+        self._strategy = None
+        keras.backend.clear_session(free_memory=True)
+        gc.collect()
+
+
+ENGINE_CLASS = TensorFlowEngine
