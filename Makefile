@@ -37,8 +37,8 @@ test-slow: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff format --check ptychopinn_plugin tests benchmarks examples
-	$(VENV)/bin/ruff check ptychopinn_plugin tests benchmarks examples
+	$(VENV)/bin/ruff format --check ptychopinn_plugin bridge tests benchmarks
+	$(VENV)/bin/ruff check ptychopinn_plugin bridge tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-output

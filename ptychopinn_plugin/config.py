@@ -212,6 +212,13 @@ class InferenceConfig(_Strict):
         ge=2,
         description='Side M of the central patch square kept when stitching (None: about 0.31 N).',
     )
+    align_phase: bool = Field(
+        False,
+        description=(
+            'Rotate each predicted patch onto the phase of its already-stitched neighbours '
+            '(a network leaves each patch a free global phase).'
+        ),
+    )
     num_partial_results: int = Field(
         4, ge=1, le=100, description='Partial objects yielded to Ptychodus during reconstruction.'
     )

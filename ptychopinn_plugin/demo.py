@@ -1,6 +1,7 @@
 """The README's demo: simulate a scan and run the core pipeline end to end.
 
-``python -m ptychopinn_plugin.demo --out demo-output`` simulates a ptychographic scan (our simulator),
+``python -m ptychopinn_plugin.demo --out demo-output`` simulates a ptychographic scan (our own
+simulator),
 writes it as a contract NPZ, reads it back, groups the scan points, stitches the ground-truth
 patches back onto the object grid and scores the result. It prints a small table and writes it,
 with a figure when matplotlib is installed, to the output folder. Training and reconstruction

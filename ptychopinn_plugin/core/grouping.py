@@ -16,6 +16,7 @@ Stitching of predicted patches at the centroids lives in ``stitching.py``.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..errors import DataContractError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['Groups', 'check_positions_px', 'group_scan_points']
+__all__ = ['Groups', 'check_positions_px', 'group_scan_points', 'overlap_order']
 
 DEFAULT_NUM_NEIGHBORS = 7
 """Nearest neighbours a group's members are drawn from (PtychoPINN uses K of about 4 to 7)."""
@@ -221,3 +222,46 @@ def _subset(members: np.ndarray, num_groups: int | None, rng: np.random.Generato
         return members
     keep = np.sort(rng.choice(available, size=num_groups, replace=False))
     return members[keep]
+
+
+def overlap_order(positions_px: np.ndarray, num_neighbors: int = 8) -> np.ndarray:
+    """An order of the points in which each one (after the first) follows a near neighbour.
+
+    Breadth-first over the ``num_neighbors``-nearest-neighbour graph, starting from the point
+    nearest the scan's centre; disconnected clusters follow one another. Stitching with phase
+    alignment uses it so that every patch meets already-stitched neighbours.
+
+    Parameters
+    ----------
+    positions_px : ndarray (n, 2) float, (x, y) in object pixels.
+
+    Returns
+    -------
+    ndarray (n,) int64, a permutation of ``range(n)``.
+    """
+    positions = check_positions_px(positions_px)
+    count = positions.shape[0]
+    if count <= 2:
+        return np.arange(count, dtype=np.int64)
+    k = min(num_neighbors + 1, count)
+    _, neighbours = cKDTree(positions).query(positions, k=k)
+    centre = positions.mean(axis=0)
+    start = int(np.argmin(np.sum((positions - centre) ** 2, axis=1)))
+    visited = np.zeros(count, dtype=bool)
+    order: list[int] = []
+    pending = deque([start])
+    visited[start] = True
+    unvisited_from = 0
+    while len(order) < count:
+        if not pending:
+            while visited[unvisited_from]:
+                unvisited_from += 1
+            visited[unvisited_from] = True
+            pending.append(unvisited_from)
+        point = pending.popleft()
+        order.append(point)
+        for other in neighbours[point]:
+            if not visited[other]:
+                visited[other] = True
+                pending.append(int(other))
+    return np.asarray(order, dtype=np.int64)

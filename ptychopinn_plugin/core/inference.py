@@ -5,9 +5,11 @@ Used identically with both engines. Groups are predicted batch by batch and stit
 of scan points. The caller receives a handful of partial objects (for Ptychodus's progress display)
 and the final one. Grouping is in ``grouping.py``; the input normalisation in ``physics.py``.
 
-By default every scan point is reconstructed (one group per point). The network input is normalised
-per scan (``physics.dataset_normalization``), as during training, so scans of a different dose than
-the training data still present the network with unit-power inputs.
+By default every scan point is reconstructed (one group per point). A network determines each patch
+only up to a global phase; with ``align_phase`` patches are visited in an overlap order and each is
+rotated onto the phase of what is already stitched (``Stitcher(align_phase=True)``). The network
+input is normalised per scan (``physics.dataset_normalization``), as during training, so scans of a
+different dose than the training data still present the network with unit-power inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import DataContractError
 from . import physics
 from .contract import TrainingData
 from .dataset import group_inputs
-from .grouping import group_scan_points
+from .grouping import group_scan_points, overlap_order
 from .stitching import Stitcher
 
 logger = logging.getLogger(__name__)
@@ -90,12 +92,20 @@ def reconstruct_object(
     )
     input_scale = physics.dataset_normalization(data.diffraction_amplitude)
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
-    stitcher = Stitcher(object_shape, model.pattern_size_px, crop)
+    stitcher = Stitcher(
+        object_shape, model.pattern_size_px, crop, align_phase=inference.align_phase
+    )
+    # with phase alignment, visit groups so that each one follows an already-stitched neighbour
+    order = (
+        overlap_order(groups.centroids_px)
+        if inference.align_phase
+        else np.arange(groups.num_groups, dtype=np.int64)
+    )
     total = groups.num_groups
     checkpoints = _checkpoints(total, inference.batch_size, inference.num_partial_results)
     logger.info('reconstructing %d groups in batches of %d', total, inference.batch_size)
     for begin in range(0, total, inference.batch_size):
-        rows = np.arange(begin, min(begin + inference.batch_size, total))
+        rows = order[begin : begin + inference.batch_size]
         inputs = group_inputs(data, groups, input_scale, rows)
         patches = engine.predict(inputs, groups.relative_offsets_px[rows].astype(np.float32))
         members = groups.member_indices[rows]
@@ -103,7 +113,7 @@ def reconstruct_object(
             patches.reshape(-1, model.pattern_size_px, model.pattern_size_px),
             data.positions_px[members].reshape(-1, 2),
         )
-        done = int(rows[-1]) + 1
+        done = begin + rows.size
         if done in checkpoints:
             object_, weight = stitcher.result(fill)
             yield InferenceProgress(done, total, object_, weight)

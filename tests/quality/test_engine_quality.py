@@ -1,0 +1,113 @@
+"""Reconstruction quality against a known truth, for each engine, through the shared workflow.
+
+A network trained on one simulated scan reconstructs a held-out scan of another object of the same
+kind; scores are computed over the scanned region after removing the global complex scale and phase
+offset. The default run uses a short training (a few minutes on a 2-core CPU); the ``slow`` tests
+train longer and assert the published-style thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ptychopinn_plugin.config import (
+    Backend,
+    ExecutionConfig,
+    InferenceConfig,
+    Mode,
+    ModelConfig,
+    PluginConfig,
+    TrainingConfig,
+    default_stitch_crop_px,
+)
+from ptychopinn_plugin.core import metrics, simulate
+from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.workflow import TrainingRun, reconstruct
+
+BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
+
+PINN_PHASE_SSIM = 0.8
+"""Issue 3's bar for PINN on ~1,000 training patterns at N = 64 (held-out scan); slow test."""
+QUICK_AMPLITUDE_SSIM = 0.45
+QUICK_PHASE_SSIM = 0.25
+"""Regression guard for the short default-run training (4 epochs, n_filters_scale 1). Measured on
+the held-out scan after 5 epochs (PyTorch, 2-core CPU): amplitude 0.60, phase 0.38; an untrained
+network scores about 0.03 on both, and so did the broken initialisation this guard was added for."""
+SUPERVISED_MIN_AMPLITUDE_GAIN = 0.2
+"""Short supervised training must raise the held-out amplitude SSIM this far above the untrained
+network. Measured after 3 epochs (both engines): 0.49-0.50 against about 0.03 untrained; the phase
+is not learned yet at that point (its L1 loss starts at the constant-phase optimum)."""
+
+KIND = 'smooth'
+N = 64
+
+
+def _scan(seed: int, num_patterns: int):
+    return simulate.make_scan(KIND, num_patterns=num_patterns, pattern_size_px=N, seed=seed)
+
+
+def _train_and_score(backend: Backend, mode: Mode, *, num_patterns: int, epochs: int, scale: int):
+    train = _scan(seed=0, num_patterns=num_patterns)
+    test = _scan(seed=1, num_patterns=256)
+    config = PluginConfig(
+        model=ModelConfig(mode=mode, pattern_size_px=N, n_filters_scale=scale),
+        training=TrainingConfig(num_epochs=max(epochs, 1), batch_size=16, seed=0),
+        execution=ExecutionConfig(backend=backend, device='cpu'),
+    )
+    run = TrainingRun([train.data], config)
+    reports = list(run.epochs()) if epochs else []
+    archive = run.archive()
+    run.release()
+    steps = list(
+        reconstruct(
+            archive,
+            test.data,
+            execution=config.execution,
+            inference=InferenceConfig(),
+            object_shape=test.object_.shape,
+        )
+    )
+    crop = default_stitch_crop_px(N)
+    mask = scanned_region_mask(test.data.positions_px, test.object_.shape, N, crop)
+    scores = metrics.compare_objects(steps[-1].object_, test.object_, mask)
+    return reports, {str(k): float(v) for k, v in scores.items()}
+
+
+@pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
+def test_pinn_reconstructs_a_held_out_scan(backend) -> None:
+    reports, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1)
+    assert reports[-1].training_loss < reports[0].training_loss
+    assert scores['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, scores
+    assert scores['phase_ssim'] >= QUICK_PHASE_SSIM, scores
+
+
+@pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
+def test_supervised_trains_on_ground_truth_and_reconstructs(backend) -> None:
+    _, untrained = _train_and_score(backend, Mode.SUPERVISED, num_patterns=512, epochs=0, scale=1)
+    reports, scores = _train_and_score(
+        backend, Mode.SUPERVISED, num_patterns=512, epochs=3, scale=1
+    )
+    assert reports[-1].training_loss < reports[0].training_loss
+    gain = scores['amplitude_ssim'] - untrained['amplitude_ssim']
+    assert gain >= SUPERVISED_MIN_AMPLITUDE_GAIN, (scores, untrained)
+
+
+def test_supervised_mode_refuses_data_without_ground_truth() -> None:
+    scan = _scan(seed=0, num_patterns=64)
+    from dataclasses import replace
+
+    data = replace(scan.data, ground_truth_patches=None)
+    config = PluginConfig(model=ModelConfig(mode=Mode.SUPERVISED, pattern_size_px=N))
+    with pytest.raises(DataContractError, match='ground-truth'):
+        TrainingRun([data], config)
+    assert np.all(np.isfinite(data.diffraction_amplitude))  # PINN needs no truth: same data
+    TrainingRun([data], PluginConfig(model=ModelConfig(pattern_size_px=N)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
+def test_pinn_at_full_width_reaches_the_published_quality_range(backend) -> None:
+    _, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=20, scale=2)
+    assert scores['phase_ssim'] >= PINN_PHASE_SSIM, scores
