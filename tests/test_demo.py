@@ -12,7 +12,8 @@ STITCHED_TRUTH_PSNR_DB = 40.0
 
 
 def test_demo_writes_its_table_and_reproduces_the_object(tmp_path: Path, capsys) -> None:
-    assert main(['--out', str(tmp_path), '--num-patterns', '100', '--pattern-size', '32']) == 0
+    argv = ['--core-only', '--out', str(tmp_path), '--num-patterns', '100', '--pattern-size', '32']
+    assert main(argv) == 0
     figures = json.loads((tmp_path / 'summary.json').read_text())
     assert figures['complex_psnr_db'] > STITCHED_TRUTH_PSNR_DB
     assert (tmp_path / 'simulated_scan.npz').is_file()

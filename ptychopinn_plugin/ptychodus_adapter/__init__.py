@@ -1,10 +1,12 @@
-"""PtychoPINN inside Ptychodus: reconstructor library, settings, discovery (later: the GUI panel).
+"""PtychoPINN inside Ptychodus: reconstructor library, settings, discovery, GUI panel.
 
 - ``library.py``: ``PtychoPINNLibrary`` (keys ``ptychopinn_pinn``, ``ptychopinn_supervised``)
 - ``reconstructor.py``: reconstruct, train, model archives, training-data export
 - ``settings.py``: Ptychodus settings groups and ``build_config`` (settings -> ``PluginConfig``)
 - ``training_io.py``: training inputs (NPZ or workflow directory), loss CSV and figure
-- ``discovery.py``: the ``ptychodus.reconstructors`` entry-point group and the start-up hook
+- ``discovery.py``: the ``ptychodus.reconstructors`` entry-point group and the start-up hooks
+- ``view.py``: the settings panel of the GUI (imports Qt; loaded only by the GUI)
+- ``workflow_dir.py``: simulated workflow directories and ``ptychodus -b`` runs (demo, tests)
 
 Importing this package imports Ptychodus but neither TensorFlow nor PyTorch. The contract with
 Ptychodus is written down in ``specs/ptychodus_api_spec.md`` section 7.

@@ -21,7 +21,8 @@ from ptychopinn_plugin.config import (
     TrainingConfig,
     default_stitch_crop_px,
 )
-from ptychopinn_plugin.core import metrics, simulate
+from ptychopinn_plugin.core import metrics, physics, simulate
+from ptychopinn_plugin.core.dataset import prepare_training
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.errors import DataContractError
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
@@ -35,10 +36,11 @@ QUICK_PHASE_SSIM = 0.25
 """Regression guard for the short default-run training (4 epochs, n_filters_scale 1). Measured on
 the held-out scan after 5 epochs (PyTorch, 2-core CPU): amplitude 0.60, phase 0.38; an untrained
 network scores about 0.03 on both, and so did the broken initialisation this guard was added for."""
-SUPERVISED_MIN_AMPLITUDE_GAIN = 0.2
-"""Short supervised training must raise the held-out amplitude SSIM this far above the untrained
-network. Measured after 3 epochs (both engines): 0.49-0.50 against about 0.03 untrained; the phase
-is not learned yet at that point (its L1 loss starts at the constant-phase optimum)."""
+SUPERVISED_MIN_MAE_DROP = 0.2
+"""Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
+against the truth, on the held-out scan by this fraction of the untrained network's. (Image SSIM is
+no measure here: after 3 epochs the output is still nearly flat, and a flat amplitude already
+scores 0.5 amplitude SSIM on this object, trained or not.)"""
 
 KIND = 'smooth'
 N = 64
@@ -85,13 +87,30 @@ def test_pinn_reconstructs_a_held_out_scan(backend) -> None:
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
 def test_supervised_trains_on_ground_truth_and_reconstructs(backend) -> None:
-    _, untrained = _train_and_score(backend, Mode.SUPERVISED, num_patterns=512, epochs=0, scale=1)
-    reports, scores = _train_and_score(
-        backend, Mode.SUPERVISED, num_patterns=512, epochs=3, scale=1
+    untrained = _held_out_patch_mae(backend, epochs=0)
+    trained = _held_out_patch_mae(backend, epochs=3)
+    assert trained <= (1 - SUPERVISED_MIN_MAE_DROP) * untrained, (trained, untrained)
+
+
+def _held_out_patch_mae(backend: Backend, *, epochs: int) -> float:
+    config = PluginConfig(
+        model=ModelConfig(mode=Mode.SUPERVISED, pattern_size_px=N, n_filters_scale=1),
+        training=TrainingConfig(num_epochs=max(epochs, 1), batch_size=16, seed=0),
+        execution=ExecutionConfig(backend=backend, device='cpu'),
     )
-    assert reports[-1].training_loss < reports[0].training_loss
-    gain = scores['amplitude_ssim'] - untrained['amplitude_ssim']
-    assert gain >= SUPERVISED_MIN_AMPLITUDE_GAIN, (scores, untrained)
+    run = TrainingRun([_scan(seed=0, num_patterns=512).data], config)
+    reports = list(run.epochs()) if epochs else []
+    if epochs:
+        assert reports[-1].training_loss < reports[0].training_loss
+    held_out = prepare_training(
+        [_scan(seed=1, num_patterns=256).data],
+        config.model,
+        config.training.model_copy(update={'validation_fraction': 0.0}),
+    ).arrays
+    patches = run.engine.predict(held_out.inputs, held_out.offsets_px)
+    run.release()
+    support = physics.object_support_mask(N, config.model.pad_object, config.model.probe_big)
+    return physics.realspace_mae(patches, held_out.truth_patches, support)
 
 
 def test_supervised_mode_refuses_data_without_ground_truth() -> None:

@@ -1,0 +1,238 @@
+"""The PtychoPINN settings panel of the Ptychodus GUI (PyQt5; needs the ``gui`` extra).
+
+Ptychodus shows one settings panel per reconstructor, made by the
+``ReconstructorViewControllerFactory`` whose ``name`` matches the library name.
+:class:`PtychoPINNViewControllerFactory` builds ours with Ptychodus's ``ParameterViewBuilder``,
+bound to the very ``Parameter`` objects of our library's settings (``settings.py``): editing a
+control changes the setting, and a setting changed elsewhere (a settings file, the other
+reconstructor's panel) shows up in the control.
+
+This is the only module of the package that imports PyQt5 or ``ptychodus.controller``; it is
+imported only by the GUI hook in ``discovery.py`` while Ptychodus builds its main window, never in
+batch mode and never by ``import ptychopinn_plugin``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ptychodus.controller.data import FileDialogFactory
+from ptychodus.controller.parameters import ParameterViewBuilder
+from ptychodus.controller.processing import ReconstructorViewControllerFactory
+from PyQt5.QtWidgets import QWidget
+
+from ..config import Mode
+from .library import PtychoPINNLibrary
+from .reconstructor import MODEL_FILE_FILTER
+
+logger = logging.getLogger(__name__)
+
+__all__ = ['PANEL_OBJECT_NAME', 'PtychoPINNViewControllerFactory']
+
+PANEL_OBJECT_NAME = 'ptychopinn_plugin_panel'
+"""Qt object name of every panel we build (``QWidget.findChild`` finds it; tests use it)."""
+
+_EXECUTION = 'Execution'
+_MODEL = 'Model'
+_TRAINING = 'Training'
+_INFERENCE = 'Inference'
+
+
+class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
+    """Settings panels of the ``PtychoPINN`` library, one per reconstructor (PINN, Supervised).
+
+    Both panels edit the same parameters. The Supervised panel leaves out what only the physics
+    loss uses (loss weights, photon count, trainable probe and intensity scale).
+    """
+
+    def __init__(self, library: PtychoPINNLibrary, file_dialog_factory: FileDialogFactory) -> None:
+        super().__init__()
+        self._library = library
+        self._file_dialog_factory = file_dialog_factory
+
+    @property
+    def name(self) -> str:
+        return self._library.name
+
+    def create_view_controller(self, reconstructor_name: str) -> QWidget:
+        is_pinn = reconstructor_name.casefold() == Mode.PINN.value
+        builder = ParameterViewBuilder(self._file_dialog_factory)
+        self._add_execution(builder)
+        self._add_model(builder)
+        self._add_training(builder, is_pinn=is_pinn)
+        self._add_inference(builder)
+        widget = builder.build_widget()
+        widget.setObjectName(PANEL_OBJECT_NAME)
+        widget.setProperty('reconstructor', reconstructor_name)
+        return widget
+
+    def _add_execution(self, builder: ParameterViewBuilder) -> None:
+        plugin = self._library.plugin_settings
+        choices = self._library.enumerators
+        builder.add_combo_box(
+            plugin.backend,
+            choices.get_backends(),
+            'Backend:',
+            tool_tip='Framework that trains and runs the network. An archive trained by one '
+            'backend loads under the other.',
+            group=_EXECUTION,
+        )
+        builder.add_combo_box(
+            plugin.device,
+            choices.get_devices(),
+            'Device:',
+            tool_tip='auto: a GPU when the selected framework sees one, else the CPU.',
+            group=_EXECUTION,
+        )
+        builder.add_combo_box(
+            plugin.precision,
+            choices.get_precisions(),
+            'Precision:',
+            tool_tip='Numeric precision of the network; mixed precision needs a GPU.',
+            group=_EXECUTION,
+        )
+
+    def _add_model(self, builder: ParameterViewBuilder) -> None:
+        model = self._library.model_settings
+        builder.add_spin_box(
+            model.gridsize,
+            'Grid Size:',
+            tool_tip='Neighbouring patterns solved together: gridsize 2 groups 2 x 2 = 4. '
+            "A loaded model's own grid size wins at reconstruction.",
+            group=_MODEL,
+        )
+        builder.add_spin_box(
+            model.n_filters_scale,
+            'Filters Scale:',
+            tool_tip='Multiplies the number of convolution filters of every layer.',
+            group=_MODEL,
+        )
+        builder.add_combo_box(
+            model.amp_activation,
+            self._library.enumerators.get_amp_activations(),
+            'Amplitude Activation:',
+            tool_tip='Output activation of the amplitude decoder.',
+            group=_MODEL,
+        )
+        for parameter, label, tool_tip in (
+            (model.object_big, 'Object Big', 'Solve one object patch per pattern of a group.'),
+            (model.probe_big, 'Probe Big', 'Also reconstruct the outer, low-resolution region.'),
+            (model.probe_mask, 'Probe Mask', 'Apply a circular mask to the probe.'),
+            (model.pad_object, 'Pad Object', 'Restrict the object to the central N/2 x N/2.'),
+        ):
+            builder.add_check_box(parameter, label, tool_tip=tool_tip, group=_MODEL)
+        builder.add_decimal_line_edit(
+            model.probe_scale,
+            'Probe Scale:',
+            tool_tip='Scale factor of the probe amplitude.',
+            group=_MODEL,
+        )
+        builder.add_decimal_line_edit(
+            model.gaussian_smoothing_sigma,
+            'Gaussian Smoothing [px]:',
+            tool_tip='Standard deviation of the smoothing of the probe illumination (0: off).',
+            group=_MODEL,
+        )
+
+    def _add_training(self, builder: ParameterViewBuilder, *, is_pinn: bool) -> None:
+        training = self._library.training_settings
+        plugin = self._library.plugin_settings
+        if is_pinn:
+            builder.add_decimal_line_edit(
+                training.nphotons,
+                'Photons per Pattern:',
+                tool_tip='Used only for amplitude data of unknown dose; data with detector '
+                'counts (all data from Ptychodus) use their measured dose.',
+                group=_TRAINING,
+            )
+        builder.add_spin_box(training.batch_size, 'Batch Size:', group=_TRAINING)
+        builder.add_spin_box(training.nepochs, 'Number of Epochs:', group=_TRAINING)
+        builder.add_decimal_line_edit(
+            plugin.learning_rate, 'Learning Rate:', tool_tip='Initial Adam step.', group=_TRAINING
+        )
+        builder.add_decimal_line_edit(
+            plugin.min_learning_rate,
+            'Min. Learning Rate:',
+            tool_tip='Floor of the reduce-on-plateau schedule.',
+            group=_TRAINING,
+        )
+        builder.add_spin_box(
+            plugin.plateau_patience,
+            'Plateau Patience:',
+            tool_tip='Epochs without improvement before the learning rate drops.',
+            group=_TRAINING,
+        )
+        builder.add_spin_box(
+            plugin.early_stopping_patience,
+            'Early Stopping Patience:',
+            tool_tip='Epochs without improvement before training stops (0: never).',
+            group=_TRAINING,
+        )
+        if is_pinn:
+            for parameter, label in (
+                (training.nll_weight, 'Poisson NLL Weight:'),
+                (training.mae_weight, 'Diffraction MAE Weight:'),
+                (training.realspace_mae_weight, 'Real-Space MAE Weight:'),
+                (training.realspace_weight, 'Real-Space Weight:'),
+            ):
+                builder.add_decimal_slider(parameter, label, group=_TRAINING)
+        builder.add_decimal_slider(
+            plugin.validation_fraction,
+            'Validation Fraction:',
+            tool_tip='Share of the groups held out for the validation loss.',
+            group=_TRAINING,
+        )
+        builder.add_spin_box(
+            plugin.seed, 'Seed:', tool_tip='Seeds weights, split and shuffling.', group=_TRAINING
+        )
+        if is_pinn:
+            builder.add_check_box(
+                training.probe_trainable,
+                'Probe Trainable',
+                tool_tip='Refine the probe during training (experimental).',
+                group=_TRAINING,
+            )
+            builder.add_check_box(
+                training.intensity_scale_trainable,
+                'Intensity Scale Trainable',
+                tool_tip='Learn the intensity scale of the forward model.',
+                group=_TRAINING,
+            )
+
+    def _add_inference(self, builder: ParameterViewBuilder) -> None:
+        inference = self._library.inference_settings
+        plugin = self._library.plugin_settings
+        builder.add_file_opener(
+            inference.model_path,
+            'Model File:',
+            caption='Open PtychoPINN Model',
+            name_filters=[MODEL_FILE_FILTER],
+            selected_name_filter=MODEL_FILE_FILTER,
+            tool_tip='Model archive loaded at the first reconstruction when no model is loaded.',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(
+            inference.n_nearest_neighbors,
+            'Nearest Neighbors:',
+            tool_tip='Candidates for grouping scan points (grid size > 1).',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(plugin.inference_batch_size, 'Inference Batch Size:', group=_INFERENCE)
+        builder.add_spin_box(
+            plugin.num_groups,
+            'Number of Groups:',
+            tool_tip='Groups to reconstruct (0: every scan point).',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(
+            plugin.stitch_crop_px,
+            'Stitch Crop [px]:',
+            tool_tip='Border cut from each patch before stitching (0: automatic).',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(
+            plugin.num_partial_results,
+            'Partial Results:',
+            tool_tip='Intermediate products shown while reconstructing.',
+            group=_INFERENCE,
+        )
