@@ -19,3 +19,13 @@ def test_demo_writes_its_table_and_reproduces_the_object(tmp_path: Path, capsys)
     assert (tmp_path / 'simulated_scan.npz').is_file()
     assert (tmp_path / 'stitched_truth.png').is_file()
     assert '| complex_psnr_db |' in capsys.readouterr().out
+
+
+def test_ptychodus_demo_trains_and_reconstructs_through_batch_mode(tmp_path: Path, capsys) -> None:
+    assert main(['--out', str(tmp_path), '--epochs', '1', '--backends', 'pytorch']) == 0
+    rows = json.loads((tmp_path / 'summary.json').read_text())
+    assert [row['backend'] for row in rows] == ['initial guess', 'pytorch']
+    assert (tmp_path / 'pytorch' / 'train-output' / 'model.zip').is_file()
+    assert (tmp_path / 'pytorch' / 'truth_vs_reconstruction.png').is_file()
+    assert sorted((tmp_path / 'pytorch' / 'reconstruct-output').glob('product.*.h5'))
+    assert '| pytorch |' in capsys.readouterr().out
