@@ -155,6 +155,7 @@ def run_ptychodus(
     ``python_prelude`` runs Python code in the subprocess before Ptychodus starts (through a
     ``sitecustomize`` module on ``PYTHONPATH``), e.g. to make a framework unimportable.
     """
+    input_directory, output_directory = input_directory.resolve(), output_directory.resolve()
     environment = {**os.environ, **(env or {})}
     environment.pop('PYTHONPATH', None)
     if python_prelude is not None:
