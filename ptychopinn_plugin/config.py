@@ -22,6 +22,7 @@ __all__ = [
     'ExecutionConfig',
     'InferenceConfig',
     'Mode',
+    'PhaseAlignment',
     'ModelConfig',
     'PluginConfig',
     'Precision',
@@ -63,6 +64,14 @@ class Precision(StrEnum):
     FP32 = '32-true'
     BF16_MIXED = 'bf16-mixed'
     FP16_MIXED = '16-mixed'
+
+
+class PhaseAlignment(StrEnum):
+    """How stitching reconciles the free global phases of predicted patches."""
+
+    NONE = 'none'
+    GREEDY = 'greedy'
+    GLOBAL = 'global'
 
 
 class AmpActivation(StrEnum):
@@ -212,11 +221,12 @@ class InferenceConfig(_Strict):
         ge=2,
         description='Side M of the central patch square kept when stitching (None: about 0.31 N).',
     )
-    align_phase: bool = Field(
-        False,
+    phase_alignment: PhaseAlignment = Field(
+        PhaseAlignment.NONE,
         description=(
-            'Rotate each predicted patch onto the phase of its already-stitched neighbours '
-            '(a network leaves each patch a free global phase).'
+            'How the free global phase of each predicted patch is made to agree with its '
+            'neighbours before stitching: none, greedy (onto what is already stitched) or '
+            'global (phase synchronisation of all patches).'
         ),
     )
     num_partial_results: int = Field(

@@ -6,8 +6,8 @@ of scan points. The caller receives a handful of partial objects (for Ptychodus'
 and the final one. Grouping is in ``grouping.py``; the input normalisation in ``physics.py``.
 
 By default every scan point is reconstructed (one group per point). A network determines each patch
-only up to a global phase; with ``align_phase`` patches are visited in an overlap order and each is
-rotated onto the phase of what is already stitched (``Stitcher(align_phase=True)``). The network
+only up to a global phase; ``InferenceConfig.phase_alignment`` chooses how stitching reconciles
+the patches' phases (none, greedy in an overlap order, or global phase synchronisation). The network
 input is normalised per scan (``physics.dataset_normalization``), as during training, so scans of a
 different dose than the training data still present the network with unit-power inputs.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import InferenceConfig, ModelConfig, default_stitch_crop_px
+from ..config import InferenceConfig, ModelConfig, PhaseAlignment, default_stitch_crop_px
 from ..errors import DataContractError
 from . import physics
 from .contract import TrainingData
@@ -92,13 +92,18 @@ def reconstruct_object(
     )
     input_scale = physics.dataset_normalization(data.diffraction_amplitude)
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
+    alignment = inference.phase_alignment
     stitcher = Stitcher(
-        object_shape, model.pattern_size_px, crop, align_phase=inference.align_phase
+        object_shape,
+        model.pattern_size_px,
+        crop,
+        align_phase=alignment is PhaseAlignment.GREEDY,
+        synchronize_phase=alignment is PhaseAlignment.GLOBAL,
     )
     # with phase alignment, visit groups so that each one follows an already-stitched neighbour
     order = (
         overlap_order(groups.centroids_px)
-        if inference.align_phase
+        if alignment is PhaseAlignment.GREEDY
         else np.arange(groups.num_groups, dtype=np.int64)
     )
     total = groups.num_groups
