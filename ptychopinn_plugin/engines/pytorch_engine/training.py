@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
 from ...core import physics
+from ...core.schedule import EpochMonitor
 from ...errors import DataContractError
 from .. import EpochReport, TrainingArrays
 from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
@@ -56,8 +57,6 @@ _LIGHTNING_CHATTER = (
     'lightning.pytorch.utilities.rank_zero',
     'lightning.pytorch.accelerators.cuda',
 )
-PLATEAU_MIN_DELTA = 1e-4
-"""Smallest loss decrease that counts as an improvement for the plateau schedule (as Keras)."""
 CANVAS_ROUNDING_PX = 8
 """Canvas sides are rounded up to a multiple of this (results do not depend on the side)."""
 
@@ -164,21 +163,9 @@ class PtychoPINNModule(pl.LightningModule):
     def configure_optimizers(self):
         training = self.training_config
         parameters = [p for p in self.network.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(parameters, lr=training.learning_rate)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer,
-            mode='min',
-            factor=training.plateau_factor,
-            patience=training.plateau_patience,
-            min_lr=training.min_learning_rate,
-            threshold=PLATEAU_MIN_DELTA,
-            threshold_mode='abs',  # a relative threshold misjudges negative losses (Poisson NLL)
-            eps=0.0,  # any reduction down to min_lr applies, however small the learning rate
-        )
-        return {
-            'optimizer': optimizer,
-            'lr_scheduler': {'scheduler': scheduler, 'monitor': self.monitor, 'interval': 'epoch'},
-        }
+        # the learning rate follows core.schedule.EpochMonitor, applied by EpochReporter between
+        # epochs, so both engines share one schedule
+        return torch.optim.Adam(parameters, lr=training.learning_rate)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = batch['inputs']
@@ -255,10 +242,8 @@ class EpochReporter(pl.Callback):
 
     def __init__(self, training: TrainingConfig, on_report: Callable[[EpochReport], bool]) -> None:
         self.num_epochs = training.num_epochs
-        self.patience = training.early_stopping_patience
+        self.monitor = EpochMonitor.from_training(training)
         self.on_report = on_report
-        self.best = math.inf
-        self.stale_epochs = 0
         self.started = 0.0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -268,17 +253,22 @@ class EpochReporter(pl.Callback):
         training_loss = pl_module.epoch_loss('train')
         validation_loss = pl_module.epoch_loss('val')
         seconds = time.perf_counter() - self.started
+        learning_rate = float(trainer.optimizers[0].param_groups[0]['lr'])
         stop_early = self._stop_early(
             validation_loss if validation_loss is not None else training_loss
         )
+        stop_early = stop_early and trainer.current_epoch + 1 < self.num_epochs
         stop_early = trainer.strategy.reduce_boolean_decision(stop_early, all=False)
+        for optimizer in trainer.optimizers:  # the schedule's rate for the next epoch
+            for group in optimizer.param_groups:
+                group['lr'] = self.monitor.learning_rate
         physics_model = pl_module.network.physics
         report = EpochReport(
             epoch=trainer.current_epoch + 1,
             num_epochs=self.num_epochs,
             training_loss=float(training_loss),
             validation_loss=validation_loss,
-            learning_rate=float(trainer.optimizers[0].param_groups[0]['lr']),
+            learning_rate=learning_rate,
             seconds=seconds,
             intensity_scale=float(physics_model.intensity_scale().detach()),
             stopped_early=stop_early,
@@ -289,13 +279,8 @@ class EpochReporter(pl.Callback):
             trainer.should_stop = True
 
     def _stop_early(self, loss: float) -> bool:
-        if self.patience is None:
-            return False
-        if loss < self.best:
-            self.best, self.stale_epochs = loss, 0
-            return False
-        self.stale_epochs += 1
-        return self.stale_epochs >= self.patience
+        """Record the epoch's monitored loss with the schedule; True when training should stop."""
+        return self.monitor.update(float(loss))
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ PINN mode minimises the Poisson negative log-likelihood of the counts (plus the 
 MAE and, with ground truth, the real-space terms) through the physics chain of ``network.py``;
 Supervised mode minimises the real-space amplitude/phase MAE of the raw network patches, no
 physics. The loss definitions are those of ``core/physics.py``. Adam, reduce-on-plateau and early
-stopping are driven here, epoch by epoch, so the caller can stop between epochs. Engine plumbing
+stopping (``core/schedule.py``, shared with the PyTorch engine) are applied here, epoch by epoch,
+so the caller can stop between epochs. Engine plumbing
 (devices, strategies, weights) is in ``engine.py``.
 """
 
@@ -22,13 +23,19 @@ import tensorflow as tf
 
 from ...config import Mode, ModelConfig, Precision, TrainingConfig
 from ...core import physics
+from ...core.schedule import EpochMonitor
 from ...errors import DataContractError
 from .. import EpochReport, TrainingArrays
 from .network import ForwardModel, PtychoPINNNetwork
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['EpochMonitor', 'fit_network', 'make_optimizer', 'per_group_losses']
+__all__ = [
+    'EpochMonitor',
+    'fit_network',
+    'make_optimizer',
+    'per_group_losses',
+]  # EpochMonitor: core
 
 SQRT_FLOOR = 1e-30
 """Predicted counts are floored here before the square root of the amplitude MAE (finite gradient
@@ -37,47 +44,6 @@ LOSS_SCALE = 16.0
 """Initial dynamic loss scale of float16 mixed precision. The Poisson likelihood of photon counts
 has large gradients; Keras's default 2**15 overflows float16 for the first ~10 steps, which are
 then skipped. The scale still adapts (halved on overflow, doubled after 200 finite steps)."""
-
-
-PLATEAU_MIN_DELTA = 1e-4
-"""Smallest decrease of the monitored loss that counts as an improvement for the plateau schedule
-(Keras's ``ReduceLROnPlateau`` default, absolute: the Poisson likelihood can be negative)."""
-
-
-@dataclass
-class EpochMonitor:
-    """Reduce-on-plateau and early stopping on one monitored loss (Keras semantics).
-
-    After each epoch: the learning rate is multiplied by ``factor`` (not below
-    ``min_learning_rate``) once ``patience`` epochs in a row did not lower the best loss by more
-    than :data:`PLATEAU_MIN_DELTA`; training stops once ``stop_patience`` epochs in a row did not
-    lower it at all.
-    """
-
-    learning_rate: float
-    factor: float
-    patience: int
-    min_learning_rate: float
-    stop_patience: int | None
-    plateau_best: float = math.inf
-    plateau_wait: int = 0
-    stop_best: float = math.inf
-    stop_wait: int = 0
-
-    def update(self, loss: float) -> bool:
-        """Record one epoch's monitored loss; return True when training should stop."""
-        if loss < self.plateau_best - PLATEAU_MIN_DELTA:
-            self.plateau_best, self.plateau_wait = loss, 0
-        else:
-            self.plateau_wait += 1
-            if self.plateau_wait >= self.patience and self.learning_rate > self.min_learning_rate:
-                self.learning_rate = max(self.learning_rate * self.factor, self.min_learning_rate)
-                self.plateau_wait = 0
-        if loss < self.stop_best:
-            self.stop_best, self.stop_wait = loss, 0
-            return False
-        self.stop_wait += 1
-        return self.stop_patience is not None and self.stop_wait >= self.stop_patience
 
 
 def _to_channels_first(values: tf.Tensor) -> tf.Tensor:
@@ -382,13 +348,7 @@ def _epochs(
     columns = _arrays(arrays, uses_truth)
     train_indices = np.asarray(arrays.train_indices, np.int64)
     validation_indices = np.asarray(arrays.validation_indices, np.int64)
-    monitor = EpochMonitor(
-        learning_rate=training.learning_rate,
-        factor=training.plateau_factor,
-        patience=training.plateau_patience,
-        min_learning_rate=training.min_learning_rate,
-        stop_patience=training.early_stopping_patience,
-    )
+    monitor = EpochMonitor.from_training(training)
     for epoch in range(1, training.num_epochs + 1):
         started = time.perf_counter()
         learning_rate = monitor.learning_rate
