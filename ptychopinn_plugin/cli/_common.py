@@ -1,0 +1,155 @@
+"""What every subcommand of the ``ptychopinn`` command shares: exit codes, outputs, messages.
+
+Exit codes (documented in ``ptychopinn --help`` and ``docs/user-guide.md``) are :class:`ExitCode`;
+:func:`exit_code_for` maps an exception to one. Outputs are never overwritten unless the user passes
+``--overwrite`` (:func:`check_outputs`, checked before any work starts) and are written atomically
+(:func:`atomic_output`: a temporary file in the target directory, renamed into place when complete).
+Reading scans and objects is in ``_io.py``; each subcommand lives in its own module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from enum import IntEnum
+from pathlib import Path
+
+from ..errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    DeviceUnavailableError,
+    PtychoPINNError,
+)
+
+__all__ = [
+    'ExitCode',
+    'OutputExistsError',
+    'atomic_output',
+    'check_outputs',
+    'exit_code_for',
+    'global_rank',
+    'say',
+]
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of ``ptychopinn`` that scripts can rely on."""
+
+    OK = 0
+    """Success."""
+    INTERNAL = 1
+    """An unexpected error (a bug): run again with ``--debug`` and report the traceback."""
+    USAGE = 2
+    """Bad command line: unknown option, invalid value or inconsistent settings."""
+    BAD_INPUT = 3
+    """Input data or model archive that is missing, unreadable or inconsistent."""
+    UNAVAILABLE = 4
+    """The selected backend is not installed, or the requested device is not available."""
+    OUTPUT_EXISTS = 5
+    """An output file exists and ``--overwrite`` was not given; nothing was written."""
+    IO_ERROR = 6
+    """A file could not be written (permissions, disk full, ...)."""
+    BELOW_THRESHOLD = 7
+    """``evaluate --min``: a score is below its required minimum (the scores are still printed)."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C); no partial output is left behind."""
+
+
+EXIT_CODE_TABLE = '\n'.join(
+    f'  {code.value:>3}  {(code.__doc__ or "").strip()}' for code in ExitCode
+)
+"""The exit codes as a help-text table."""
+
+
+class OutputExistsError(PtychoPINNError, FileExistsError):
+    """An output that exists and may not be overwritten."""
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit status for an exception raised by a subcommand."""
+    if isinstance(error, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(error, FileExistsError):
+        return ExitCode.OUTPUT_EXISTS
+    if isinstance(error, BackendUnavailableError | DeviceUnavailableError):
+        return ExitCode.UNAVAILABLE
+    if isinstance(error, ConfigurationError):
+        return ExitCode.USAGE
+    if isinstance(error, PtychoPINNError | FileNotFoundError | IsADirectoryError):
+        return ExitCode.BAD_INPUT
+    if isinstance(error, OSError):
+        return ExitCode.IO_ERROR
+    return ExitCode.INTERNAL
+
+
+def say(message: str) -> None:
+    """Write a progress or status line to stderr (stdout is kept for results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
+    """Refuse, before any work starts, to replace existing outputs unless ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming every existing output and the option that allows replacing them.
+    """
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f'output already exists: {", ".join(existing)}; choose another output name or pass '
+            '--overwrite to replace it'
+        )
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    An interrupted or failed write leaves ``path`` untouched and removes the temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f'.{path.stem}-', suffix=path.suffix, dir=path.parent
+    )
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def global_rank() -> int:
+    """This process's rank in a distributed training (0 when not distributed).
+
+    Lightning's launcher starts the other processes of a node with ``LOCAL_RANK`` and
+    ``NODE_RANK`` set; cluster launchers set ``RANK`` or ``SLURM_PROCID``. Only rank 0 writes
+    outputs and progress lines.
+    """
+    for name in ('RANK', 'SLURM_PROCID'):
+        if name in os.environ:
+            return _int_env(name)
+    return max(_int_env('LOCAL_RANK'), _int_env('NODE_RANK'))
+
+
+def _int_env(name: str) -> int:
+    try:
+        return int(os.environ.get(name, '0'))
+    except ValueError:
+        return 0
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace existing outputs (default: refuse and exit with status 5)',
+    )

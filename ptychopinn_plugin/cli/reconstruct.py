@@ -1,0 +1,193 @@
+"""``ptychopinn reconstruct``: a model archive and a scan -> product, object NPZ and figures.
+
+The scan is a contract NPZ file or a Ptychodus workflow directory; it is streamed through
+``workflow.reconstruct`` on the chosen backend, whichever backend trained the archive. The output
+directory receives ``product.h5`` (Ptychodus's writer: the input product with the reconstructed
+object, or for an NPZ a far-field product built from the scan), ``object.npz`` (``object``,
+``coverage``, ``positions_px``, ``pattern_size_px``, ``stitch_crop_px``, ``info_json``) and
+``amplitude.png`` / ``phase.png``. The object lies on the input's object grid; pixels no patch
+covers keep the product's object (workflow directory) or 1 (NPZ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import PhaseAlignment, Precision
+from ._common import add_overwrite_option, check_outputs, say
+
+__all__ = ['OBJECT_NPZ', 'register']
+
+OBJECT_NPZ = 'object.npz'
+FIGURES = ('amplitude.png', 'phase.png')
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from . import add_subcommand
+    from .train import add_execution_options
+
+    parser = add_subcommand(
+        subparsers,
+        'reconstruct',
+        help='reconstruct a scan with a trained model',
+        description=__doc__,
+    )
+    parser.add_argument('model', type=Path, help='model archive (.zip) from training')
+    parser.add_argument(
+        'data', type=Path, help='scan: contract NPZ file or Ptychodus workflow directory'
+    )
+    parser.add_argument(
+        '-o', '--output', type=Path, required=True, help='output directory (created if needed)'
+    )
+    add_execution_options(parser)
+    parser.add_argument(
+        '--precision',
+        choices=[p.value for p in Precision],
+        default=Precision.FP32.value,
+        help='numeric precision of the network (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--batch-size', type=int, default=256, help='groups per inference batch (default 256)'
+    )
+    parser.add_argument(
+        '--num-groups',
+        type=int,
+        default=None,
+        help='reconstruct only this many groups (default: every scan point)',
+    )
+    parser.add_argument(
+        '--stitch-crop',
+        type=int,
+        default=None,
+        metavar='PX',
+        help='side of the central patch square kept when stitching (default: about 0.31 N)',
+    )
+    parser.add_argument(
+        '--phase-alignment',
+        choices=[p.value for p in PhaseAlignment],
+        default=PhaseAlignment.NONE.value,
+        help='reconcile the free global phase of each patch before stitching '
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--num-neighbors',
+        type=int,
+        default=None,
+        help="nearest neighbours of a group (gridsize > 1; default: the model's)",
+    )
+    parser.add_argument('--no-figures', action='store_true', help='write no PNG figures')
+    add_overwrite_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def output_paths(directory: Path, figures: bool) -> list[Path]:
+    """The files ``reconstruct`` writes into ``directory``."""
+    names = ['product.h5', OBJECT_NPZ] + (list(FIGURES) if figures else [])
+    return [directory / name for name in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import ExecutionConfig, InferenceConfig, build_config, default_stitch_crop_px
+    from ..core.archive import Archive, load_archive
+    from ..errors import ReconstructionError
+    from ..workflow import reconstruct
+    from . import _io
+
+    check_outputs(output_paths(args.output, not args.no_figures), args.overwrite)
+    archive = load_archive(args.model)
+    scan = _io.load_scan(args.data)
+    data = scan.data
+    model = archive.config.model
+    if data.num_patterns < model.num_channels:
+        raise ReconstructionError(
+            f'the model has gridsize {model.gridsize} (groups of {model.num_channels} scan points) '
+            f'but {args.data} has only {data.num_patterns} points; use a gridsize-1 model'
+        )
+    if args.num_neighbors is not None and model.gridsize > 1:
+        new_model = build_config(
+            type(model), **{**model.model_dump(), 'num_neighbors': args.num_neighbors}
+        )
+        archive = Archive(
+            config=archive.config.model_copy(update={'model': new_model}),
+            weights=archive.weights,
+            normalization=archive.normalization,
+            training_summary=archive.training_summary,
+            trained_backend=archive.trained_backend,
+            framework_versions=archive.framework_versions,
+        )
+    execution = build_config(
+        ExecutionConfig, backend=args.backend, device=args.device, precision=args.precision
+    )
+    inference = build_config(
+        InferenceConfig,
+        batch_size=args.batch_size,
+        num_groups=args.num_groups,
+        stitch_crop_px=args.stitch_crop,
+        phase_alignment=args.phase_alignment,
+        num_partial_results=1,
+    )
+    if scan.product is not None:
+        object_shape = (scan.product.object_.height_px, scan.product.object_.width_px)
+        fill = scan.product.object_.get_layer(0)
+    else:
+        object_shape = _io.object_shape_for(data)
+        fill = np.ones(object_shape, np.complex64)
+    start = time.perf_counter()
+    final = None
+    for step in reconstruct(
+        archive,
+        data,
+        execution=execution,
+        inference=inference,
+        object_shape=object_shape,
+        fill=fill,
+    ):
+        if step.finished:
+            final = step
+    seconds = time.perf_counter() - start
+    if final is None or final.object_ is None:
+        raise ReconstructionError(f'the reconstruction of {args.data} produced no object')
+    object_ = final.object_
+
+    if scan.product is not None:
+        from ..core.translate import product_with_object
+
+        product = product_with_object(scan.product, object_)
+    else:
+        product = _io.product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
+    args.output.mkdir(parents=True, exist_ok=True)
+    written = [_io.write_product(args.output / 'product.h5', product)]
+    crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
+    written.append(
+        _io.write_object_npz(
+            args.output / OBJECT_NPZ,
+            object_,
+            coverage=final.weight,
+            positions_px=data.positions_px,
+            pattern_size_px=model.pattern_size_px,
+            stitch_crop_px=crop,
+            info={
+                'model': str(args.model),
+                'data': str(args.data),
+                'backend': execution.backend.value,
+                'trained_backend': archive.trained_backend,
+                'num_groups': final.num_groups,
+                'seconds': seconds,
+            },
+        )
+    )
+    if not args.no_figures:
+        written += _io.write_figures(args.output, object_)
+    if not args.quiet:
+        say(
+            f'reconstructed {final.num_groups} groups of {data.num_patterns} scan points with '
+            f'{execution.backend.value} in {seconds:.2f} s '
+            f'({data.num_patterns / max(seconds, 1e-9):.0f} patterns/s)'
+        )
+    for path in written:
+        print(path)
+    return 0

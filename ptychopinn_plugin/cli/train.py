@@ -1,0 +1,347 @@
+"""``ptychopinn train``: contract NPZ files or a Ptychodus workflow directory -> model archive.
+
+Inputs are read as the Ptychodus plugin reads them (``ptychodus_adapter.training_io``): an NPZ
+file, a directory of NPZ files, or a workflow directory (``product.h5`` + ``diffraction.h5``).
+Training is ``workflow.TrainingRun`` on the chosen backend; each finished epoch prints one line to
+stderr (loss, validation loss, learning rate, seconds per epoch). ``--init-model`` fine-tunes a
+trained archive: its network weights (and architecture) are the starting point, while the probe and
+the initial intensity scale come from the new data. Distributed training passes ``--devices``,
+``--num-nodes`` and ``--strategy`` to the framework (Lightning's ``Trainer`` for PyTorch,
+``tf.distribute`` for TensorFlow); only rank 0 prints and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import Backend, Device, Mode, Precision
+from ._common import add_overwrite_option, check_outputs, global_rank, say
+
+__all__ = ['add_execution_options', 'register']
+
+
+def add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--device`` (shared with ``reconstruct``)."""
+    parser.add_argument(
+        '--backend',
+        choices=[b.value for b in Backend],
+        default=Backend.PYTORCH.value,
+        help='framework that runs the network (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--device',
+        choices=[d.value for d in Device],
+        default=Device.AUTO.value,
+        help='compute device; auto takes a GPU when the framework sees one (default: %(default)s)',
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from . import add_subcommand
+
+    parser = add_subcommand(
+        subparsers,
+        'train',
+        help='train a model on NPZ files or a workflow directory',
+        description=__doc__,
+    )
+    parser.add_argument(
+        'inputs',
+        type=Path,
+        nargs='+',
+        help='contract NPZ files, directories of NPZ files, or Ptychodus workflow directories',
+    )
+    parser.add_argument(
+        '-o', '--output', type=Path, required=True, help='model archive to write (.zip)'
+    )
+    parser.add_argument(
+        '--history', type=Path, default=None, help='also write the per-epoch losses as CSV'
+    )
+    add_execution_options(parser)
+    group = parser.add_argument_group('model (taken from --init-model when fine-tuning)')
+    group.add_argument(
+        '--mode',
+        choices=[m.value for m in Mode],
+        default=None,
+        help='pinn (physics loss, no ground truth needed) or supervised (default: pinn)',
+    )
+    group.add_argument(
+        '--gridsize',
+        type=int,
+        default=None,
+        help='groups of gridsize x gridsize points (default 1)',
+    )
+    group.add_argument(
+        '--n-filters-scale',
+        type=int,
+        default=None,
+        help='multiplier of the convolution filter counts, 1 to 4 (default 2)',
+    )
+    group.add_argument(
+        '--num-neighbors',
+        type=int,
+        default=None,
+        help='nearest neighbours a group is drawn from when gridsize > 1 (default 7)',
+    )
+    group.add_argument(
+        '--init-model',
+        type=Path,
+        default=None,
+        help='fine-tune this archive instead of starting from random weights',
+    )
+    group = parser.add_argument_group('training')
+    group.add_argument('--epochs', type=int, default=50, help='epochs (default: %(default)s)')
+    group.add_argument(
+        '--batch-size',
+        type=int,
+        default=16,
+        help='groups per optimiser step (default: %(default)s)',
+    )
+    group.add_argument(
+        '--learning-rate', type=float, default=1e-3, help='initial Adam rate (default: %(default)g)'
+    )
+    group.add_argument(
+        '--min-learning-rate',
+        type=float,
+        default=None,
+        help='floor of the reduce-on-plateau schedule (default: 1e-4, or the learning rate if '
+        'lower)',
+    )
+    group.add_argument(
+        '--validation-fraction',
+        type=float,
+        default=0.05,
+        help='fraction of groups held out for validation (default: %(default)s)',
+    )
+    group.add_argument(
+        '--early-stopping',
+        type=int,
+        default=None,
+        metavar='PATIENCE',
+        help='stop after this many epochs without improvement (default: off)',
+    )
+    group.add_argument(
+        '--num-photons',
+        type=float,
+        default=None,
+        help='mean photons per pattern; needed only for amplitude data of unknown dose',
+    )
+    group.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    group.add_argument(
+        '--set',
+        dest='overrides',
+        action='append',
+        default=[],
+        metavar='SECTION.FIELD=VALUE',
+        help='any configuration field, e.g. training.nll_weight=0.5 or model.probe_scale=4 '
+        '(sections: model, training, execution; values are JSON or plain strings; repeatable)',
+    )
+    group = parser.add_argument_group('hardware and distribution')
+    group.add_argument(
+        '--precision',
+        choices=[p.value for p in Precision],
+        default=Precision.FP32.value,
+        help='numeric precision (default: %(default)s)',
+    )
+    group.add_argument(
+        '--devices',
+        type=int,
+        default=1,
+        help='devices (GPUs or CPU processes) per node (default 1)',
+    )
+    group.add_argument('--num-nodes', type=int, default=1, help='nodes (default: %(default)s)')
+    group.add_argument(
+        '--strategy',
+        default='auto',
+        help="distribution strategy, Lightning's name for PyTorch (ddp, ddp_spawn, fsdp, ...); "
+        'TensorFlow mirrors the devices itself (default: %(default)s)',
+    )
+    add_overwrite_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    from ..errors import ConfigurationError
+
+    sections: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition('=')
+        section, dot, field = key.strip().partition('.')
+        if not equals or not dot or section not in ('model', 'training', 'execution', 'inference'):
+            raise ConfigurationError(
+                '--set expects SECTION.FIELD=VALUE with SECTION model, training, execution or '
+                f'inference (e.g. training.nll_weight=0.5), got {pair!r}'
+            )
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        sections.setdefault(section, {})[field] = value
+    return sections
+
+
+def build_training_config(args: argparse.Namespace, pattern_size_px: int, base_model=None):
+    """The :class:`PluginConfig` of a training run from the command line (and a fine-tuned model).
+
+    Raises
+    ------
+    ConfigurationError
+        For an invalid value, naming the field, the value and the valid range.
+    """
+    from ..config import (
+        ExecutionConfig,
+        InferenceConfig,
+        ModelConfig,
+        PluginConfig,
+        TrainingConfig,
+        build_config,
+    )
+    from ..errors import ConfigurationError
+
+    overrides = _parse_overrides(args.overrides)
+    explicit = {
+        'mode': args.mode,
+        'gridsize': args.gridsize,
+        'n_filters_scale': args.n_filters_scale,
+        'num_neighbors': args.num_neighbors,
+    }
+    explicit = {key: value for key, value in explicit.items() if value is not None}
+    if base_model is not None:
+        model_values = base_model.model_dump()
+        conflicts = {
+            key: value
+            for key, value in {**explicit, **overrides.get('model', {})}.items()
+            if key != 'mode' and model_values.get(key) != value
+        }
+        if conflicts or pattern_size_px != base_model.pattern_size_px:
+            raise ConfigurationError(
+                f'--init-model fixes the architecture (N = {base_model.pattern_size_px}, '
+                f'gridsize {base_model.gridsize}, n_filters_scale {base_model.n_filters_scale}); '
+                f'got {conflicts or {"pattern_size_px": pattern_size_px}}. Drop those options, or '
+                'train from scratch for another architecture'
+            )
+        model_values.update({k: v for k, v in explicit.items() if k == 'mode'})
+    else:
+        model_values = {
+            'pattern_size_px': pattern_size_px,
+            **explicit,
+            **overrides.get('model', {}),
+        }
+    min_rate = args.min_learning_rate
+    if min_rate is None:
+        min_rate = min(1e-4, args.learning_rate)
+    training_values = {
+        'num_epochs': args.epochs,
+        'batch_size': args.batch_size,
+        'learning_rate': args.learning_rate,
+        'min_learning_rate': min_rate,
+        'validation_fraction': args.validation_fraction,
+        'early_stopping_patience': args.early_stopping,
+        'num_photons': args.num_photons,
+        'seed': args.seed,
+        **overrides.get('training', {}),
+    }
+    execution_values = {
+        'backend': args.backend,
+        'device': args.device,
+        'precision': args.precision,
+        'devices': args.devices,
+        'num_nodes': args.num_nodes,
+        'strategy': args.strategy,
+        **overrides.get('execution', {}),
+    }
+    return PluginConfig(
+        model=build_config(ModelConfig, **model_values),
+        training=build_config(TrainingConfig, **training_values),
+        execution=build_config(ExecutionConfig, **execution_values),
+        inference=build_config(InferenceConfig, **overrides.get('inference', {})),
+    )
+
+
+def _read_inputs(paths: list[Path]):
+    from ..ptychodus_adapter import training_io
+
+    datasets = []
+    for path in paths:
+        datasets += training_io.read_training_inputs(path)
+    return datasets
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import Mode as ModeEnum
+    from ..core.archive import load_archive, save_archive
+    from ..errors import ConfigurationError
+    from ..ptychodus_adapter import training_io
+    from ..workflow import TrainingRun
+
+    rank_zero = global_rank() == 0
+    if args.output.suffix != '.zip':
+        raise ConfigurationError(f'the model archive must end in .zip, got {str(args.output)!r}')
+    outputs = [args.output] + ([args.history] if args.history else [])
+    if rank_zero:
+        check_outputs(outputs, args.overwrite)
+    base = load_archive(args.init_model) if args.init_model is not None else None
+    datasets = _read_inputs(args.inputs)
+    config = build_training_config(
+        args, datasets[0].pattern_size_px, None if base is None else base.config.model
+    )
+    if config.model.mode is ModeEnum.SUPERVISED:
+        datasets = training_io.with_ground_truth(datasets, 'Supervised training')
+    elif config.training.realspace_mae_weight > 0 or config.training.realspace_weight > 0:
+        datasets = training_io.with_ground_truth(datasets, 'the real-space loss terms')
+    show = rank_zero and not args.quiet
+    if show:
+        say(
+            f'training {config.model.mode.value} (N = {config.model.pattern_size_px}, gridsize '
+            f'{config.model.gridsize}, n_filters_scale {config.model.n_filters_scale}) on '
+            f'{sum(d.num_patterns for d in datasets)} patterns with '
+            f'{config.execution.backend.value} on {config.execution.device.value} for '
+            f'{config.training.num_epochs} epochs'
+            + ('' if base is None else f', starting from {args.init_model}')
+        )
+    run = TrainingRun(datasets, config)
+    try:
+        if base is not None:
+            _start_from(run, base)
+        for report in run.epochs():
+            if show:
+                say(_epoch_line(report))
+        archive = run.archive()
+    finally:
+        run.release()
+    if base is not None:
+        archive.training_summary['fine_tuned_from'] = {
+            'path': str(args.init_model),
+            'epochs_completed': base.training_summary.get('epochs_completed'),
+            'trained_backend': base.trained_backend,
+        }
+    if not rank_zero:
+        return 0
+    save_archive(args.output, archive, overwrite=args.overwrite)
+    if args.history is not None:
+        training_io.write_loss_csv(args.history, run.history)
+    if show:
+        seconds = archive.training_summary.get('seconds', 0.0)
+        say(f'trained {len(run.history)} epochs in {seconds:.1f} s')
+    print(args.output)
+    return 0
+
+
+def _start_from(run, base) -> None:
+    """Load the network weights of ``base`` into ``run``, keeping the new data's physics."""
+    from ..core.weights import PHYSICS_WEIGHTS
+
+    weights = run.engine.get_weights()
+    weights.update({k: v for k, v in base.weights.items() if k not in PHYSICS_WEIGHTS})
+    run.engine.set_weights(weights)
+
+
+def _epoch_line(report) -> str:
+    validation = '' if report.validation_loss is None else f'  val {report.validation_loss:.5g}'
+    return (
+        f'epoch {report.epoch:>3}/{report.num_epochs}  loss {report.training_loss:.5g}{validation}'
+        f'  lr {report.learning_rate:.2g}  {report.seconds:.2f} s/epoch'
+    )
