@@ -35,3 +35,26 @@ class DeviceUnavailableError(PtychoPINNError, RuntimeError):
 
 class ReconstructionError(PtychoPINNError, RuntimeError):
     """A reconstruction or training run that cannot proceed (no model, out of memory, ...)."""
+
+
+class DeviceOutOfMemoryError(ReconstructionError, MemoryError):
+    """The compute device ran out of memory; the message names the batch size to lower."""
+
+
+_OUT_OF_MEMORY_TYPES = frozenset({'OutOfMemoryError', 'ResourceExhaustedError'})
+"""Class names of the frameworks' out-of-memory errors (``torch.OutOfMemoryError``, also known as
+``torch.cuda.OutOfMemoryError``, and ``tf.errors.ResourceExhaustedError``), matched by name so that
+this module imports neither framework."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True when ``exc`` reports that a device (or the host) ran out of memory.
+
+    Recognises :class:`MemoryError` (ours included), PyTorch's and TensorFlow's out-of-memory
+    errors, and the ``RuntimeError`` older PyTorch builds raise with "out of memory" in the text.
+    """
+    if isinstance(exc, MemoryError):
+        return True
+    if any(cls.__name__ in _OUT_OF_MEMORY_TYPES for cls in type(exc).__mro__):
+        return True
+    return isinstance(exc, RuntimeError) and 'out of memory' in str(exc).lower()

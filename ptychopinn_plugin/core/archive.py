@@ -5,7 +5,10 @@ configuration, the normalisation, a training summary, framework versions and the
 weights. ``weights.npz`` holds the canonical weights (``core/weights.py``) as plain float32 arrays:
 nothing in an archive can carry code, nothing is unpickled, no framework is imported. Loading
 validates member names, sizes, checksums and weight shapes and raises :class:`ArchiveError` for
-anything unexpected. Saving writes a temporary file in the target directory and renames it, so an
+anything unexpected. Nothing is extracted to disk: members are read into memory, each bounded by
+the size the stored configuration implies (so a decompression bomb or a manifest that lies about the
+network is refused before memory is spent), and weights are parsed from their ``.npy`` headers.
+Saving writes a temporary file in the target directory and renames it, so an
 existing archive is replaced whole or not at all. Either engine loads an archive written by the
 other.
 """
@@ -17,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -29,7 +33,7 @@ from pydantic import ValidationError
 
 from ..config import PluginConfig
 from ..errors import ArchiveError
-from .weights import check_weights
+from .weights import check_weights, weight_specs
 
 __all__ = ['ARCHIVE_EXTENSION', 'Archive', 'load_archive', 'read_manifest', 'save_archive']
 
@@ -43,6 +47,10 @@ MAX_WEIGHTS_BYTES = 2 * 1024**3
 """Declared uncompressed sizes above these are refused before anything is decompressed."""
 MAX_COMPRESSION_RATIO = 200
 """A member that claims to expand more than this is treated as a decompression bomb."""
+NPY_HEADER_BYTES = 4096
+"""Room for one ``.npy`` header (NumPy writes 128 bytes; a hand-made header may be longer)."""
+ZIP_ENTRY_OVERHEAD_BYTES = 512
+"""Local and central zip headers of one ``weights.npz`` member, with its name."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,36 +116,66 @@ def save_archive(path: Path | str, archive: Archive, *, overwrite: bool = False)
 
 def read_manifest(path: Path | str) -> dict[str, Any]:
     """The validated manifest of the archive at ``path`` (weights are not read)."""
-    with _open(Path(path)) as zf:
-        return _manifest(zf, Path(path))
-
-
-def load_archive(path: Path | str) -> Archive:
-    """Read and validate the archive at ``path``; no framework is imported, no code is run."""
     path = Path(path)
     with _open(path) as zf:
         manifest = _manifest(zf, path)
-        payload = _read_member(zf, WEIGHTS, MAX_WEIGHTS_BYTES, path)
-    expected = manifest['members'][WEIGHTS]
-    if _sha256(payload) != expected.get('sha256'):
+    _config(manifest, path)
+    return manifest
+
+
+def load_archive(path: Path | str) -> Archive:
+    """Read and validate the archive at ``path``; no framework is imported, no code is run.
+
+    Nothing is extracted to disk: both members are read into memory, each bounded by the size the
+    model configuration implies, and the weights are parsed from their ``.npy`` headers without
+    pickle. Every problem raises :class:`ArchiveError`.
+    """
+    path = Path(path)
+    with _open(path) as zf:
+        manifest = _manifest(zf, path)
+        config = _config(manifest, path)
+        specs = {spec.name: spec.shape for spec in weight_specs(config.model)}
+        limit = _weights_bytes_bound(specs)
+        declared = manifest['members'][WEIGHTS].get('bytes')
+        if not isinstance(declared, int) or isinstance(declared, bool) or not 0 < declared <= limit:
+            raise ArchiveError(
+                f'{path}: the manifest declares {declared!r} bytes of weights, but a '
+                f'{_describe(config)} network needs at most {limit}; the manifest is corrupt or '
+                'was edited'
+            )
+        payload = _read_member(zf, WEIGHTS, declared, path)
+    if len(payload) != declared:
+        raise ArchiveError(
+            f'{path}: weights.npz holds {len(payload)} bytes but the manifest declares {declared}; '
+            'the file is truncated or was edited'
+        )
+    if _sha256(payload) != manifest['members'][WEIGHTS].get('sha256'):
         raise ArchiveError(f'{path}: weights.npz does not match its checksum; the file is corrupt')
-    try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            weights = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise ArchiveError(f'{path}: unreadable weights ({exc})') from exc
-    try:
-        config = PluginConfig.model_validate(manifest['config'])
-    except ValidationError as exc:
-        raise ArchiveError(f'{path}: the stored configuration is invalid: {exc}') from exc
+    weights = _read_weights(payload, specs, path)
     return Archive(
         config=config,
         weights=weights,
-        normalization=dict(manifest.get('normalization', {})),
-        training_summary=dict(manifest.get('training_summary', {})),
+        normalization=_mapping(manifest, 'normalization', path),
+        training_summary=_mapping(manifest, 'training_summary', path),
         trained_backend=str(manifest.get('trained_backend', '')),
-        framework_versions=dict(manifest.get('framework_versions', {})),
+        framework_versions={
+            str(k): str(v) for k, v in _mapping(manifest, 'framework_versions', path).items()
+        },
     )
+
+
+def _describe(config: PluginConfig) -> str:
+    model = config.model
+    return (
+        f'N = {model.pattern_size_px}, gridsize {model.gridsize}, n_filters_scale '
+        f'{model.n_filters_scale}'
+    )
+
+
+def _weights_bytes_bound(specs: dict[str, tuple[int, ...]]) -> int:
+    """Most bytes a ``weights.npz`` of float32 arrays of these shapes takes (zip headers too)."""
+    data = sum(4 * int(np.prod(shape)) for shape in specs.values())
+    return data + len(specs) * (NPY_HEADER_BYTES + ZIP_ENTRY_OVERHEAD_BYTES) + 4096
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -145,53 +183,138 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise ArchiveError(f'no model archive at {path}')
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ArchiveError(
             f'{path} is not a model archive (not a readable zip file: {exc}); '
             'choose a model.zip written by ptychopinn-plugin'
         ) from exc
-    names = sorted(zf.namelist())
-    if names != sorted([MANIFEST, WEIGHTS]):
+    names = zf.namelist()
+    if sorted(names) != sorted([MANIFEST, WEIGHTS]):
         zf.close()
         raise ArchiveError(
             f'{path} holds {names[:6]}, not the members of a ptychopinn-plugin model '
             f"({MANIFEST}, {WEIGHTS}); it may be another program's file"
         )
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode) or info.is_dir() or info.flag_bits & 0x1:
+            zf.close()
+            raise ArchiveError(
+                f'{path}: member {info.filename} is a symbolic link, a directory or encrypted; a '
+                'model archive holds two plain files. Refusing it'
+            )
     return zf
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """The bytes of member ``name``: refused unless it declares at most ``limit`` bytes."""
     info = zf.getinfo(name)
     if info.file_size > limit or info.file_size > MAX_COMPRESSION_RATIO * max(
         info.compress_size, 1
     ):
         raise ArchiveError(
             f'{path}: member {name} declares {info.file_size} bytes from {info.compress_size} '
-            'compressed; refusing to decompress it'
+            f'compressed (at most {limit} expected); refusing to decompress it'
         )
     try:
         with zf.open(info) as member:
-            payload = member.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            payload = member.read(info.file_size + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise ArchiveError(f'{path}: member {name} is corrupt ({exc})') from exc
-    if len(payload) > limit:
+    if len(payload) > info.file_size:
         raise ArchiveError(f'{path}: member {name} is larger than declared')
     return payload
+
+
+def _read_weights(
+    payload: bytes, specs: dict[str, tuple[int, ...]], path: Path
+) -> dict[str, np.ndarray]:
+    """Parse ``weights.npz`` in memory: every member a float32 ``.npy`` of its canonical shape."""
+    weights: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as npz:
+            infos = npz.infolist()
+            names = [info.filename for info in infos]
+            if len(set(names)) != len(names):
+                raise ArchiveError(f'{path}: weights.npz repeats a member name')
+            for info in infos:
+                name = info.filename.removesuffix('.npy')
+                if not info.filename.endswith('.npy') or name not in specs:
+                    raise ArchiveError(
+                        f'{path}: weights.npz holds {info.filename!r}, which is not a weight of '
+                        f'the declared network; the manifest and the weights disagree'
+                    )
+                weights[name] = _read_npy(npz, info, specs[name], path)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        raise ArchiveError(f'{path}: unreadable weights ({exc})') from exc
+    return weights
+
+
+def _read_npy(
+    npz: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...], path: Path
+) -> np.ndarray:
+    name = info.filename
+    expected = 4 * int(np.prod(shape))
+    if info.file_size > expected + NPY_HEADER_BYTES:
+        raise ArchiveError(
+            f'{path}: weight {name} declares {info.file_size} bytes, more than a float32 array '
+            f'of shape {shape} needs; refusing it'
+        )
+    with npz.open(info) as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version not in _HEADER_READERS:
+                raise ValueError(f'unsupported .npy format version {version}')
+            header = _HEADER_READERS[version](stream)
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise ArchiveError(f'{path}: weight {name} is not a NumPy array ({exc})') from exc
+        found_shape, fortran_order, dtype = header
+        if tuple(found_shape) != tuple(shape) or dtype != np.dtype('<f4'):
+            raise ArchiveError(
+                f'{path}: weight {name} is {dtype} of shape {tuple(found_shape)}, expected '
+                f'float32 of shape {shape}; the manifest lies about the network or the weights '
+                'were edited'
+            )
+        data = stream.read(expected + 1)
+    if len(data) != expected:
+        raise ArchiveError(f'{path}: weight {name} holds {len(data)} bytes, expected {expected}')
+    order = 'F' if fortran_order else 'C'
+    return np.frombuffer(data, dtype='<f4').reshape(shape, order=order).astype(np.float32)
+
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _mapping(manifest: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = manifest.get(key, {})
+    if not isinstance(value, dict):
+        raise ArchiveError(
+            f'{path}: manifest field {key!r} must be a JSON object, got {type(value).__name__}'
+        )
+    return dict(value)
 
 
 def _manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     payload = _read_member(zf, MANIFEST, MAX_MANIFEST_BYTES, path)
     try:
         manifest = json.loads(payload.decode('utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ArchiveError(f'{path}: manifest.json is not valid JSON ({exc})') from exc
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
         raise ArchiveError(f'{path} is not a ptychopinn-plugin model archive (unknown format)')
     version = manifest.get('format_version')
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ArchiveError(
-            f'{path} uses archive format version {version!r}, newer than this plugin reads '
-            f'({FORMAT_VERSION}); upgrade ptychopinn-plugin'
+            f'{path}: manifest format_version is {version!r}, not a positive integer; the '
+            'manifest is corrupt'
+        )
+    if version > FORMAT_VERSION:
+        raise ArchiveError(
+            f'{path} uses archive format version {version}, newer than this plugin reads '
+            f'({FORMAT_VERSION}); upgrade ptychopinn-plugin (pip install -U ptychopinn-plugin)'
         )
     members = manifest.get('members')
     if not isinstance(members, dict) or not isinstance(members.get(WEIGHTS), dict):
@@ -199,3 +322,23 @@ def _manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if not isinstance(manifest.get('config'), dict):
         raise ArchiveError(f'{path}: manifest.json lacks the model configuration')
     return manifest
+
+
+def _config(manifest: dict[str, Any], path: Path) -> PluginConfig:
+    """The stored configuration, checked against the manifest's own summary fields."""
+    try:
+        config = PluginConfig.model_validate(manifest['config'])
+    except ValidationError as exc:
+        raise ArchiveError(f'{path}: the stored configuration is invalid: {exc}') from exc
+    model = config.model
+    for key, value in (
+        ('mode', model.mode.value),
+        ('pattern_size_px', model.pattern_size_px),
+        ('gridsize', model.gridsize),
+    ):
+        if key in manifest and manifest[key] != value:
+            raise ArchiveError(
+                f'{path}: the manifest says {key} = {manifest[key]!r} but its configuration says '
+                f'{value!r}; the manifest was edited or is corrupt'
+            )
+    return config

@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -106,12 +107,16 @@ class ScanMetadata:
     def from_json(cls, text: str) -> ScanMetadata:
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise DataContractError(f'metadata_json is not valid JSON: {exc}') from exc
         if not isinstance(values, dict):
             raise DataContractError('metadata_json must hold a JSON object')
         version = values.pop('contract_version', CONTRACT_VERSION)
-        if not isinstance(version, int) or version > CONTRACT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise DataContractError(
+                f'metadata_json contract_version must be an integer, got {version!r}'
+            )
+        if version > CONTRACT_VERSION:
             raise DataContractError(
                 f'data file uses contract version {version!r}, newer than this plugin supports '
                 f'({CONTRACT_VERSION}); upgrade ptychopinn-plugin'
@@ -124,9 +129,28 @@ class ScanMetadata:
             values['source_quantity'] = DiffractionQuantity(
                 values.get('source_quantity', DiffractionQuantity.AMPLITUDE)
             )
+            for name, kinds in _METADATA_TYPES.items():
+                value = values.get(name)
+                if name in values and not (
+                    isinstance(value, kinds) and not isinstance(value, bool)
+                ):
+                    raise TypeError(f'field {name} = {value!r} is not of type {kinds}')
             return cls(**{k: v for k, v in values.items() if k in known})
         except (TypeError, ValueError) as exc:
             raise DataContractError(f'invalid metadata_json: {exc}') from exc
+
+
+_METADATA_TYPES: dict[str, tuple[type, ...]] = {
+    'num_photons': (int, float, type(None)),
+    'object_pixel_width_m': (int, float, type(None)),
+    'object_pixel_height_m': (int, float, type(None)),
+    'object_center_x_m': (int, float, type(None)),
+    'object_center_y_m': (int, float, type(None)),
+    'probe_modes_dropped': (int,),
+    'num_bad_pixels': (int,),
+    'source': (str,),
+}
+"""JSON types of the metadata fields (None where a value may be unknown)."""
 
 
 def amplitude_from_counts(counts: np.ndarray) -> np.ndarray:
@@ -215,7 +239,12 @@ class TrainingData:
                 f'diffraction amplitudes must be non-negative, smallest is {amplitude.min():g}'
             )
         if not np.any(amplitude):
-            raise DataContractError('every diffraction pattern is zero: there is nothing to fit')
+            raise DataContractError(
+                f'all {num_patterns} diffraction patterns are zero: there is nothing to fit or '
+                'reconstruct; check the detector data (dark frames, a wrong HDF5 dataset, or a '
+                'crop that misses the beam)'
+            )
+        _warn_zero_patterns(amplitude)
         object.__setattr__(self, 'diffraction_amplitude', amplitude.astype(np.float32, copy=False))
 
         positions = np.asarray(self.positions_px)
@@ -227,12 +256,13 @@ class TrainingData:
                 f'{num_patterns} diffraction patterns but {positions.shape[0]} scan positions; '
                 'each pattern needs exactly one position (check the scan index pairing)'
             )
+        _check_duplicate_positions(positions)
         object.__setattr__(self, 'positions_px', positions.astype(np.float64, copy=False))
 
         object.__setattr__(self, 'probe', _check_probe(self.probe, height))
 
         if self.object_guess is not None:
-            guess = np.asarray(self.object_guess)
+            guess = _numeric(self.object_guess, 'object guess')
             if guess.ndim != 2 or not np.all(np.isfinite(guess)):
                 raise DataContractError(
                     f'object guess must be a finite 2-D array, got shape {guess.shape}'
@@ -240,7 +270,7 @@ class TrainingData:
             object.__setattr__(self, 'object_guess', guess.astype(np.complex64, copy=False))
 
         if self.ground_truth_patches is not None:
-            truth = np.asarray(self.ground_truth_patches)
+            truth = _numeric(self.ground_truth_patches, 'ground-truth patches')
             if truth.shape != amplitude.shape or not np.all(np.isfinite(truth)):
                 raise DataContractError(
                     f'ground-truth patches must be finite with shape {amplitude.shape} '
@@ -285,6 +315,60 @@ class TrainingData:
             positions_px=self.positions_px[indices],
             ground_truth_patches=None if truth is None else truth[indices],
             scan_index=self.scan_index[indices] if self.scan_index is not None else None,
+        )
+
+
+DUPLICATE_DECIMALS = 3
+"""Positions equal after rounding to this many decimals (a thousandth of a pixel) are duplicates."""
+
+
+def _numeric(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise DataContractError(f'{what} must be a numeric array, got dtype {array.dtype}')
+    return array
+
+
+def _warn_zero_patterns(amplitude: np.ndarray) -> None:
+    """Warn when some (not all) patterns are zero: they carry no information but do no harm."""
+    empty = ~np.any(amplitude.reshape(amplitude.shape[0], -1), axis=1)
+    num_empty = int(np.count_nonzero(empty))
+    if num_empty:
+        first = np.flatnonzero(empty)[:5].tolist()
+        logger.warning(
+            '%d of %d diffraction patterns are zero everywhere (first at index %s); they carry no '
+            'information (dark frames or missed triggers?) and are kept as measured',
+            num_empty,
+            amplitude.shape[0],
+            first,
+        )
+
+
+def _check_duplicate_positions(positions: np.ndarray) -> None:
+    """Refuse a scan whose positions are all identical; warn about repeated positions.
+
+    Repeated positions happen in real scans (a revisited point, a stalled stage) and are harmless
+    to the model: they are warned about. When every position is the same, the positions were not
+    read (all zero, or a constant motor record), which is an error.
+    """
+    num_points = positions.shape[0]
+    if num_points < 2:
+        return
+    rounded = np.round(positions, DUPLICATE_DECIMALS)
+    num_unique = np.unique(rounded, axis=0).shape[0]
+    if num_unique == 1:
+        raise DataContractError(
+            f'all {num_points} scan positions are the same point ({positions[0, 0]:g}, '
+            f'{positions[0, 1]:g}) px; the positions were probably not loaded (check the position '
+            "file or the product's probe positions)"
+        )
+    if num_unique < num_points:
+        logger.warning(
+            '%d of %d scan positions repeat an earlier position (within %g px); kept as measured. '
+            'If the scan did not revisit points, check the position data',
+            num_points - num_unique,
+            num_points,
+            10.0**-DUPLICATE_DECIMALS,
         )
 
 
@@ -347,26 +431,59 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
     return path
 
 
+MAX_COMPRESSION_RATIO = 2000
+"""A member that claims to expand more than this is refused as a decompression bomb (diffraction
+counts with many zeros compress well, typically 10 to 100 times, never thousands)."""
+
+
+def _physical_memory_bytes() -> int | None:
+    """Physical memory of this machine, or None where the OS does not say."""
+    try:
+        return int(os.sysconf('SC_PAGE_SIZE')) * int(os.sysconf('SC_PHYS_PAGES'))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an NPZ file, without pickle; every failure is a :class:`DataContractError`."""
     try:
         with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+            memory = _physical_memory_bytes()
+            if memory is not None and total > memory:
+                raise DataContractError(
+                    f'{path} declares {total} bytes of arrays, more than the {memory} bytes of '
+                    'memory of this machine; split the scan into several files'
+                )
             for info in archive.infolist():
-                if info.file_size > MAX_MEMBER_BYTES:
+                if info.file_size > MAX_MEMBER_BYTES or info.file_size > (
+                    MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+                ):
                     raise DataContractError(
-                        f'{path}: member {info.filename!r} declares {info.file_size} bytes, more '
-                        f'than the {MAX_MEMBER_BYTES} allowed'
+                        f'{path}: member {info.filename!r} declares {info.file_size} bytes from '
+                        f'{info.compress_size} compressed; refusing to decompress it (at most '
+                        f'{MAX_MEMBER_BYTES} bytes and a ratio of {MAX_COMPRESSION_RATIO})'
                     )
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
+    except DataContractError:
+        raise
     except zipfile.BadZipFile as exc:
-        raise DataContractError(f'{path} is not an NPZ (zip) file: {exc}') from exc
-    except ValueError as exc:  # object arrays refuse to load without pickle
         raise DataContractError(
-            f'{path} holds an array that needs pickle to load (object dtype); '
-            f'store plain numeric arrays: {exc}'
+            f'{path} is not an NPZ (zip) file or is truncated ({exc}); write it with numpy.savez'
         ) from exc
-    except OSError as exc:
-        raise DataContractError(f'cannot read {path}: {exc}') from exc
+    except ValueError as exc:
+        if 'pickle' in str(exc):
+            raise DataContractError(
+                f'{path} holds an array that needs pickle to load (object dtype); store plain '
+                f'numeric arrays: {exc}'
+            ) from exc
+        raise DataContractError(
+            f'{path} holds a member that is not a valid NumPy array ({exc}); write it with '
+            'numpy.savez'
+        ) from exc
+    except (OSError, EOFError, zlib.error, NotImplementedError, KeyError) as exc:
+        raise DataContractError(f'cannot read {path}: {type(exc).__name__}: {exc}') from exc
 
 
 def read_training_data(
@@ -399,6 +516,11 @@ def read_training_data(
         declared = DiffractionQuantity.AMPLITUDE  # our writer always stores amplitude
     diffraction = arrays[ContractKey.DIFFRACTION]
     _check_real_finite(diffraction, f'{path}: diff3d')
+    if diffraction.ndim != 3 or diffraction.shape[0] == 0:
+        raise DataContractError(
+            f'{path}: diff3d must be a non-empty stack of patterns of shape (n, N, N), got '
+            f'{diffraction.shape}'
+        )
 
     if declared is not None and quantity is not None and quantity != declared:
         raise DataContractError(
@@ -419,6 +541,13 @@ def read_training_data(
             declared,
         )
     _check_quantity_plausible(diffraction, declared, path)
+    if declared is DiffractionQuantity.COUNTS and _integer_fraction(diffraction) < 0.5:
+        logger.warning(
+            '%s: diff3d is treated as detector counts but most values are not integers; if it '
+            "holds amplitudes (square roots of counts), read it with quantity='amplitude', or the "
+            'square root is taken twice',
+            path,
+        )
 
     if declared is DiffractionQuantity.COUNTS:
         amplitude = amplitude_from_counts(diffraction)

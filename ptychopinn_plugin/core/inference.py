@@ -10,6 +10,10 @@ only up to a global phase; ``InferenceConfig.phase_alignment`` chooses how stitc
 the patches' phases (none, greedy in an overlap order, or global phase synchronisation). The network
 input is normalised per scan (``physics.dataset_normalization``), as during training, so scans of a
 different dose than the training data still present the network with unit-power inputs.
+
+Robustness: a scan whose patches all miss the object grid, or whose groups span more than one
+pattern (stray positions), is refused before any prediction. When the engine runs out of memory the
+batch is halved and retried (down to one group), with a warning naming the batch size to set.
 """
 
 from __future__ import annotations
@@ -21,16 +25,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import InferenceConfig, ModelConfig, PhaseAlignment, default_stitch_crop_px
-from ..errors import DataContractError
+from ..errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from . import physics
 from .contract import TrainingData
 from .dataset import group_inputs
-from .grouping import group_scan_points, overlap_order
+from .grouping import Groups, group_scan_points, overlap_order
 from .stitching import Stitcher
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['InferenceProgress', 'reconstruct_object']
+__all__ = [
+    'InferenceProgress',
+    'check_group_extent',
+    'check_positions_on_object',
+    'reconstruct_object',
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +99,8 @@ def reconstruct_object(
         seed=seed,
         num_groups=inference.num_groups,
     )
+    check_positions_on_object(data.positions_px, object_shape, model.pattern_size_px)
+    check_group_extent(groups, model.pattern_size_px)
     input_scale = physics.dataset_normalization(data.diffraction_amplitude)
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
     alignment = inference.phase_alignment
@@ -107,23 +118,125 @@ def reconstruct_object(
         else np.arange(groups.num_groups, dtype=np.int64)
     )
     total = groups.num_groups
-    checkpoints = _checkpoints(total, inference.batch_size, inference.num_partial_results)
+    checkpoints = sorted(_checkpoints(total, inference.batch_size, inference.num_partial_results))
     logger.info('reconstructing %d groups in batches of %d', total, inference.batch_size)
-    for begin in range(0, total, inference.batch_size):
-        rows = order[begin : begin + inference.batch_size]
+    batch_size = inference.batch_size
+    begin = 0
+    while begin < total:
+        rows = order[begin : begin + batch_size]
         inputs = group_inputs(data, groups, input_scale, rows)
-        patches = engine.predict(inputs, groups.relative_offsets_px[rows].astype(np.float32))
+        try:
+            patches = engine.predict(inputs, groups.relative_offsets_px[rows].astype(np.float32))
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            batch_size = _halved_batch(batch_size, exc)
+            continue
         members = groups.member_indices[rows]
         stitcher.add(
             patches.reshape(-1, model.pattern_size_px, model.pattern_size_px),
             data.positions_px[members].reshape(-1, 2),
         )
-        done = begin + rows.size
-        if done in checkpoints:
+        begin += rows.size
+        if checkpoints and begin >= checkpoints[0]:
+            while checkpoints and checkpoints[0] <= begin:
+                checkpoints.pop(0)
             object_, weight = stitcher.result(fill)
-            yield InferenceProgress(done, total, object_, weight)
+            yield InferenceProgress(begin, total, object_, weight)
         else:
-            yield InferenceProgress(done, total, None, None)
+            yield InferenceProgress(begin, total, None, None)
+
+
+def _halved_batch(batch_size: int, exc: BaseException) -> int:
+    """Half of ``batch_size`` after an out-of-memory error, or the error when already one group."""
+    if batch_size <= 1:
+        raise DeviceOutOfMemoryError(
+            f'the device ran out of memory predicting a single group ({exc}); free device memory '
+            '(close other programs using the GPU), lower [PtychoPINN] Precision to bf16-mixed, or '
+            'set [PtychoPINN] Device = cpu'
+        ) from exc
+    halved = batch_size // 2
+    logger.warning(
+        'out of memory predicting %d groups at once (%s); retrying in batches of %d. Set '
+        '[PtychoPINN] InferenceBatchSize to %d or lower to avoid the retry',
+        batch_size,
+        type(exc).__name__,
+        halved,
+        halved,
+    )
+    return halved
+
+
+def check_positions_on_object(
+    positions_px: np.ndarray, object_shape: tuple[int, int], pattern_size_px: int
+) -> None:
+    """Refuse a scan none of whose patches touches the object grid; warn about stray points.
+
+    Parameters
+    ----------
+    positions_px : ndarray, shape (n, 2), float64
+        Scan positions (x, y) in object pixels.
+    object_shape : (H, W) of the object grid.
+    pattern_size_px : side N of the patch stitched at each position.
+
+    Raises
+    ------
+    DataContractError
+        When every N x N patch lies wholly outside the object grid.
+    """
+    height, width = object_shape
+    half = (pattern_size_px - 1) / 2
+    x_px, y_px = positions_px[:, 0], positions_px[:, 1]
+    outside = (x_px + half < -0.5) | (x_px - half > width - 0.5)
+    outside |= (y_px + half < -0.5) | (y_px - half > height - 0.5)
+    num_outside = int(np.count_nonzero(outside))
+    if num_outside == 0:
+        return
+    spans = f'x {x_px.min():.4g} .. {x_px.max():.4g} px, y {y_px.min():.4g} .. {y_px.max():.4g} px'
+    if num_outside == positions_px.shape[0]:
+        raise DataContractError(
+            f'all {num_outside} scan positions ({spans}) put their {pattern_size_px} px patch '
+            f'wholly outside the {width} x {height} px object grid, so nothing can be '
+            'reconstructed; check the position units (metres vs pixels) and the object geometry '
+            '(rebuild the object in Ptychodus so that it covers the scan)'
+        )
+    logger.warning(
+        '%d of %d scan positions (%s) put their patch wholly outside the %d x %d px object grid; '
+        'they are skipped when stitching (enlarge the object to keep them)',
+        num_outside,
+        positions_px.shape[0],
+        spans,
+        width,
+        height,
+    )
+
+
+MAX_GROUP_OFFSET_PATTERNS = 1.0
+"""Largest distance, in pattern sizes N, of a group member from its group's centroid. Farther
+members share no overlap with the rest of the group, and the overlap canvas (side N + 2 x offset)
+grows quadratically with it: one stray position could otherwise ask for gigabytes."""
+
+
+def check_group_extent(groups: Groups, pattern_size_px: int, source: str = 'the scan') -> None:
+    """Refuse groups whose members lie farther apart than the overlap constraint can use.
+
+    Raises
+    ------
+    DataContractError
+        When a member lies more than ``MAX_GROUP_OFFSET_PATTERNS * N`` pixels from its centroid.
+    """
+    if groups.num_channels == 1:
+        return
+    largest = groups.max_offset_px()
+    limit = MAX_GROUP_OFFSET_PATTERNS * pattern_size_px
+    if largest > limit:
+        far = np.max(np.abs(groups.relative_offsets_px), axis=(1, 2)) > limit
+        raise DataContractError(
+            f'{int(np.count_nonzero(far))} groups of {source} have a member {largest:.4g} px from '
+            f'its group centre, more than the {limit:.4g} px (one pattern) a group may span; some '
+            'scan positions are far from all others (outliers, or positions in the wrong units). '
+            'Remove those positions, or use gridsize 1'
+        )
 
 
 def _checkpoints(total: int, batch_size: int, count: int) -> set[int]:
