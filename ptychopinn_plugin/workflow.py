@@ -23,9 +23,10 @@ from .config import ExecutionConfig, InferenceConfig, PluginConfig
 from .core.archive import Archive
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
-from .core.inference import InferenceProgress, reconstruct_object
+from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
 from .core.weights import LOG_INTENSITY_SCALE, initial_weights
 from .engines import EpochReport, get_engine
+from .errors import DeviceOutOfMemoryError, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class TrainingRun:
     def __init__(self, datasets: Sequence[TrainingData], config: PluginConfig) -> None:
         self.config = config
         self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
+        for data, groups in zip(datasets, self.prepared.groups, strict=True):
+            check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
         self.num_patterns = sum(d.num_patterns for d in datasets)
         weights = initial_weights(
             config.model,
@@ -89,6 +92,16 @@ class TrainingRun:
             for report in self.engine.fit(self.prepared.arrays, self.config.training):
                 self.history.append(report)
                 yield report
+        except Exception as exc:
+            if not is_out_of_memory(exc) or isinstance(exc, DeviceOutOfMemoryError):
+                raise
+            batch_size = self.config.training.batch_size
+            raise DeviceOutOfMemoryError(
+                f'the {self.config.execution.device.value} device ran out of memory training '
+                f'with batches of {batch_size} groups ({type(exc).__name__}: {exc}); lower '
+                f'[PtychoPINNTraining] BatchSize (try {max(1, batch_size // 2)}) or select '
+                '[PtychoPINN] Precision = bf16-mixed'
+            ) from exc
         finally:
             self._seconds += time.perf_counter() - start
 

@@ -228,6 +228,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         logger.info('exported %d patterns to %s', data.num_patterns, file_path)
 
     def train(self, input_path: Path, output_path: Path) -> Iterator[TrainOutput]:
+        training_io.check_output_directory(Path(output_path))
         datasets = training_io.read_training_inputs(Path(input_path))
         dose_known = all(d.metadata.source_quantity is DiffractionQuantity.COUNTS for d in datasets)
         pattern_size_px = datasets[0].pattern_size_px

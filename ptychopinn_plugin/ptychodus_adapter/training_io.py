@@ -32,7 +32,7 @@ from ..core.contract import TrainingData, read_training_data
 from ..core.stitching import extract_patches
 from ..core.translate import training_data_from_reconstruct_input
 from ..engines import EpochReport
-from ..errors import DataContractError
+from ..errors import DataContractError, ReconstructionError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ __all__ = [
     'LOSS_PNG',
     'MODEL_FILE',
     'TRAIN_FILE',
+    'check_output_directory',
     'is_informative_object',
     'read_training_inputs',
     'with_ground_truth',
@@ -188,6 +189,27 @@ def with_ground_truth(datasets: Sequence[TrainingData], reason: str) -> list[Tra
         patches = extract_patches(data.object_guess, data.positions_px, data.pattern_size_px)
         result.append(replace(data, ground_truth_patches=patches))
     return result
+
+
+def check_output_directory(output_path: Path) -> Path:
+    """Create ``output_path`` if needed and prove it writable, before any training time is spent.
+
+    Raises
+    ------
+    ReconstructionError
+        When the directory cannot be created or written (names the path and the OS error).
+    """
+    output_path = Path(output_path)
+    try:
+        output_path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_path, prefix='.write-test-'):
+            pass
+    except OSError as exc:
+        raise ReconstructionError(
+            f'cannot write the training outputs to {output_path} ({type(exc).__name__}: {exc}); '
+            'choose an output directory you can write to (ptychodus -b train -o DIR)'
+        ) from exc
+    return output_path
 
 
 def write_loss_csv(path: Path, history: Sequence[EpochReport]) -> Path:
