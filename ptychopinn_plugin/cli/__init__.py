@@ -105,16 +105,10 @@ def add_subcommand(
     )
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING
-    if verbose == 1:
-        level = logging.INFO
-    elif verbose >= 2:
-        level = logging.DEBUG
-    if quiet:
-        level = logging.WARNING
-    logging.basicConfig(level=level, format='%(levelname)s %(name)s: %(message)s', force=True)
-    logging.getLogger('ptychopinn_plugin').setLevel(level)
+def _log_level(verbose: int, quiet: bool) -> int:
+    if quiet or verbose <= 0:
+        return logging.WARNING
+    return logging.INFO if verbose == 1 else logging.DEBUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on a usage error
-    _configure_logging(args.verbose, args.quiet)
+    level = _log_level(args.verbose, args.quiet)
+    logging.basicConfig(level=level, format='%(levelname)s %(name)s: %(message)s')
+    package_logger = logging.getLogger('ptychopinn_plugin')
+    previous_level = package_logger.level
+    package_logger.setLevel(level)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
@@ -137,3 +135,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is ExitCode.INTERNAL and not args.debug:
             print('(unexpected: run again with --debug and report the traceback)', file=sys.stderr)
         return code
+    finally:
+        package_logger.setLevel(previous_level)  # main() may run inside another program
