@@ -55,6 +55,8 @@ class ExitCode(IntEnum):
     """A file could not be written (permissions, disk full, ...)."""
     BELOW_THRESHOLD = 7
     """``evaluate --min``: a score is below its required minimum (the scores are still printed)."""
+    OUT_OF_MEMORY = 8
+    """The device (or the host) ran out of memory: lower ``--batch-size``."""
     INTERRUPTED = 130
     """Interrupted (Ctrl-C); no partial output is left behind."""
 
@@ -73,6 +75,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit status for an exception raised by a subcommand."""
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
+    if isinstance(error, MemoryError):
+        return ExitCode.OUT_OF_MEMORY
     if isinstance(error, FileExistsError):
         return ExitCode.OUTPUT_EXISTS
     if isinstance(error, BackendUnavailableError | DeviceUnavailableError):
