@@ -1,0 +1,13 @@
+"""Evidence anyone can re-run: engine parity, reconstruction quality, speed against pty-chi.
+
+- ``parity.py``: TensorFlow vs PyTorch, same weights in, same patches out; the train -> save ->
+  load -> infer cycle through ``ptychodus -b`` for each backend and across backends; quality and
+  speed side by side (``python -m ptychopinn_plugin.evidence.parity --out DIR``).
+- ``benchmark.py``: PINN vs Supervised quality sweep on simulated and measured scans
+  (``python -m ptychopinn_plugin.evidence.benchmark --out DIR``).
+- ``baseline.py``: pty-chi reconstructions of the same workflow directories through
+  ``ptychodus -b reconstruct``, timed by Ptychodus's own log line.
+- ``report.py``: Markdown tables, machine description and figures shared by the three.
+
+Nothing here is imported by the plugin; frameworks load only when an engine is built.
+"""
