@@ -22,6 +22,7 @@ import json
 import os
 import stat
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -266,7 +267,7 @@ def _read_npy(
             if version not in _HEADER_READERS:
                 raise ValueError(f'unsupported .npy format version {version}')
             header = _HEADER_READERS[version](stream)
-        except (ValueError, SyntaxError, TypeError) as exc:
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
             raise ArchiveError(f'{path}: weight {name} is not a NumPy array ({exc})') from exc
         found_shape, fortran_order, dtype = header
         if tuple(found_shape) != tuple(shape) or dtype != np.dtype('<f4'):

@@ -484,6 +484,15 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         ) from exc
     except (OSError, EOFError, zlib.error, NotImplementedError, KeyError) as exc:
         raise DataContractError(f'cannot read {path}: {type(exc).__name__}: {exc}') from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see below
+        # NumPy parses a .npy header as a Python literal: a damaged header raises SyntaxError,
+        # tokenize.TokenError, TypeError, ... Each means the same thing here.
+        raise DataContractError(
+            f'{path} holds a member whose NumPy header is damaged ({type(exc).__name__}: {exc}); '
+            'the file is corrupt, write it again with numpy.savez'
+        ) from exc
 
 
 def read_training_data(
@@ -562,6 +571,8 @@ def read_training_data(
 
     probe = arrays[ContractKey.PROBE]
     if probe.ndim > 2:
+        if probe.size == 0:
+            raise DataContractError(f'{path}: probeGuess is empty, shape {probe.shape}')
         modes = int(np.prod(probe.shape[:-2]))
         logger.info('%s: probe is a stack of %d modes; using mode 0', path, modes)
         probe = probe.reshape(-1, *probe.shape[-2:])[0]
@@ -572,6 +583,8 @@ def read_training_data(
         )
 
     x_px, y_px = arrays[ContractKey.X_PX], arrays[ContractKey.Y_PX]
+    _check_real_finite(x_px, f'{path}: xcoords')
+    _check_real_finite(y_px, f'{path}: ycoords')
     if np.shape(x_px) != np.shape(y_px) or np.ndim(x_px) != 1:
         raise DataContractError(
             f'{path}: xcoords and ycoords must be 1-D of equal length, got '
