@@ -182,11 +182,25 @@ def _check_real_finite(array: np.ndarray, what: str) -> None:
         raise DataContractError(f'{what} must be a numeric array, got dtype {array.dtype}')
     if np.iscomplexobj(array):
         raise DataContractError(f'{what} must be real, got complex dtype {array.dtype}')
-    if array.size and not np.all(np.isfinite(array)):
+    if array.size and not _all_finite(array):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise DataContractError(
             f'{what} contain {bad} NaN or infinite values; remove or repair those patterns'
         )
+
+
+FINITE_CHUNK_ELEMENTS = 1 << 24
+"""Elements checked for NaN at a time: a whole-scan boolean mask would take n * N * N bytes."""
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    if array.ndim == 0 or array.size <= FINITE_CHUNK_ELEMENTS:
+        return bool(np.all(np.isfinite(array)))
+    step = max(1, FINITE_CHUNK_ELEMENTS // max(1, array[0].size))
+    return all(
+        bool(np.all(np.isfinite(array[start : start + step])))
+        for start in range(0, array.shape[0], step)
+    )
 
 
 @dataclass(frozen=True, eq=False)
