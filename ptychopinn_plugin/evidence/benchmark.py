@@ -1,0 +1,568 @@
+"""Reconstruction quality: PINN vs Supervised, gridsize, dose, two simulators, a measured scan.
+
+``python -m ptychopinn_plugin.evidence.benchmark --out DIR`` trains on a scan of one object and
+reconstructs a scan of another, and reports amplitude / phase PSNR and SSIM and the FRC resolution
+(``core/metrics.py``) with the spread over seeds. Scans come from this project's simulator
+(``core/simulate.make_scan``) or from Ptychodus's own forward model
+(``core/translate.simulate_with_ptychodus``). The default sweep varies one factor at a time around
+PINN, gridsize 1, 1e6 photons, our simulator (``--full`` runs the whole grid).
+
+``--siemens-star`` adds the measured Siemens star of ``shared/data/tike-siemens-star``: PINN
+trains on the left part of the scan and reconstructs the right part, compared with an iterative
+reconstruction (pty-chi through ``ptychodus -b reconstruct``, see ``baseline.py``) of all the data.
+
+Writes ``DIR/benchmark.md``, ``DIR/benchmark.json`` and PNG figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..config import (
+    ExecutionConfig,
+    InferenceConfig,
+    Mode,
+    ModelConfig,
+    PluginConfig,
+    TrainingConfig,
+    default_stitch_crop_px,
+)
+from ..core import metrics, simulate
+from ..core.contract import TrainingData
+from ..core.stitching import extract_patches, scanned_region_mask
+from .report import (
+    load_note,
+    machine_description,
+    markdown_table,
+    pyplot,
+    save_object_figure,
+    spread,
+)
+
+logger = logging.getLogger('ptychopinn_plugin.evidence.benchmark')
+
+__all__ = ['Setting', 'main', 'run_setting', 'score_object']
+
+SCORE_KEYS = ('amplitude_psnr_db', 'phase_psnr_db', 'amplitude_ssim', 'phase_ssim', 'frc_px')
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One cell of the sweep."""
+
+    mode: Mode = Mode.PINN
+    gridsize: int = 1
+    num_photons: float = 1e6
+    simulator: str = 'core'
+    """'core' (core/simulate.py) or 'ptychodus' (Ptychodus's forward model)."""
+
+    @property
+    def label(self) -> str:
+        photons = f'{self.num_photons:.0e} photons'
+        return f'{self.mode.value}, gridsize {self.gridsize}, {photons}, {self.simulator}'
+
+
+@dataclass
+class Measured:
+    setting: Setting
+    seed: int
+    scores: dict[str, float]
+    train_s: float
+
+
+def simulated_scan(
+    setting: Setting, seed: int, num_patterns: int, n: int
+) -> tuple[TrainingData, np.ndarray]:
+    """(data with ground-truth patches, true object) of one smooth random object."""
+    if setting.simulator == 'core':
+        scan = simulate.make_scan('smooth', num_patterns, n, setting.num_photons, seed=seed)
+        return scan.data, scan.object_
+    if setting.simulator != 'ptychodus':
+        raise SystemExit(f"unknown simulator {setting.simulator!r}; choose 'core' or 'ptychodus'")
+    from ..core.translate import training_data_from_reconstruct_input
+    from ..ptychodus_adapter.workflow_dir import ScanSpec, make_workflow_scan
+
+    side = int(np.ceil(np.sqrt(num_patterns)))
+    spec = ScanSpec(
+        pattern_size_px=n, step_px=n / 4, columns=side, rows=side, num_photons=setting.num_photons
+    )
+    scan = make_workflow_scan(seed, spec)
+    data = training_data_from_reconstruct_input(scan.simulated.reconstruct_input)
+    patches = extract_patches(scan.truth, data.positions_px, n)
+    return replace(data, ground_truth_patches=patches), scan.truth
+
+
+def score_object(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """PSNR / SSIM over the mask and the FRC resolution (half-bit, pixels) of its bounding box."""
+    scores = metrics.compare_objects(estimate, truth, mask)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    scores['frc_px'] = metrics.frc_resolution(estimate[box], truth[box])
+    return scores
+
+
+def run_setting(
+    setting: Setting,
+    seed: int,
+    *,
+    epochs: int,
+    num_train: int,
+    num_test: int,
+    n: int,
+    backend: str,
+    figure: Path | None = None,
+) -> Measured:
+    """Train on object ``seed``, reconstruct object ``1000 + seed``, score."""
+    from ..workflow import TrainingRun, reconstruct
+
+    train, _ = simulated_scan(setting, seed, num_train, n)
+    test, truth = simulated_scan(setting, 1000 + seed, num_test, n)
+    model = ModelConfig(
+        mode=setting.mode,
+        pattern_size_px=n,
+        gridsize=setting.gridsize,
+        num_neighbors=4 if setting.gridsize > 1 else 7,
+        n_filters_scale=1,
+    )
+    config = PluginConfig(
+        model=model,
+        training=TrainingConfig(num_epochs=epochs, batch_size=16, seed=seed),
+        execution=ExecutionConfig(backend=backend, device='cpu'),
+    )
+    start = time.perf_counter()
+    run = TrainingRun([train], config)
+    list(run.epochs())
+    archive = run.archive()
+    run.release()
+    train_s = time.perf_counter() - start
+    estimate = None
+    for step in reconstruct(
+        archive,
+        test,
+        execution=config.execution,
+        inference=InferenceConfig(),
+        object_shape=truth.shape,
+    ):
+        if step.finished:
+            estimate = step.object_
+    mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
+    scores = score_object(estimate, truth, mask)
+    logger.info('%s seed %d: %s', setting.label, seed, scores)
+    if figure is not None:
+        save_object_figure(
+            figure,
+            [
+                ('truth', truth * mask),
+                ('reconstruction', metrics.align_complex(estimate, truth, mask) * mask),
+            ],
+            suptitle=f'{setting.label}, seed {seed}',
+        )
+    return Measured(setting, seed, scores, train_s)
+
+
+def default_settings(full: bool) -> list[Setting]:
+    if full:
+        return [
+            Setting(mode, g, photons, simulator)
+            for mode, g, photons, simulator in itertools.product(
+                (Mode.PINN, Mode.SUPERVISED), (1, 2), (1e4, 1e6, 1e9), ('core', 'ptychodus')
+            )
+        ]
+    centre = Setting()
+    return [
+        centre,
+        Setting(mode=Mode.SUPERVISED),
+        Setting(gridsize=2),
+        Setting(num_photons=1e4),
+        Setting(mode=Mode.SUPERVISED, num_photons=1e4),
+        Setting(num_photons=1e9),
+        Setting(mode=Mode.SUPERVISED, num_photons=1e9),
+        Setting(simulator='ptychodus'),
+    ]
+
+
+def sweep_rows(results: list[Measured]) -> list[list[object]]:
+    rows = []
+    for setting in dict.fromkeys(r.setting for r in results):
+        mine = [r for r in results if r.setting == setting]
+        rows.append(
+            [
+                setting.mode.value,
+                setting.gridsize,
+                f'{setting.num_photons:.0e}',
+                setting.simulator,
+                *(str(spread([r.scores[k] for r in mine])) for k in SCORE_KEYS),
+                f'{np.mean([r.train_s for r in mine]):.0f}',
+            ]
+        )
+    return rows
+
+
+def sweep_figure(path: Path, results: list[Measured]) -> None:
+    """Phase and amplitude SSIM against dose, PINN and Supervised (gridsize 1, core simulator)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.2))
+    for axis, key in zip(axes, ('amplitude_ssim', 'phase_ssim'), strict=True):
+        for mode in (Mode.PINN, Mode.SUPERVISED):
+            points = {}
+            for r in results:
+                s = r.setting
+                if s.mode is mode and s.gridsize == 1 and s.simulator == 'core':
+                    points.setdefault(s.num_photons, []).append(r.scores[key])
+            if not points:
+                continue
+            doses = sorted(points)
+            means = [np.mean(points[d]) for d in doses]
+            stds = [np.std(points[d]) for d in doses]
+            axis.errorbar(doses, means, yerr=stds, marker='o', capsize=3, label=mode.value)
+        axis.set_xscale('log')
+        axis.set_xlabel('photons per pattern')
+        axis.set_title(key.replace('_', ' '), fontsize=9)
+        axis.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ measured: Siemens star
+
+SIEMENS_STAR = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'tike-siemens-star'
+"""``shared/data/tike-siemens-star`` next to the repository (read there, never copied in)."""
+STAR_MARGIN_PX = 4
+"""Object border beyond the outermost patch, in pixels."""
+
+
+@dataclass(frozen=True)
+class MeasuredScan:
+    """The measured scan in our conventions: centred counts, probe, positions, object shape."""
+
+    counts: np.ndarray
+    probe: np.ndarray
+    positions_px: np.ndarray
+    object_shape: tuple[int, int]
+
+
+def load_siemens_star(folder: Path = SIEMENS_STAR) -> MeasuredScan:
+    """Read ``siemens-star-small.npz.bz2`` (see its README): counts with the zero frequency moved to
+    the centre, probe mode 0, and patch centres (x, y) in object pixels of a fitting object."""
+    import bz2
+    import io
+
+    path = folder / 'siemens-star-small.npz.bz2'
+    if not path.is_file():
+        raise SystemExit(
+            f'{path} not found; the measured Siemens star lives in shared/data/tike-siemens-star '
+            'beside the repository (pass --siemens-star-dir)'
+        )
+    with bz2.open(path) as stream:
+        archive = np.load(io.BytesIO(stream.read()))
+        counts = np.asarray(archive['data'][0], dtype=np.float32)
+        probe = np.asarray(archive['probe']).reshape(-1, *counts.shape[-2:])[0]
+        corners = np.asarray(archive['scan'][0], dtype=np.float64)  # (row, column) minimum corner
+    n = counts.shape[-1]
+    counts = np.fft.fftshift(counts, axes=(-2, -1))
+    probe = np.fft.fftshift(np.fft.ifftshift(probe))  # the probe is already centred: unchanged
+    offset = STAR_MARGIN_PX - corners.min(axis=0)
+    centres = corners + offset + (n - 1) / 2  # patch index (N-1)/2 is the scan point
+    positions = np.stack([centres[:, 1], centres[:, 0]], axis=1)
+    extent = corners.max(axis=0) + offset + n + STAR_MARGIN_PX
+    shape = (int(np.ceil(extent[0])), int(np.ceil(extent[1])))
+    return MeasuredScan(counts, probe.astype(np.complex64), positions, shape)
+
+
+def measured_training_data(scan: MeasuredScan, rows: np.ndarray) -> TrainingData:
+    """The chosen scan points of the measured scan as contract data (counts -> amplitude)."""
+    from ..core.contract import DiffractionQuantity, ScanMetadata
+
+    counts = scan.counts[rows]
+    return TrainingData(
+        diffraction_amplitude=np.sqrt(counts).astype(np.float32),
+        positions_px=scan.positions_px[rows],
+        probe=scan.probe,
+        metadata=ScanMetadata(
+            source_quantity=DiffractionQuantity.COUNTS,
+            num_photons=float(np.mean(np.sum(counts, axis=(1, 2)))),
+            source='tike siemens-star-small (measured)',
+        ),
+    )
+
+
+def write_measured_workflow(directory: Path, scan: MeasuredScan, settings) -> Path:
+    """A Ptychodus workflow directory of the measured scan (flat initial object)."""
+    from ptychodus.api.assemble import AssembledDiffractionData
+    from ptychodus.api.constants import energy_eV_to_wavelength_m
+    from ptychodus.api.geometry import PixelGeometry
+    from ptychodus.api.io import StandardFileLayout, save_diffraction_data, save_product
+
+    from ..core.translate import (
+        DEFAULT_DETECTOR_PIXEL_SIZE_M,
+        DEFAULT_PHOTON_ENERGY_EV,
+        far_field_object_pixel_size_m,
+        make_product,
+    )
+    from ..ptychodus_adapter.workflow_dir import write_settings
+
+    n = scan.counts.shape[-1]
+    wavelength_m = energy_eV_to_wavelength_m(DEFAULT_PHOTON_ENERGY_EV)
+    product = make_product(
+        np.ones(scan.object_shape, np.complex64),
+        scan.probe,
+        scan.positions_px,
+        pixel_size_m=far_field_object_pixel_size_m(n, wavelength_m=wavelength_m),
+        wavelength_m=wavelength_m,
+        name='tike-siemens-star',
+    )
+    assembled = AssembledDiffractionData(
+        indexes=np.arange(len(scan.counts)),
+        patterns=scan.counts,
+        pixel_geometry=PixelGeometry(DEFAULT_DETECTOR_PIXEL_SIZE_M, DEFAULT_DETECTOR_PIXEL_SIZE_M),
+        bad_pixels=np.zeros(scan.counts.shape[1:], dtype=bool),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    save_diffraction_data(directory / StandardFileLayout.DIFFRACTION, assembled)
+    save_product(directory / StandardFileLayout.PRODUCT, product)
+    write_settings(directory / StandardFileLayout.SETTINGS, settings)
+    return directory
+
+
+def siemens_star(
+    out: Path,
+    *,
+    folder: Path,
+    bench_venv: Path,
+    epochs: int,
+    backend: str,
+    ptychi_algorithm: str,
+    ptychi_iterations: int,
+) -> dict[str, object]:
+    """PINN trained on the left half, reconstructing the right half, vs pty-chi on all data."""
+    from ..workflow import TrainingRun, reconstruct
+    from .baseline import ptychi_settings, reconstruction_seconds, run_batch
+
+    scan = load_siemens_star(folder)
+    n = scan.counts.shape[-1]
+    split_x = float(np.median(scan.positions_px[:, 0]))
+    train_rows = np.flatnonzero(scan.positions_px[:, 0] < split_x)
+    test_rows = np.flatnonzero(scan.positions_px[:, 0] >= split_x)
+
+    directory = write_measured_workflow(
+        out / 'star-ptychi' / 'input', scan, ptychi_settings(ptychi_algorithm, ptychi_iterations)
+    )
+    done = run_batch(
+        bench_venv / 'bin' / 'ptychodus', 'reconstruct', directory, directory.parent / 'output'
+    )
+    from ptychodus.api.io import load_product
+
+    products = sorted((directory.parent / 'output').glob('product.*.h5'))
+    if done.returncode != 0 or not products:
+        raise SystemExit(f'pty-chi failed on the Siemens star:\n{done.log[-3000:]}')
+    reference = np.asarray(load_product(products[-1]).object_.get_layer(0))
+    ptychi_s = reconstruction_seconds(done.log)
+
+    config = PluginConfig(
+        model=ModelConfig(pattern_size_px=n, n_filters_scale=1),
+        training=TrainingConfig(num_epochs=epochs, batch_size=16),
+        execution=ExecutionConfig(backend=backend, device='cpu'),
+    )
+    start = time.perf_counter()
+    run = TrainingRun([measured_training_data(scan, train_rows)], config)
+    list(run.epochs())
+    archive = run.archive()
+    run.release()
+    train_s = time.perf_counter() - start
+    test = measured_training_data(scan, test_rows)
+    start = time.perf_counter()
+    estimate = None
+    for step in reconstruct(
+        archive,
+        test,
+        execution=config.execution,
+        inference=InferenceConfig(),
+        object_shape=scan.object_shape,
+    ):
+        if step.finished:
+            estimate = step.object_
+    infer_s = time.perf_counter() - start
+    crop = default_stitch_crop_px(n)
+    mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
+    scores = score_object(estimate, reference, mask)
+    flat = score_object(np.ones_like(reference), reference, mask)
+    save_object_figure(
+        out / 'siemens_star.png',
+        [
+            ('pty-chi (all data)', reference),
+            ('pty-chi, test half', metrics.align_complex(reference, reference, mask) * mask),
+            ('PtychoPINN, test half', metrics.align_complex(estimate, reference, mask) * mask),
+        ],
+        suptitle=f'measured Siemens star, N = {n}: PINN trained on the left half ({epochs} epochs)',
+    )
+    return {
+        'num_train': int(train_rows.size),
+        'num_test': int(test_rows.size),
+        'epochs': epochs,
+        'backend': backend,
+        'train_s': train_s,
+        'inference_s': infer_s,
+        'ptychi': f'{ptychi_algorithm} {ptychi_iterations} iterations',
+        'ptychi_reconstruction_s': ptychi_s,
+        'scores_vs_ptychi': scores,
+        'flat_vs_ptychi': flat,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m ptychopinn_plugin.evidence.benchmark', description=__doc__.splitlines()[0]
+    )
+    parser.add_argument('--out', type=Path, required=True, help='output folder')
+    parser.add_argument('--full', action='store_true', help='the whole grid (24 settings)')
+    parser.add_argument('--seeds', default='0,1', help='seeds per setting')
+    parser.add_argument('--epochs', type=int, default=8)
+    parser.add_argument('--train-patterns', type=int, default=256)
+    parser.add_argument('--test-patterns', type=int, default=144)
+    parser.add_argument('--pattern-size', type=int, default=64)
+    parser.add_argument('--backend', default='pytorch')
+    parser.add_argument('--no-sweep', action='store_true', help='skip the simulated sweep')
+    parser.add_argument('--siemens-star', action='store_true', help='add the measured Siemens star')
+    parser.add_argument('--siemens-star-dir', type=Path, default=SIEMENS_STAR)
+    parser.add_argument('--star-epochs', type=int, default=10)
+    parser.add_argument('--bench-venv', type=Path, default=Path('.venv-bench'))
+    parser.add_argument('--ptychi-algorithm', default='LSQML')
+    parser.add_argument('--ptychi-iterations', type=int, default=100)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    args.out.mkdir(parents=True, exist_ok=True)
+    load = load_note()
+    start = time.perf_counter()
+    seeds = [int(s) for s in args.seeds.split(',') if s]
+    results: list[Measured] = []
+    if not args.no_sweep:
+        for setting in default_settings(args.full):
+            for seed in seeds:
+                figure = None
+                if seed == seeds[0]:
+                    name = setting.label.replace(', ', '_').replace(' ', '').replace('+', '')
+                    figure = args.out / f'sweep_{name}.png'
+                results.append(
+                    run_setting(
+                        setting,
+                        seed,
+                        epochs=args.epochs,
+                        num_train=args.train_patterns,
+                        num_test=args.test_patterns,
+                        n=args.pattern_size,
+                        backend=args.backend,
+                        figure=figure,
+                    )
+                )
+        sweep_figure(args.out / 'sweep_ssim_vs_dose.png', results)
+    star = None
+    if args.siemens_star:
+        star = siemens_star(
+            args.out,
+            folder=args.siemens_star_dir,
+            bench_venv=args.bench_venv.absolute(),
+            epochs=args.star_epochs,
+            backend=args.backend,
+            ptychi_algorithm=args.ptychi_algorithm,
+            ptychi_iterations=args.ptychi_iterations,
+        )
+    command = 'python -m ptychopinn_plugin.evidence.benchmark ' + ' '.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    lines = [
+        '# Reconstruction quality',
+        '',
+        f'Command: `{command}`  ',
+        f'Finished in {(time.perf_counter() - start) / 60:.1f} min; {load} at the start, '
+        f'{load_note()} at the end.  ',
+        'Machine: ' + ', '.join(f'{k} {v}' for k, v in machine_description().items()) + '.',
+        '',
+    ]
+    if results:
+        lines += [
+            '## Simulated scans',
+            '',
+            f'Train on a smooth random object (seed s), reconstruct another (seed 1000 + s); '
+            f'{args.train_patterns} training and {args.test_patterns} test patterns of '
+            f'{args.pattern_size} px, {args.epochs} epochs, NumFiltersScale 1, backend '
+            f'{args.backend}, seeds {seeds}; mean +- std over seeds. Scores over the scanned '
+            'region after removing the global complex scale; FRC: half-bit resolution in pixels '
+            '(complex object, bounding box of the scanned region; 2 = Nyquist).',
+            '',
+            markdown_table(
+                [
+                    'mode',
+                    'gridsize',
+                    'photons',
+                    'simulator',
+                    'amplitude PSNR dB',
+                    'phase PSNR dB',
+                    'amplitude SSIM',
+                    'phase SSIM',
+                    'FRC px',
+                    'train s',
+                ],
+                sweep_rows(results),
+            ),
+            '',
+        ]
+    if star:
+        s, f = star['scores_vs_ptychi'], star['flat_vs_ptychi']
+        lines += [
+            '## Measured Siemens star (tike)',
+            '',
+            f'PINN ({star["backend"]}, N = 128, NumFiltersScale 1, {star["epochs"]} epochs) '
+            f'trained on the {star["num_train"]} scan points left of the median x and '
+            f'reconstructing the other {star["num_test"]}; reference: pty-chi '
+            f'{star["ptychi"]} on all 516 points through `ptychodus -b reconstruct` '
+            f'(Reconstruction time {star["ptychi_reconstruction_s"]} s). Scores of the '
+            'test half against the pty-chi object (not a ground truth).',
+            '',
+            markdown_table(
+                ['object', *SCORE_KEYS],
+                [
+                    ['flat (initial guess)', *(f[k] for k in SCORE_KEYS)],
+                    ['PtychoPINN', *(s[k] for k in SCORE_KEYS)],
+                ],
+            ),
+            '',
+            f'PtychoPINN training {star["train_s"]:.0f} s, inference of {star["num_test"]} '
+            f'patterns {star["inference_s"]:.1f} s (in process).',
+            '',
+        ]
+    path = args.out / 'benchmark.md'
+    path.write_text('\n'.join(lines))
+    (args.out / 'benchmark.json').write_text(
+        json.dumps(
+            {
+                'command': command,
+                'machine': machine_description(),
+                'sweep': [
+                    {**asdict(r), 'setting': {**asdict(r.setting), 'mode': r.setting.mode.value}}
+                    for r in results
+                ],
+                'siemens_star': star,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print(path.read_text())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
