@@ -254,9 +254,13 @@ class MeasuredScan:
     object_shape: tuple[int, int]
 
 
-def load_siemens_star(folder: Path = SIEMENS_STAR) -> MeasuredScan:
+def load_siemens_star(folder: Path = SIEMENS_STAR, pattern_size_px: int = 128) -> MeasuredScan:
     """Read ``siemens-star-small.npz.bz2`` (see its README): counts with the zero frequency moved to
-    the centre, probe mode 0, and patch centres (x, y) in object pixels of a fitting object."""
+    the centre, probe mode 0, and patch centres (x, y) in object pixels of a fitting object.
+
+    ``pattern_size_px`` 64 keeps the central 64 x 64 detector pixels: the object pixel doubles, so
+    positions halve and the probe is resampled by keeping the central part of its spectrum (the
+    same band the cropped detector sees)."""
     import bz2
     import io
 
@@ -273,7 +277,15 @@ def load_siemens_star(folder: Path = SIEMENS_STAR) -> MeasuredScan:
         corners = np.asarray(archive['scan'][0], dtype=np.float64)  # (row, column) minimum corner
     n = counts.shape[-1]
     counts = np.fft.fftshift(counts, axes=(-2, -1))
-    probe = np.fft.fftshift(np.fft.ifftshift(probe))  # the probe is already centred: unchanged
+    if pattern_size_px not in (n, n // 2):
+        raise SystemExit(f'the Siemens star supports pattern sizes {n} and {n // 2}')
+    if pattern_size_px != n:
+        low, high = (n - pattern_size_px) // 2, (n + pattern_size_px) // 2
+        counts = np.ascontiguousarray(counts[:, low:high, low:high])
+        spectrum = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(probe)))[low:high, low:high]
+        probe = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(spectrum))) * (pattern_size_px / n)
+        corners = corners / (n / pattern_size_px)
+        n = pattern_size_px
     offset = STAR_MARGIN_PX - corners.min(axis=0)
     centres = corners + offset + (n - 1) / 2  # patch index (N-1)/2 is the scan point
     positions = np.stack([centres[:, 1], centres[:, 0]], axis=1)
@@ -346,12 +358,13 @@ def siemens_star(
     backend: str,
     ptychi_algorithm: str,
     ptychi_iterations: int,
+    pattern_size_px: int,
 ) -> dict[str, object]:
     """PINN trained on the left half, reconstructing the right half, vs pty-chi on all data."""
     from ..workflow import TrainingRun, reconstruct
     from .baseline import ptychi_settings, reconstruction_seconds, run_batch
 
-    scan = load_siemens_star(folder)
+    scan = load_siemens_star(folder, pattern_size_px)
     n = scan.counts.shape[-1]
     split_x = float(np.median(scan.positions_px[:, 0]))
     train_rows = np.flatnonzero(scan.positions_px[:, 0] < split_x)
@@ -406,9 +419,10 @@ def siemens_star(
             ('pty-chi, test half', metrics.align_complex(reference, reference, mask) * mask),
             ('PtychoPINN, test half', metrics.align_complex(estimate, reference, mask) * mask),
         ],
-        suptitle=f'measured Siemens star, N = {n}: PINN trained on the left half ({epochs} epochs)',
+        suptitle=f'measured Siemens star, N = {n}: PINN trained on the left half ({epochs} ep.)',
     )
     return {
+        'pattern_size_px': n,
         'num_train': int(train_rows.size),
         'num_test': int(test_rows.size),
         'epochs': epochs,
@@ -438,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--siemens-star', action='store_true', help='add the measured Siemens star')
     parser.add_argument('--siemens-star-dir', type=Path, default=SIEMENS_STAR)
     parser.add_argument('--star-epochs', type=int, default=10)
+    parser.add_argument('--star-size', type=int, default=64, help='64 (cropped) or 128 px')
     parser.add_argument('--bench-venv', type=Path, default=Path('.venv-bench'))
     parser.add_argument('--ptychi-algorithm', default='LSQML')
     parser.add_argument('--ptychi-iterations', type=int, default=100)
@@ -478,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             backend=args.backend,
             ptychi_algorithm=args.ptychi_algorithm,
             ptychi_iterations=args.ptychi_iterations,
+            pattern_size_px=args.star_size,
         )
     command = 'python -m ptychopinn_plugin.evidence.benchmark ' + ' '.join(
         argv if argv is not None else sys.argv[1:]
@@ -524,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             '## Measured Siemens star (tike)',
             '',
-            f'PINN ({star["backend"]}, N = 128, NumFiltersScale 1, {star["epochs"]} epochs) '
+            f'PINN ({star["backend"]}, N = {star["pattern_size_px"]}, NumFiltersScale 1, '
+            f'{star["epochs"]} epochs) '
             f'trained on the {star["num_train"]} scan points left of the median x and '
             f'reconstructing the other {star["num_test"]}; reference: pty-chi '
             f'{star["ptychi"]} on all 516 points through `ptychodus -b reconstruct` '

@@ -682,6 +682,7 @@ def speed_rows(quality: QualityParity) -> list[list[object]]:
 def write_report(
     out: Path,
     weights: list[WeightsParity],
+    self_check: WeightsParity,
     cycles: list[CycleResult],
     qualities: list[QualityParity],
     *,
@@ -692,6 +693,8 @@ def write_report(
     """``parity.md`` (tables), ``parity.json`` (all numbers) and the figures."""
     machine = machine_description()
     statuses = [w.status for w in weights]
+    detected = self_check.status is Status.FAIL
+    statuses.append(Status.PASS if detected else Status.FAIL)
     for cycle in cycles:
         statuses += [cycle.status(b) for b in {r.train_backend for r in cycle.runs}]
         statuses.append(cycle.cross_status)
@@ -731,6 +734,11 @@ def write_report(
             ],
             weights_rows(weights),
         ),
+        '',
+        f'Self-check (the comparison can fail): `{SELF_CHECK[0]}` scaled by 1 + '
+        f'{SELF_CHECK[1]:g} in the TensorFlow engine only gives patches '
+        f'{_fmt(self_check.patch_max_rel)} and amplitudes {_fmt(self_check.amplitude_max_rel)} '
+        f'relative error: {"detected, PASS" if detected else "NOT detected, FAIL"}.',
         '',
     ]
     if cycles:
@@ -796,6 +804,7 @@ def write_report(
                 'command': command,
                 'seconds': seconds,
                 'weights': [_jsonable(asdict(w)) for w in weights],
+                'self_check': _jsonable(asdict(self_check)),
                 'cycles': [_jsonable(asdict(c)) for c in cycles],
                 'quality': [_jsonable(asdict(q)) for q in qualities],
             },
@@ -916,6 +925,9 @@ def main(argv: list[str] | None = None) -> int:
         weights.append(same_weights_parity(Case.parse(text)))
         logger.info('same weights, %s: %s', weights[-1].case.label, weights[-1].status.value)
     weights_figure(args.out / 'weights_parity.png', weights)
+    self_check = same_weights_parity(
+        Case(64, 1, Mode.PINN), num_groups=2, tensorflow_perturbation=SELF_CHECK
+    )
 
     cycles = []
     for text in filter(None, args.cycle_cases.split(',')):
@@ -946,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_report(
         args.out,
         weights,
+        self_check,
         cycles,
         qualities,
         command=command,
