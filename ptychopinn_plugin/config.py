@@ -222,11 +222,18 @@ class InferenceConfig(_Strict):
         description='Side M of the central patch square kept when stitching (None: about 0.31 N).',
     )
     phase_alignment: PhaseAlignment = Field(
-        PhaseAlignment.NONE,
+        PhaseAlignment.GLOBAL,
         description=(
             'How the free global phase of each predicted patch is made to agree with its '
             'neighbours before stitching: none, greedy (onto what is already stitched) or '
             'global (phase synchronisation of all patches).'
+        ),
+    )
+    phase_ramp_correction: bool = Field(
+        True,
+        description=(
+            'Remove the linear phase ramp that consistent per-patch phase tilts leave across the '
+            'stitched object, fitted to the centres of mass of the measured diffraction.'
         ),
     )
     num_partial_results: int = Field(

@@ -7,9 +7,11 @@ and the final one. Grouping is in ``grouping.py``; the input normalisation in ``
 
 By default every scan point is reconstructed (one group per point). A network determines each patch
 only up to a global phase; ``InferenceConfig.phase_alignment`` chooses how stitching reconciles
-the patches' phases (none, greedy in an overlap order, or global phase synchronisation). The network
-input is normalised per scan (``physics.dataset_normalization``), as during training, so scans of a
-different dose than the training data still present the network with unit-power inputs.
+the patches' phases (none, greedy in an overlap order, or global phase synchronisation, the
+default), and ``phase_ramp_correction`` removes the object-wide phase ramp that the data, not the
+overlaps, determine (``refine.py``). The network input is normalised per scan
+(``physics.dataset_normalization``), as during training, so scans of a different dose than the
+training data still present the network with unit-power inputs.
 
 Robustness: a scan whose patches all miss the object grid, or whose groups span more than one
 pattern (stray positions), is refused before any prediction. When the engine runs out of memory the
@@ -30,7 +32,8 @@ from . import physics
 from .contract import TrainingData
 from .dataset import group_inputs
 from .grouping import Groups, group_scan_points, overlap_order
-from .stitching import Stitcher
+from .refine import apply_phase_ramp, fit_phase_ramp
+from .stitching import Stitcher, _checked_fill
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +144,7 @@ def reconstruct_object(
         if checkpoints and begin >= checkpoints[0]:
             while checkpoints and checkpoints[0] <= begin:
                 checkpoints.pop(0)
-            object_, weight = stitcher.result(fill)
+            object_, weight = _stitched(stitcher, data, inference, fill)
             yield InferenceProgress(begin, total, object_, weight)
         else:
             yield InferenceProgress(begin, total, None, None)
@@ -237,6 +240,24 @@ def check_group_extent(groups: Groups, pattern_size_px: int, source: str = 'the 
             'scan positions are far from all others (outliers, or positions in the wrong units). '
             'Remove those positions, or use gridsize 1'
         )
+
+
+def _stitched(
+    stitcher: Stitcher, data: TrainingData, inference: InferenceConfig, fill: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The object so far, its phase ramp fitted to the data when asked, then the fill."""
+    object_, weight = stitcher.result()
+    covered = weight > 0
+    if inference.phase_ramp_correction:
+        ramp = fit_phase_ramp(
+            object_, weight, data.positions_px, data.diffraction_amplitude, data.probe
+        )
+        object_ = apply_phase_ramp(object_, ramp, covered)
+    if fill is not None:
+        object_ = np.where(covered, object_, _checked_fill(fill, object_.shape)).astype(
+            np.complex64
+        )
+    return object_, weight
 
 
 def _checkpoints(total: int, batch_size: int, count: int) -> set[int]:

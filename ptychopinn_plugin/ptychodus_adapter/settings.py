@@ -41,6 +41,7 @@ from ..config import (
     Backend,
     Device,
     Mode,
+    PhaseAlignment,
     PluginConfig,
     Precision,
 )
@@ -187,6 +188,8 @@ class PtychoPINNPluginSettings:
         self.inference_batch_size = group.integer('InferenceBatchSize', 256, minimum=1)
         self.num_groups = group.integer('NumGroups', 0, minimum=0)
         self.stitch_crop_px = group.integer('StitchCropPx', 0, minimum=0)
+        self.phase_alignment = group.string('PhaseAlignment', PhaseAlignment.GLOBAL.value)
+        self.phase_ramp_correction = group.boolean('PhaseRampCorrection', True)
         self.num_partial_results = group.integer('NumPartialResults', 4, minimum=1, maximum=100)
 
 
@@ -204,6 +207,9 @@ class PtychoPINNEnumerators:
 
     def get_precisions(self) -> Iterator[str]:
         return (member.value for member in Precision)
+
+    def get_phase_alignments(self) -> Iterator[str]:
+        return (member.value for member in PhaseAlignment)
 
 
 class PtychoPINNSettings:
@@ -250,6 +256,8 @@ _FIELD_SETTINGS = {
     ('inference', 'num_groups'): f'[{PLUGIN_GROUP}] NumGroups',
     ('inference', 'stitch_crop_px'): f'[{PLUGIN_GROUP}] StitchCropPx',
     ('inference', 'num_partial_results'): f'[{PLUGIN_GROUP}] NumPartialResults',
+    ('inference', 'phase_alignment'): f'[{PLUGIN_GROUP}] PhaseAlignment',
+    ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
     ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
     ('training',): f'[{PLUGIN_GROUP}] LearningRate / MinLearningRate',
 }
@@ -322,6 +330,7 @@ def build_config(
     backend = _choice(plugin.backend, Backend, f'[{PLUGIN_GROUP}] Backend')
     device = _choice(plugin.device, Device, f'[{PLUGIN_GROUP}] Device')
     precision = _choice(plugin.precision, Precision, f'[{PLUGIN_GROUP}] Precision')
+    alignment = _choice(plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment')
 
     num_photons: float | None = None
     if not dose_known:
@@ -397,6 +406,8 @@ def build_config(
             'num_groups': positive_or_none(plugin.num_groups.get_value()),
             'stitch_crop_px': positive_or_none(plugin.stitch_crop_px.get_value()),
             'num_partial_results': plugin.num_partial_results.get_value(),
+            'phase_alignment': alignment,
+            'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
         },
         'execution': {'backend': backend, 'device': device, 'precision': precision},
     }

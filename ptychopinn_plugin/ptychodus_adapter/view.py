@@ -230,6 +230,20 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             tool_tip='Border cut from each patch before stitching (0: automatic).',
             group=_INFERENCE,
         )
+        builder.add_combo_box(
+            plugin.phase_alignment,
+            self._library.enumerators.get_phase_alignments(),
+            'Phase Alignment:',
+            tool_tip='How the free global phases of the patches are made to agree: global '
+            '(phase synchronisation, recommended), greedy, or none.',
+            group=_INFERENCE,
+        )
+        builder.add_check_box(
+            plugin.phase_ramp_correction,
+            'Phase Ramp Correction',
+            tool_tip='Remove the object-wide phase ramp, fitted to the measured diffraction.',
+            group=_INFERENCE,
+        )
         builder.add_spin_box(
             plugin.num_partial_results,
             'Partial Results:',

@@ -8,7 +8,7 @@ import pytest
 from ptychodus.api.settings import SettingsRegistry
 from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary
 
-from ptychopinn_plugin.config import Backend, Device, Mode, Precision
+from ptychopinn_plugin.config import Backend, Device, Mode, PhaseAlignment, Precision
 from ptychopinn_plugin.errors import ConfigurationError
 from ptychopinn_plugin.ptychodus_adapter.settings import (
     INFERENCE_GROUP,
@@ -83,6 +83,8 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.execution.device is Device.AUTO
     assert config.execution.precision is Precision.FP32
     assert config.model.n_filters_scale == 2 and config.model.gridsize == 1
+    assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
+    assert config.inference.phase_ramp_correction is True
 
 
 def test_settings_map_onto_the_config_fields() -> None:
@@ -96,6 +98,8 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.num_groups.set_value(40)
     settings.plugin_settings.stitch_crop_px.set_value(12)
     settings.plugin_settings.early_stopping_patience.set_value(3)
+    settings.plugin_settings.phase_alignment.set_value('Greedy')
+    settings.plugin_settings.phase_ramp_correction.set_value(False)
     config = build_config(settings, 'supervised', pattern_size_px=32, dose_known=False)
     assert config.model.mode is Mode.SUPERVISED
     assert (config.model.pattern_size_px, config.model.gridsize) == (32, 2)
@@ -106,6 +110,8 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert config.execution.backend is Backend.TENSORFLOW
     assert config.execution.device is Device.CPU
     assert (config.inference.num_groups, config.inference.stitch_crop_px) == (40, 12)
+    assert config.inference.phase_alignment is PhaseAlignment.GREEDY
+    assert config.inference.phase_ramp_correction is False
 
 
 def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
@@ -125,6 +131,7 @@ def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
         (MODEL_GROUP, 'AmpActivation', 'tanh', 'sigmoid, swish, softplus, relu'),
         (PLUGIN_GROUP, 'Device', 'tpu', 'auto, cpu, cuda'),
         (PLUGIN_GROUP, 'Precision', 'fp8', '32-true'),
+        (PLUGIN_GROUP, 'PhaseAlignment', 'local', 'none, greedy, global'),
         (PLUGIN_GROUP, 'LearningRate', 0.0, '[PtychoPINN] LearningRate'),
         (PLUGIN_GROUP, 'InferenceBatchSize', 10**9, '[PtychoPINN] InferenceBatchSize'),
     ],
