@@ -98,7 +98,7 @@ def add_subcommand(
     return subparsers.add_parser(
         name,
         help=help,
-        description=description,
+        description=description.replace('``', ''),
         parents=getattr(subparsers, 'common_parents', []),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -37,34 +37,36 @@ __all__ = [
 
 
 class ExitCode(IntEnum):
-    """Exit statuses of ``ptychopinn`` that scripts can rely on."""
+    """Exit statuses of ``ptychopinn`` that scripts can rely on (see :data:`EXIT_MEANINGS`)."""
 
     OK = 0
-    """Success."""
     INTERNAL = 1
-    """An unexpected error (a bug): run again with ``--debug`` and report the traceback."""
     USAGE = 2
-    """Bad command line: unknown option, invalid value or inconsistent settings."""
     BAD_INPUT = 3
-    """Input data or model archive that is missing, unreadable or inconsistent."""
     UNAVAILABLE = 4
-    """The selected backend is not installed, or the requested device is not available."""
     OUTPUT_EXISTS = 5
-    """An output file exists and ``--overwrite`` was not given; nothing was written."""
     IO_ERROR = 6
-    """A file could not be written (permissions, disk full, ...)."""
     BELOW_THRESHOLD = 7
-    """``evaluate --min``: a score is below its required minimum (the scores are still printed)."""
     OUT_OF_MEMORY = 8
-    """The device (or the host) ran out of memory: lower ``--batch-size``."""
     INTERRUPTED = 130
-    """Interrupted (Ctrl-C); no partial output is left behind."""
 
 
-EXIT_CODE_TABLE = '\n'.join(
-    f'  {code.value:>3}  {(code.__doc__ or "").strip()}' for code in ExitCode
-)
-"""The exit codes as a help-text table."""
+EXIT_MEANINGS = {
+    ExitCode.OK: 'success',
+    ExitCode.INTERNAL: 'unexpected error (a bug): run again with --debug and report the traceback',
+    ExitCode.USAGE: 'bad command line: unknown option, invalid or inconsistent value',
+    ExitCode.BAD_INPUT: 'input data or model archive missing, unreadable or inconsistent',
+    ExitCode.UNAVAILABLE: 'the backend is not installed, or the requested device is not available',
+    ExitCode.OUTPUT_EXISTS: 'an output exists and --overwrite was not given; nothing was written',
+    ExitCode.IO_ERROR: 'a file could not be written (permissions, disk full, ...)',
+    ExitCode.BELOW_THRESHOLD: 'evaluate --min: a score is below its required minimum',
+    ExitCode.OUT_OF_MEMORY: 'the device (or the host) ran out of memory: lower --batch-size',
+    ExitCode.INTERRUPTED: 'interrupted (Ctrl-C); no output was written',
+}
+"""What each exit status means (shown by ``ptychopinn --help`` and in docs/user-guide.md)."""
+
+EXIT_CODE_TABLE = '\n'.join(f'  {code.value:>3}  {EXIT_MEANINGS[code]}' for code in ExitCode)
+"""The exit statuses as a help-text table."""
 
 
 class OutputExistsError(PtychoPINNError, FileExistsError):

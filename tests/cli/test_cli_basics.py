@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import run_script
 
 from ptychopinn_plugin.cli import SUBCOMMANDS, ExitCode
+from ptychopinn_plugin.cli._common import EXIT_MEANINGS
 
 FRAMEWORKS = ('torch', 'tensorflow', 'keras', 'lightning')
 
@@ -33,7 +34,8 @@ def test_main_help_lists_every_subcommand_and_the_exit_statuses(run_cli) -> None
     for name in SUBCOMMANDS:
         assert name in result.stdout
     for code in ExitCode:
-        assert f'{code.value:>3}  ' in result.stdout
+        assert f'{code.value:>3}  {EXIT_MEANINGS[code]}' in result.stdout
+    assert len(set(EXIT_MEANINGS.values())) == len(ExitCode)
 
 
 @pytest.mark.parametrize('command', SUBCOMMANDS)
