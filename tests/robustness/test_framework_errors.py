@@ -1,0 +1,174 @@
+"""Errors from the frameworks, translated: no CUDA device, and running out of memory.
+
+``Device = cuda`` on this machine (no GPU) is tested for real on both backends. Running out of
+memory cannot be provoked safely, so a small test double wraps a real engine and raises the
+framework's own out-of-memory exception (``torch.OutOfMemoryError``,
+``tf.errors.ResourceExhaustedError``) for batches above a size: streaming inference must halve its
+batch and finish with the same object, and training must name the batch size to lower.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from ptychopinn_plugin.config import (
+    Backend,
+    ExecutionConfig,
+    InferenceConfig,
+    ModelConfig,
+    PluginConfig,
+    TrainingConfig,
+)
+from ptychopinn_plugin.core import physics, simulate
+from ptychopinn_plugin.core.inference import reconstruct_object
+from ptychopinn_plugin.core.weights import initial_weights
+from ptychopinn_plugin.engines import get_engine
+from ptychopinn_plugin.errors import (
+    DeviceOutOfMemoryError,
+    DeviceUnavailableError,
+    is_out_of_memory,
+)
+from ptychopinn_plugin.workflow import TrainingRun
+
+BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
+MODEL = ModelConfig(pattern_size_px=32, n_filters_scale=1)
+BATCH_ATOL = 1e-5
+"""Objects stitched from batches of different sizes: the engines pad every call to a fixed chunk,
+so only float32 accumulation order can differ."""
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.value for b in BACKENDS])
+def backend(request) -> Backend:
+    return request.param
+
+
+@pytest.fixture(scope='module')
+def scan():
+    return simulate.make_scan('smooth', num_patterns=20, pattern_size_px=32, seed=5)
+
+
+def _weights() -> dict[str, np.ndarray]:
+    probe = physics.normalize_probe(simulate.disk_probe(32, 8), MODEL.probe_scale)
+    return initial_weights(MODEL, probe, math.log(100.0), 0)
+
+
+def _framework_oom(backend: Backend) -> Exception:
+    """The exception the framework itself raises when device memory runs out."""
+    if backend is Backend.PYTORCH:
+        import torch
+
+        return torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+    import tensorflow as tf
+
+    return tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor')
+
+
+class OutOfMemoryAbove:
+    """A real engine whose ``predict`` fails like the framework for batches above ``limit``."""
+
+    def __init__(self, engine, limit: int, error: Exception) -> None:
+        self.engine = engine
+        self.limit = limit
+        self.error = error
+        self.batch_sizes: list[int] = []
+
+    def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        self.batch_sizes.append(inputs.shape[0])
+        if inputs.shape[0] > self.limit:
+            raise self.error
+        return self.engine.predict(inputs, offsets_px)
+
+
+def _reconstruct(engine, scan, batch_size: int) -> np.ndarray:
+    steps = list(
+        reconstruct_object(
+            engine,
+            scan.data,
+            MODEL,
+            InferenceConfig(batch_size=batch_size, num_partial_results=2),
+            object_shape=scan.object_.shape,
+        )
+    )
+    assert steps[-1].finished
+    return steps[-1].object_
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(backend) -> None:
+    factory = get_engine(backend)
+    execution = ExecutionConfig(backend=backend, device='cuda')
+    with pytest.raises(DeviceUnavailableError, match='device cuda was requested but .* cpu'):
+        factory(MODEL, execution, _weights())
+
+
+def test_the_frameworks_out_of_memory_errors_are_recognised(backend) -> None:
+    assert is_out_of_memory(_framework_oom(backend))
+    assert is_out_of_memory(MemoryError())
+    assert not is_out_of_memory(RuntimeError('shapes do not match'))
+    assert not is_out_of_memory(ValueError('out of memory'))  # only runtime or memory errors
+
+
+def test_inference_halves_the_batch_on_out_of_memory_and_gets_the_same_object(
+    backend, scan, caplog
+) -> None:
+    engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
+    try:
+        expected = _reconstruct(engine, scan, batch_size=16)
+        flaky = OutOfMemoryAbove(engine, limit=5, error=_framework_oom(backend))
+        with caplog.at_level(logging.WARNING):
+            result = _reconstruct(flaky, scan, batch_size=16)
+    finally:
+        engine.release()
+    assert flaky.batch_sizes[:3] == [16, 8, 4]  # halved twice, then kept
+    assert set(flaky.batch_sizes[3:]) <= {4}
+    assert 'retrying in batches of 8' in caplog.text
+    assert 'Set [PtychoPINN] InferenceBatchSize to 4 or lower' in caplog.text
+    np.testing.assert_allclose(result, expected, rtol=0, atol=BATCH_ATOL)
+
+
+def test_inference_out_of_memory_for_a_single_group_is_a_clear_error(backend, scan) -> None:
+    engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
+    try:
+        never = OutOfMemoryAbove(engine, limit=0, error=_framework_oom(backend))
+        with pytest.raises(DeviceOutOfMemoryError, match='single group .* Device = cpu'):
+            _reconstruct(never, scan, batch_size=4)
+    finally:
+        engine.release()
+    assert never.batch_sizes == [4, 2, 1]
+
+
+class _FitOutOfMemory:
+    """Wraps a real engine: its training runs one epoch, then fails like the framework."""
+
+    def __init__(self, engine, error: Exception) -> None:
+        self._engine = engine
+        self._error = error
+
+    def fit(self, arrays, training):
+        for report in self._engine.fit(arrays, training):
+            yield report
+            raise self._error
+
+    def __getattr__(self, name: str):
+        return getattr(self._engine, name)
+
+
+def test_training_out_of_memory_names_the_batch_size_to_lower(backend, scan) -> None:
+    config = PluginConfig(
+        model=MODEL,
+        training=TrainingConfig(num_epochs=3, batch_size=8),
+        execution=ExecutionConfig(backend=backend, device='cpu'),
+    )
+    run = TrainingRun([scan.data], config)
+    run.engine = _FitOutOfMemory(run.engine, _framework_oom(backend))
+    try:
+        with pytest.raises(
+            DeviceOutOfMemoryError, match=r'batches of 8 groups .* lower \[PtychoPINNTraining\]'
+        ):
+            list(run.epochs())
+        assert len(run.history) == 1  # the finished epoch is kept
+    finally:
+        run.release()
