@@ -195,11 +195,11 @@ def model_card(entry: dict) -> str:
     versions = ', '.join(f'{k} {v}' for k, v in entry['framework_versions'].items())
     return f"""# {entry['name']}
 
-A small PtychoPINN model (PINN mode, N = {PATTERN_SIZE_PX}, gridsize {spec['gridsize']},
-n_filters_scale {spec['n_filters_scale']}) trained with the **{spec['backend']}** backend on
-simulated data. Either backend can run it. It is a starting point and a test fixture, not a
-production model: it knows one kind of simulated object and probe; fine-tune it on your data
-(`ptychopinn train --init-model models/{entry['file']} ...`).
+A small PtychoPINN model (PINN mode, N = {PATTERN_SIZE_PX}, gridsize {spec['gridsize']}, \
+n_filters_scale {spec['n_filters_scale']}) trained with the **{spec['backend']}** backend on \
+simulated data. Either backend runs it. It is a starting point and a test fixture, not a \
+production model: it knows one kind of simulated object and probe. Fine-tune it on your data \
+with `ptychopinn train --init-model models/{entry['file']} ...`.
 
 | | |
 | --- | --- |
@@ -210,31 +210,31 @@ production model: it knows one kind of simulated object and probe; fine-tune it 
 
 ## Training data
 
-`core.simulate.make_scan('{OBJECT_KIND}', num_patterns={spec['num_patterns']},
-pattern_size_px={PATTERN_SIZE_PX}, num_photons={NUM_PHOTONS:g}, seed={TRAIN_SEED})`: a smooth random
-complex object (amplitude 0.5 to 1, phase -pi/2 to pi/2), a jittered raster with a step of N/4, the
-default probe (disk of radius 0.2 N, 3 rad aberration, propagated), Poisson counts at
+`core.simulate.make_scan('{OBJECT_KIND}', num_patterns={spec['num_patterns']}, \
+pattern_size_px={PATTERN_SIZE_PX}, num_photons={NUM_PHOTONS:g}, seed={TRAIN_SEED})`: a smooth \
+random complex object (amplitude 0.5 to 1, phase -pi/2 to pi/2), a jittered raster with a step of \
+N/4, the default probe (disk of radius 0.2 N, 3 rad aberration, propagated), Poisson counts at \
 {NUM_PHOTONS:g} photons per pattern.
 
 ## Settings
 
-{spec['epochs']} epochs, batch size {spec['batch_size']}, learning rate {spec['learning_rate']:g}
-(reduce on plateau), seed {TRAIN_SEED}, other settings at their defaults (`config.py`); training
-took {entry['training_seconds']:.0f} s on the CPU, final training loss
-{entry['final_training_loss']:.6g}.
+{spec['epochs']} epochs, batch size {spec['batch_size']}, learning rate \
+{spec['learning_rate']:g} (reduce on plateau), seed {TRAIN_SEED}, every other setting at its \
+default (`config.py`). Training took {entry['training_seconds']:.0f} s on a shared 2-core CPU; \
+final training loss {entry['final_training_loss']:.6g}.
 
 ## Measured quality
 
-Held-out scan: `make_scan('{held_out['object_kind']}', {held_out['num_patterns']},
-{PATTERN_SIZE_PX}, {held_out['num_photons']:g}, seed={held_out['seed']})` (another object of the
-same kind), every scan point reconstructed, stitched without phase alignment, scored over the
+Held-out scan: `make_scan('{held_out['object_kind']}', {held_out['num_patterns']}, \
+{PATTERN_SIZE_PX}, {held_out['num_photons']:g}, seed={held_out['seed']})` (another object of the \
+same kind). Every scan point reconstructed, stitched without phase alignment, scored over the \
 scanned region after removing the global complex scale (`core.metrics.compare_objects`):
 
 | reconstructed by | amplitude SSIM | phase SSIM | amplitude PSNR (dB) | phase PSNR (dB) |
 | --- | ---: | ---: | ---: | ---: |
 {rows}
 
-Test threshold (`tests/examples/test_shipped_models.py`, both backends): {thresholds}
+Test threshold (`tests/examples/test_shipped_models.py`, both backends): {thresholds} \
 (the lower measured value minus a margin of {margins}).
 
 ## Reproduce
@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         '--only', action='append', default=[], help='model name to rebuild (repeatable)'
     )
     parser.add_argument('--out', type=Path, default=MODELS_DIR, help='output folder')
+    parser.add_argument(
+        '--cards-only', action='store_true', help='rewrite the cards from index.json, no training'
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     known = {spec.name: spec for spec in MODELS}
@@ -260,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     index_path = args.out / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if args.cards_only:
+        for name, entry in index.items():
+            (args.out / f'{name}.md').write_text(model_card(entry))
+        return 0
     for spec in MODELS:
         if args.only and spec.name not in args.only:
             continue
