@@ -207,7 +207,7 @@ NPZ_CASES = {
     ),
     'positions as text': (
         lambda a: _with(a, xcoords=a['xcoords'].astype(str)),
-        'scan positions must be a numeric array, got dtype <U',
+        'xcoords must be a numeric array, got dtype <U',
     ),
     'complex diffraction': (
         lambda a: _with(a, diff3d=a['diff3d'].astype(np.complex64)),
