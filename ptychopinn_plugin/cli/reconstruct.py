@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PhaseAlignment, Precision
+from ..config import InferenceConfig, PhaseAlignment, Precision
 from ._common import add_overwrite_option, check_outputs, say
 
 __all__ = ['OBJECT_NPZ', 'register']
@@ -69,9 +69,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--phase-alignment',
         choices=[p.value for p in PhaseAlignment],
-        default=PhaseAlignment.NONE.value,
-        help='reconcile the free global phase of each patch before stitching '
-        '(default: %(default)s)',
+        default=None,
+        help='reconcile the free global phase of each patch before stitching: none, greedy or '
+        f'global phase synchronisation (default: {InferenceConfig().phase_alignment.value})',
+    )
+    parser.add_argument(
+        '--phase-ramp-correction',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='remove the object-wide phase ramp fitted to the diffraction centres of mass '
+        f'(default: {"on" if InferenceConfig().phase_ramp_correction else "off"})',
     )
     parser.add_argument(
         '--num-neighbors',
@@ -91,7 +98,7 @@ def output_paths(directory: Path, figures: bool) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import ExecutionConfig, InferenceConfig, build_config, default_stitch_crop_px
+    from ..config import ExecutionConfig, build_config, default_stitch_crop_px
     from ..core.archive import Archive, load_archive
     from ..errors import ReconstructionError
     from ..workflow import reconstruct
@@ -122,13 +129,17 @@ def run(args: argparse.Namespace) -> int:
     execution = build_config(
         ExecutionConfig, backend=args.backend, device=args.device, precision=args.precision
     )
+    chosen = {
+        'phase_alignment': args.phase_alignment,
+        'phase_ramp_correction': args.phase_ramp_correction,
+    }
     inference = build_config(
         InferenceConfig,
         batch_size=args.batch_size,
         num_groups=args.num_groups,
         stitch_crop_px=args.stitch_crop,
-        phase_alignment=args.phase_alignment,
         num_partial_results=1,
+        **{key: value for key, value in chosen.items() if value is not None},
     )
     if scan.product is not None:
         object_shape = (scan.product.object_.height_px, scan.product.object_.width_px)
@@ -176,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
                 'backend': execution.backend.value,
                 'trained_backend': archive.trained_backend,
                 'num_groups': final.num_groups,
+                'inference': inference.model_dump(mode='json'),
                 'seconds': seconds,
             },
         )

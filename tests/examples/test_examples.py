@@ -40,10 +40,9 @@ def test_train_and_reconstruct_with_a_shipped_model_needs_no_training(
 ) -> None:
     scores = example('train_and_reconstruct')(['--model', str(SHIPPED_G1), '--out', str(tmp_path)])
     assert not (tmp_path / 'model.zip').exists()
-    measured = model_index[SHIPPED_G1.stem]['quality']['pytorch']
-    # the example's held-out scan is the model card's: the card's numbers come back
-    for key in SCORE_KEYS:
-        assert scores[key] == pytest.approx(measured[key], abs=0.01)
+    # the example's held-out scan is the model card's: the card's guarantee holds
+    for key, threshold in model_index[SHIPPED_G1.stem]['test_thresholds'].items():
+        assert scores[key] >= threshold
 
 
 def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(tmp_path) -> None:
