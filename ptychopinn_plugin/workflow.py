@@ -141,9 +141,16 @@ def reconstruct(
     inference: InferenceConfig,
     object_shape: tuple[int, int],
     fill: np.ndarray | None = None,
+    engine=None,
 ) -> Iterator[InferenceProgress]:
-    """Stream ``data`` through a model from ``archive`` on the backend of ``execution``."""
-    engine = build_engine(archive, execution)
+    """Stream ``data`` through a model from ``archive`` on the backend of ``execution``.
+
+    ``engine``: an engine already holding the archive's weights (the caller keeps and releases
+    it); without one, an engine is built for this call and released at its end.
+    """
+    owned = engine is None
+    if owned:
+        engine = build_engine(archive, execution)
     try:
         yield from reconstruct_object(
             engine,
@@ -155,4 +162,5 @@ def reconstruct(
             seed=archive.config.training.seed,
         )
     finally:
-        engine.release()
+        if owned:
+            engine.release()

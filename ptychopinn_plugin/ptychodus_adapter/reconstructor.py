@@ -11,6 +11,11 @@ A reconstruction's goal is its number of groups (one per scan point unless ``Num
 it), a training's goal its number of epochs; each is set when the run starts, before its first
 yield, and kept until the next run (so the call before a run reports the previous run's goal, and
 0 before any run, which Ptychodus shows as a busy bar).
+
+Warm engine: loading a model builds its engine (importing the framework and the network) for the
+current backend settings, and reconstructions reuse it while the model and the execution settings
+stay the same. Ptychodus times only ``reconstruct``, and a GUI user reconstructing several scans
+pays the start-up once. A new model, a training run or other execution settings release it.
 """
 
 from __future__ import annotations
@@ -28,13 +33,13 @@ from ptychodus.api.reconstruct import (
 )
 
 from .. import __version__
-from ..config import Mode, PluginConfig
+from ..config import ExecutionConfig, Mode, PluginConfig
 from ..core.archive import ARCHIVE_EXTENSION, Archive, load_archive, save_archive
 from ..core.contract import DiffractionQuantity, write_training_data
 from ..core.translate import product_with_object, training_data_from_reconstruct_input
 from ..engines import EpochReport
-from ..errors import ReconstructionError
-from ..workflow import TrainingRun, reconstruct
+from ..errors import PtychoPINNError, ReconstructionError
+from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io
 from .settings import PtychoPINNSettings, build_config
 
@@ -55,6 +60,8 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         self._archive: Archive | None = None
         self._archive_source = ''
         self._progress_goal = 0
+        self._engine = None
+        self._engine_key: tuple[int, str] | None = None
 
     @property
     def name(self) -> str:
@@ -93,6 +100,10 @@ class PtychoPINNReconstructor(TrainableReconstructor):
                 self.name,
             )
         self._set_archive(archive, str(file_path))
+        try:  # warm up now, so that reconstructing pays no start-up
+            self._engine_for(archive, build_config(self._settings, self._mode).execution)
+        except PtychoPINNError as exc:  # reconstruct reports it, with the settings then in force
+            logger.info('engine not built at model load: %s', exc)
 
     def save_model(self, file_path: Path) -> None:
         archive = self._require_model()
@@ -103,6 +114,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         logger.info('saved the PtychoPINN model to %s', file_path)
 
     def _set_archive(self, archive: Archive, source: str) -> None:
+        self._release_engine()
         self._archive = archive
         self._archive_source = source
         model = archive.config.model
@@ -114,6 +126,21 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             model.gridsize,
             archive.trained_backend or 'an unknown backend',
         )
+
+    def _engine_for(self, archive: Archive, execution: ExecutionConfig):
+        """The warm engine for this archive and execution settings (built when they change)."""
+        key = (id(archive), execution.model_dump_json())
+        if self._engine is None or self._engine_key != key:
+            self._release_engine()
+            self._engine = build_engine(archive, execution)
+            self._engine_key = key
+        return self._engine
+
+    def _release_engine(self) -> None:
+        if self._engine is not None:
+            self._engine.release()
+        self._engine = None
+        self._engine_key = None
 
     def _require_model(self) -> Archive:
         if self._archive is None:
@@ -131,12 +158,12 @@ class PtychoPINNReconstructor(TrainableReconstructor):
     # --- reconstruction ---------------------------------------------------------------------
 
     def reconstruct(self, parameters: ReconstructInput) -> Iterator[ReconstructOutput]:
-        archive = self._require_model()
+        loaded = self._require_model()
         settings_config = build_config(self._settings, self._mode)
         data = training_data_from_reconstruct_input(parameters)
-        model = archive.config.model
-        self._check_against_model(archive, data.pattern_size_px, data.num_patterns)
-        archive = self._with_inference_neighbors(archive, settings_config)
+        model = loaded.config.model
+        self._check_against_model(loaded, data.pattern_size_px, data.num_patterns)
+        archive = self._with_inference_neighbors(loaded, settings_config)
         num_groups = data.num_patterns
         if settings_config.inference.num_groups is not None:
             num_groups = min(num_groups, settings_config.inference.num_groups)
@@ -162,6 +189,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             inference=settings_config.inference,
             object_shape=(object_.height_px, object_.width_px),
             fill=data.object_guess,
+            engine=self._engine_for(loaded, execution),
         ):
             if step.object_ is None:
                 continue
@@ -229,6 +257,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
 
     def train(self, input_path: Path, output_path: Path) -> Iterator[TrainOutput]:
         training_io.check_output_directory(Path(output_path))
+        self._release_engine()  # free the inference network's memory for training
         datasets = training_io.read_training_inputs(Path(input_path))
         dose_known = all(d.metadata.source_quantity is DiffractionQuantity.COUNTS for d in datasets)
         pattern_size_px = datasets[0].pattern_size_px

@@ -144,6 +144,23 @@ def test_a_saved_model_loads_into_a_fresh_reconstructor(trained, tmp_path: Path)
     assert fresh.is_model_loaded() and fresh.get_model_file_extension() == '.zip'
 
 
+def test_loading_a_model_warms_an_engine_that_reconstructions_reuse(
+    trained, workflow_scan: WorkflowScan
+) -> None:
+    _, _, _, root = trained
+    library = _library()
+    reconstructor = library.get_reconstructor('PINN')
+    reconstructor.load_model_from_file(root / 'out' / 'model.zip')
+    warm = reconstructor._engine
+    assert warm is not None  # built at load: Ptychodus's reconstruction timer sees no start-up
+    first = list(reconstructor.reconstruct(_input(workflow_scan)))[-1]
+    assert reconstructor._engine is warm
+    library.settings.plugin_settings.precision.set_value('bf16-mixed')
+    second = list(reconstructor.reconstruct(_input(workflow_scan)))[-1]
+    assert reconstructor._engine is not warm  # other execution settings: a new engine
+    assert first.progress == second.progress == 144
+
+
 def test_model_path_setting_loads_the_model_on_first_reconstruction(
     trained, workflow_scan: WorkflowScan
 ) -> None:
