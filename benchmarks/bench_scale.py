@@ -141,7 +141,11 @@ def child(args: argparse.Namespace) -> dict[str, float]:
             archive,
             data,
             execution=ExecutionConfig(backend=args.backend, device=args.device),
-            inference=InferenceConfig(batch_size=args.batch_size),
+            inference=InferenceConfig(
+                batch_size=args.batch_size,
+                phase_alignment=args.phase_alignment,
+                phase_ramp_correction=not args.no_phase_ramp,
+            ),
             object_shape=object_shape,
         ):
             final = step
@@ -164,17 +168,31 @@ def main() -> None:
     parser.add_argument('--sizes', type=int, nargs='+', default=[10_000, 30_000, 100_000])
     parser.add_argument('--batch-size', type=int, default=256)
     parser.add_argument('--n-filters-scale', type=int, default=2)
+    parser.add_argument(
+        '--phase-alignment',
+        choices=['none', 'greedy', 'global'],
+        default=None,
+        help='stitching phase alignment (default: the InferenceConfig default)',
+    )
+    parser.add_argument(
+        '--no-phase-ramp', action='store_true', help='skip the phase-ramp correction of stitching'
+    )
     parser.add_argument('--memmap', action='store_true', help='patterns in a file-backed array')
     parser.add_argument('--memmap-dir', default=None, help='folder of the memory-mapped file')
     parser.add_argument('--child', type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase_alignment is None:
+        from ptychopinn_plugin.config import InferenceConfig
+
+        args.phase_alignment = InferenceConfig().phase_alignment.value
     if args.child is not None:
         print(json.dumps(child(args)))
         return
 
     print(
         f'backend {args.backend}, device {args.device}, N = {PATTERN_SIZE_PX}, n_filters_scale '
-        f'{args.n_filters_scale}, inference batch {args.batch_size}, patterns '
+        f'{args.n_filters_scale}, inference batch {args.batch_size}, phase alignment '
+        f'{args.phase_alignment}, phase ramp {"off" if args.no_phase_ramp else "on"}, patterns '
         f'{"memory-mapped" if args.memmap else "in memory"}; {platform.processor() or "cpu"}, '
         f'{os.cpu_count()} cores, Python {platform.python_version()}'
     )
