@@ -24,7 +24,7 @@ from .weights import get_canonical_weights, set_canonical_weights
 
 __all__ = ['ENGINE_CLASS', 'PyTorchEngine']
 
-_PREDICT_CHUNK_PATTERNS = {'cpu': 64, 'cuda': 1024}
+_PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'cuda': 1024}
 """Patterns of N = 64 per inference chunk, by device type; scaled by (64 / N)**2 for larger N.
 
 Every chunk is padded to this size: kernels choose their algorithm (and so their float32 rounding)

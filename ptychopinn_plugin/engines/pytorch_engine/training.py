@@ -46,11 +46,13 @@ def _ignore_known_warnings() -> None:
 
     Lightning's advice for in-memory tensors does not apply (no decoding work to parallelise); a
     model without validation groups legitimately has a validation_step; Lightning 2.6 still uses
-    torch's deprecated pytree ``LeafSpec`` internally.
+    torch's deprecated pytree ``LeafSpec`` internally; under DDP the logged epoch values are
+    already reduced across ranks (``strategy.reduce``), so ``sync_dist`` would reduce them twice.
     """
     warnings.filterwarnings('ignore', r'.*does not have many workers', PossibleUserWarning)
     warnings.filterwarnings('ignore', r'.*no `val_dataloader`', PossibleUserWarning)
     warnings.filterwarnings('ignore', r'.*isinstance\(treespec, LeafSpec\)', FutureWarning)
+    warnings.filterwarnings('ignore', r'.*sync_dist=True', PossibleUserWarning)
 
 
 _LIGHTNING_CHATTER = (
