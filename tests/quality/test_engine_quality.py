@@ -32,10 +32,12 @@ BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 PINN_PHASE_SSIM = 0.8
 """Issue 3's bar for PINN on ~1,000 training patterns at N = 64 (held-out scan); slow test."""
 QUICK_AMPLITUDE_SSIM = 0.45
-QUICK_PHASE_SSIM = 0.25
-"""Regression guard for the short default-run training (4 epochs, n_filters_scale 1). Measured on
-the held-out scan after 5 epochs (PyTorch, 2-core CPU): amplitude 0.60, phase 0.38; an untrained
-network scores about 0.03 on both, and so did the broken initialisation this guard was added for."""
+QUICK_PHASE_SSIM = 0.6
+"""Regression guard for the short default-run training (4 epochs, n_filters_scale 1, 1,024
+patterns). Measured on the held-out scan with today's default inference (phase synchronisation and
+the data-fitted phase ramp; 2-core CPU, 2026-11-25): PyTorch amplitude 0.56, phase 0.78;
+TensorFlow 0.51, 0.73. Stitched as predicted, the same networks score phase 0.38, and an untrained
+network about 0.03 on both (so did the broken initialisation the amplitude guard was added for)."""
 SUPERVISED_MIN_MAE_DROP = 0.2
 """Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
 against the truth, on the held-out scan by this fraction of the untrained network's. (Image SSIM is
@@ -80,6 +82,7 @@ def _train_and_score(backend: Backend, mode: Mode, *, num_patterns: int, epochs:
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
 def test_pinn_reconstructs_a_held_out_scan(backend) -> None:
     reports, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1)
+    print(f'{backend.value}: {scores}')
     assert reports[-1].training_loss < reports[0].training_loss
     assert scores['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, scores
     assert scores['phase_ssim'] >= QUICK_PHASE_SSIM, scores
@@ -129,4 +132,5 @@ def test_supervised_mode_refuses_data_without_ground_truth() -> None:
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
 def test_pinn_at_full_width_reaches_the_published_quality_range(backend) -> None:
     _, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=20, scale=2)
+    print(f'{backend.value}: {scores}')  # the figures docs/results.md quotes (pytest -s)
     assert scores['phase_ssim'] >= PINN_PHASE_SSIM, scores
