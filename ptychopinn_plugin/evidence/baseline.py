@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +42,9 @@ from .report import (
     reconstruction_seconds,
     save_object_figure,
 )
+
+if TYPE_CHECKING:
+    from ..ptychodus_adapter.workflow_dir import BatchRun
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.baseline')
 
@@ -63,39 +65,18 @@ REGISTRATION_UPSAMPLING = 20
 """Sub-pixel registration precision: 1/20 pixel (enough to resolve the half-pixel mismatch)."""
 
 
-@dataclass
-class BatchResult:
-    returncode: int
-    log: str
-    wall_s: float
-
-
 def run_batch(
     executable: Path, action: str, input_dir: Path, output_dir: Path, *, timeout_s: float = 1800
-) -> BatchResult:
-    """Run ``EXECUTABLE -b ACTION -i IN -o OUT`` and save its log next to ``OUT``."""
+) -> BatchRun:
+    """Run ``EXECUTABLE -b ACTION -i IN -o OUT`` (``workflow_dir.run_ptychodus``)."""
     if not executable.is_file():
         raise FileNotFoundError(
             f'{executable} does not exist; create the benchmark environment with '
             '`bash benchmarks/setup_bench_env.sh` (pty-chi) or install this package'
         )
-    input_dir, output_dir = input_dir.resolve(), output_dir.resolve()
-    environment = dict(os.environ)
-    environment.pop('PYTHONPATH', None)
-    start = time.perf_counter()
-    completed = subprocess.run(
-        [str(executable), '-b', action, '-i', str(input_dir), '-o', str(output_dir)],
-        cwd=input_dir.parent,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-    wall = time.perf_counter() - start
-    (output_dir.parent / f'{output_dir.name}-{action}.log').write_text(completed.stdout)
-    return BatchResult(completed.returncode, completed.stdout, wall)
+    from ..ptychodus_adapter.workflow_dir import run_ptychodus
+
+    return run_ptychodus(action, input_dir, output_dir, timeout_s=timeout_s, executable=executable)
 
 
 def ptychi_settings(algorithm: str, num_epochs: int) -> dict[str, dict[str, object]]:
@@ -160,7 +141,7 @@ def _reconstruct(
 ) -> tuple[BaselineRun, np.ndarray | None]:
     done = run_batch(executable, 'reconstruct', directory, output)
     run = BaselineRun(
-        method, iterations, done.returncode, done.wall_s, reconstruction_seconds(done.log)
+        method, iterations, done.returncode, done.seconds, reconstruction_seconds(done.log)
     )
     estimate = _final_object(output) if done.returncode == 0 else None
     if estimate is None:
@@ -283,7 +264,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
             out / f'pinn-{backend}' / 'train', train_scan, settings
         )
         trained = run_batch(main_ptychodus, 'train', train_dir, train_dir.parent / 'train-output')
-        training[backend] = trained.wall_s
+        training[backend] = trained.seconds
         model = train_dir.parent / 'train-output' / 'model.zip'
         if trained.returncode != 0 or not model.is_file():
             runs.append(
@@ -291,7 +272,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
                     f'PtychoPINN {backend}',
                     None,
                     trained.returncode,
-                    trained.wall_s,
+                    trained.seconds,
                     None,
                     note='training failed: ' + trained.log.strip().splitlines()[-1],
                 )

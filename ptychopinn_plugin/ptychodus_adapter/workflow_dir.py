@@ -149,11 +149,13 @@ def run_ptychodus(
     timeout_s: float = 600,
     python_prelude: str | None = None,
     env: dict[str, str] | None = None,
+    executable: Path | None = None,
 ) -> BatchRun:
     """Run ``ptychodus -b ACTION -i IN -o OUT``; its log is also saved next to ``OUT``.
 
     ``python_prelude`` runs Python code in the subprocess before Ptychodus starts (through a
     ``sitecustomize`` module on ``PYTHONPATH``), e.g. to make a framework unimportable.
+    ``executable``: another environment's ``ptychodus`` script (default: this environment's).
     """
     input_directory, output_directory = input_directory.resolve(), output_directory.resolve()
     environment = {**os.environ, **(env or {})}
@@ -164,7 +166,7 @@ def run_ptychodus(
         (prelude_dir / 'sitecustomize.py').write_text(python_prelude)
         environment['PYTHONPATH'] = str(prelude_dir)
     command = [
-        str(PTYCHODUS),
+        str(PTYCHODUS if executable is None else executable),
         '-b',
         action,
         '-i',
