@@ -10,14 +10,13 @@ Reading scans and objects is in ``_io.py``; each subcommand lives in its own mod
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
 
+from ..core.files import atomic_output
 from ..errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -111,26 +110,6 @@ def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:
             f'output already exists: {", ".join(existing)}; choose another output name or pass '
             '--overwrite to replace it'
         )
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
-
-    An interrupted or failed write leaves ``path`` untouched and removes the temporary file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f'.{path.stem}-', suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def global_rank() -> int:

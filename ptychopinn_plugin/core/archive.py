@@ -19,9 +19,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import stat
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -34,6 +32,7 @@ from pydantic import ValidationError
 
 from ..config import PluginConfig
 from ..errors import ArchiveError
+from .files import atomic_output
 from .weights import check_weights, weight_specs
 
 __all__ = ['ARCHIVE_EXTENSION', 'Archive', 'load_archive', 'read_manifest', 'save_archive']
@@ -99,19 +98,12 @@ def save_archive(path: Path | str, archive: Archive, *, overwrite: bool = False)
         'framework_versions': archive.framework_versions,
         'members': {WEIGHTS: {'sha256': _sha256(weights_bytes), 'bytes': len(weights_bytes)}},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}-', suffix='.zip', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            with zipfile.ZipFile(stream, 'w', compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-                zf.writestr(WEIGHTS, weights_bytes)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_output(path) as temporary,
+        zipfile.ZipFile(temporary, 'w', compression=zipfile.ZIP_DEFLATED) as zf,
+    ):
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        zf.writestr(WEIGHTS, weights_bytes)
     return path
 
 

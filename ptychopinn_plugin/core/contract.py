@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataContractError
+from .files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -433,15 +433,8 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
         arrays[ContractKey.OBJECT] = data.object_guess
     if data.ground_truth_patches is not None:
         arrays[ContractKey.GROUND_TRUTH_PATCHES] = data.ground_truth_patches
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}-', suffix='.npz', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            np.savez(stream, **{str(key): value for key, value in arrays.items()})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, open(temporary, 'wb') as stream:
+        np.savez(stream, **{str(key): value for key, value in arrays.items()})
     return path
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +28,7 @@ from ptychodus.api.io import StandardFileLayout, load_diffraction_data, load_pro
 from ptychodus.api.reconstruct import prepare_reconstruct_input
 
 from ..core.contract import TrainingData, read_training_data
+from ..core.files import atomic_output
 from ..core.stitching import extract_patches
 from ..core.translate import training_data_from_reconstruct_input
 from ..engines import EpochReport
@@ -214,36 +214,29 @@ def check_output_directory(output_path: Path) -> Path:
 
 def write_loss_csv(path: Path, history: Sequence[EpochReport]) -> Path:
     """Write the per-epoch losses, learning rate, time and intensity scale (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}-', suffix='.csv', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'w', newline='') as stream:
-            writer = csv.writer(stream)
+    with atomic_output(path) as temporary, open(temporary, 'w', newline='') as stream:
+        writer = csv.writer(stream)
+        writer.writerow(
+            [
+                'epoch',
+                'training_loss',
+                'validation_loss',
+                'learning_rate',
+                'seconds',
+                'intensity_scale',
+            ]
+        )
+        for report in history:
             writer.writerow(
                 [
-                    'epoch',
-                    'training_loss',
-                    'validation_loss',
-                    'learning_rate',
-                    'seconds',
-                    'intensity_scale',
+                    report.epoch,
+                    repr(report.training_loss),
+                    '' if report.validation_loss is None else repr(report.validation_loss),
+                    repr(report.learning_rate),
+                    f'{report.seconds:.4f}',
+                    repr(report.intensity_scale),
                 ]
             )
-            for report in history:
-                writer.writerow(
-                    [
-                        report.epoch,
-                        repr(report.training_loss),
-                        '' if report.validation_loss is None else repr(report.validation_loss),
-                        repr(report.learning_rate),
-                        f'{report.seconds:.4f}',
-                        repr(report.intensity_scale),
-                    ]
-                )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 

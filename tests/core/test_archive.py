@@ -66,7 +66,7 @@ def test_an_interrupted_save_leaves_the_previous_archive_intact(
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr('ptychopinn_plugin.core.archive.os.replace', fail)
+    monkeypatch.setattr('ptychopinn_plugin.core.files.os.replace', fail)
     with pytest.raises(KeyboardInterrupt):
         save_archive(path, _archive(1), overwrite=True)
     assert path.read_bytes() == before

@@ -116,7 +116,7 @@ def test_a_loss_history_write_that_fails_leaves_the_old_history(tmp_path, monkey
     path = training_io.write_loss_csv(tmp_path / 'loss_history.csv', [report])
     before = path.read_bytes()
     monkeypatch.setattr(
-        'ptychopinn_plugin.ptychodus_adapter.training_io.os.replace',
+        'ptychopinn_plugin.core.files.os.replace',
         lambda *args: (_ for _ in ()).throw(OSError('disk full')),
     )
     with pytest.raises(OSError, match='disk full'):
