@@ -24,8 +24,11 @@ from .weights import get_canonical_weights, set_canonical_weights
 
 __all__ = ['ENGINE_CLASS', 'PyTorchEngine']
 
-_PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'cuda': 1024}
+_PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'cuda': 256}
 """Patterns of N = 64 per inference chunk, by device type; scaled by (64 / N)**2 for larger N.
+
+On CUDA the chunk matches the default inference batch (256 groups at gridsize 1): a larger chunk
+would pad every batch up to it and compute padding (1,024 did four times the work needed).
 
 Every chunk is padded to this size: kernels choose their algorithm (and so their float32 rounding)
 by batch shape, so a fixed shape keeps predictions independent of batch size and batch mates."""
