@@ -544,12 +544,14 @@ def _overlap_products(crops: np.ndarray, starts: np.ndarray, pairs: np.ndarray) 
     values = np.zeros(pairs.shape[0], np.complex128)
     keys, inverse = np.unique(offsets, axis=0, return_inverse=True)
     for key, (dr, dc) in enumerate(keys):
-        members = np.flatnonzero(inverse.ravel() == key)
-        first = crops[pairs[members, 0]][
-            :, max(0, dr) : crop + min(0, dr), max(0, dc) : crop + min(0, dc)
-        ]
-        second = crops[pairs[members, 1]][
-            :, max(0, -dr) : crop + min(0, -dr), max(0, -dc) : crop + min(0, -dc)
-        ]
-        values[members] = np.sum(np.conj(first) * second, axis=(1, 2))
+        same_offset = np.flatnonzero(inverse.ravel() == key)
+        for begin in range(0, same_offset.size, DEFAULT_CHUNK_SIZE):
+            members = same_offset[begin : begin + DEFAULT_CHUNK_SIZE]  # bounded temporaries
+            first = crops[pairs[members, 0]][
+                :, max(0, dr) : crop + min(0, dr), max(0, dc) : crop + min(0, dc)
+            ]
+            second = crops[pairs[members, 1]][
+                :, max(0, -dr) : crop + min(0, -dr), max(0, -dc) : crop + min(0, -dc)
+            ]
+            values[members] = np.sum(np.conj(first) * second, axis=(1, 2))
     return values
