@@ -123,7 +123,7 @@ def run_setting(
     figure: Path | None = None,
 ) -> Measured:
     """Train on object ``seed``, reconstruct object ``1000 + seed``, score."""
-    from ..workflow import TrainingRun, reconstruct
+    from ..workflow import TrainingRun
 
     train, _ = simulated_scan(setting, seed, num_train, n)
     test, truth = simulated_scan(setting, 1000 + seed, num_test, n)
@@ -145,16 +145,7 @@ def run_setting(
     archive = run.archive()
     run.release()
     train_s = time.perf_counter() - start
-    estimate = None
-    for step in reconstruct(
-        archive,
-        test,
-        execution=config.execution,
-        inference=InferenceConfig(),
-        object_shape=truth.shape,
-    ):
-        if step.finished:
-            estimate = step.object_
+    estimate = _reconstructed(archive, test, config.execution, truth.shape)
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
     logger.info('%s seed %d: %s', setting.label, seed, scores)
@@ -361,7 +352,7 @@ def siemens_star(
     pattern_size_px: int,
 ) -> dict[str, object]:
     """PINN trained on the left half, reconstructing the right half, vs pty-chi on all data."""
-    from ..workflow import TrainingRun, reconstruct
+    from ..workflow import TrainingRun
     from .baseline import ptychi_settings, reconstruction_seconds, run_batch
 
     scan = load_siemens_star(folder, pattern_size_px)
@@ -397,16 +388,7 @@ def siemens_star(
     train_s = time.perf_counter() - start
     test = measured_training_data(scan, test_rows)
     start = time.perf_counter()
-    estimate = None
-    for step in reconstruct(
-        archive,
-        test,
-        execution=config.execution,
-        inference=InferenceConfig(),
-        object_shape=scan.object_shape,
-    ):
-        if step.finished:
-            estimate = step.object_
+    estimate = _reconstructed(archive, test, config.execution, scan.object_shape)
     infer_s = time.perf_counter() - start
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
@@ -583,3 +565,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+def _reconstructed(archive, data, execution, object_shape) -> np.ndarray:
+    """The final stitched object of ``data`` with the default inference."""
+    from ..workflow import reconstruct
+
+    steps = reconstruct(
+        archive, data, execution=execution, inference=InferenceConfig(), object_shape=object_shape
+    )
+    return [step.object_ for step in steps if step.finished][-1]
