@@ -172,3 +172,71 @@ def test_training_out_of_memory_names_the_batch_size_to_lower(backend, scan) -> 
         assert len(run.history) == 1  # the finished epoch is kept
     finally:
         run.release()
+
+
+def test_an_engine_halves_its_own_chunk_on_out_of_memory(
+    backend, scan, monkeypatch, caplog
+) -> None:
+    """The engines pad every call to a fixed chunk, so only a smaller chunk lowers device memory."""
+    engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
+    inputs = np.random.default_rng(0).random((40, 1, 32, 32), dtype=np.float32)
+    offsets = np.zeros((40, 1, 2), np.float32)
+    try:
+        expected = engine.predict(inputs, offsets)
+        real_chunk = engine._predict_chunk
+        calls: list[int] = []
+
+        def out_of_memory_above_4(batch, offsets_px, **kwargs):
+            calls.append(batch.shape[0])
+            if batch.shape[0] > 4:
+                raise _framework_oom(backend)
+            return real_chunk(batch, offsets_px, **kwargs)
+
+        monkeypatch.setattr(engine, '_predict_chunk', out_of_memory_above_4)
+        with caplog.at_level(logging.WARNING):
+            result = engine.predict(inputs, offsets)
+        first_chunk = calls[0]
+        assert first_chunk > 4
+        assert calls[-1] == 4 and set(calls[calls.index(4) :]) == {4}
+        assert len(calls) == calls.index(4) + 10  # 40 groups in calls of 4, none repeated
+        assert f'out of memory predicting {first_chunk} groups per call' in caplog.text
+        calls.clear()
+        engine.predict(inputs[:3], offsets[:3])
+        assert calls == [4]  # the engine keeps the smaller chunk
+    finally:
+        engine.release()
+    np.testing.assert_allclose(result, expected, rtol=0, atol=BATCH_ATOL)
+
+
+def test_an_engine_out_of_memory_for_one_group_reaches_the_caller(backend, monkeypatch) -> None:
+    engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
+    calls: list[int] = []
+
+    def always_out_of_memory(batch, offsets_px, **kwargs):
+        calls.append(batch.shape[0])
+        raise _framework_oom(backend)
+
+    monkeypatch.setattr(engine, '_predict_chunk', always_out_of_memory)
+    try:
+        with pytest.raises(type(_framework_oom(backend))):
+            engine.predict(np.zeros((2, 1, 32, 32), np.float32), np.zeros((2, 1, 2), np.float32))
+    finally:
+        engine.release()
+    assert calls[-1] == 1 and calls == sorted(calls, reverse=True)
+
+
+def test_an_engine_does_not_retry_other_errors(backend, monkeypatch) -> None:
+    engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
+    calls: list[int] = []
+
+    def broken(batch, offsets_px, **kwargs):
+        calls.append(batch.shape[0])
+        raise RuntimeError('shapes do not match')
+
+    monkeypatch.setattr(engine, '_predict_chunk', broken)
+    try:
+        with pytest.raises(RuntimeError, match='shapes do not match'):
+            engine.predict(np.zeros((2, 1, 32, 32), np.float32), np.zeros((2, 1, 2), np.float32))
+    finally:
+        engine.release()
+    assert len(calls) == 1

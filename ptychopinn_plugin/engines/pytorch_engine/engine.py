@@ -18,6 +18,7 @@ from ...config import Backend, ExecutionConfig, Mode, ModelConfig, Precision, Tr
 from ...core.weights import check_weights
 from ...errors import DataContractError, DeviceUnavailableError, ReconstructionError
 from .. import EpochReport, TrainingArrays
+from ..chunking import predict_in_chunks
 from . import training as lightning_training
 from .network import PtychoPINNNetwork, build_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -30,8 +31,8 @@ _PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'cuda': 256}
 On CUDA the chunk matches the default inference batch (256 groups at gridsize 1): a larger chunk
 would pad every batch up to it and compute padding (1,024 did four times the work needed).
 
-Every chunk is padded to this size: kernels choose their algorithm (and so their float32 rounding)
-by batch shape, so a fixed shape keeps predictions independent of batch size and batch mates."""
+Every chunk is padded to this size (``engines/chunking.py``): a fixed shape keeps predictions
+independent of batch size and batch mates. On out-of-memory the engine halves its chunk."""
 _AUTOCAST_DTYPES = {Precision.BF16_MIXED: torch.bfloat16, Precision.FP16_MIXED: torch.float16}
 
 
@@ -64,6 +65,7 @@ class PyTorchEngine:
         if self._autocast_dtype is torch.float16 and self._device.type == 'cpu':
             self._autocast_dtype = torch.bfloat16  # as Lightning trains 16-mixed on a CPU
         self._channels_last = True
+        self._chunk = self._chunk_groups(self._device)  # halved on out-of-memory
         network = build_network(model)
         check_weights(model, weights)
         set_canonical_weights(network, weights)
@@ -111,43 +113,40 @@ class PyTorchEngine:
         offsets_px = np.asarray(offsets_px, dtype=np.float32)
         self._check_inputs(inputs, offsets_px)
         canvas_px = lightning_training.canvas_size_px(self._model, offsets_px)
-        device = next(network.parameters()).device
-        chunk = self._chunk_groups(device)
         was_training = network.training
         network.eval()
         outputs = [np.zeros((0,) + inputs.shape[1:], np.float32 if amplitude else np.complex64)]
+
+        def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+            return self._predict_chunk(batch, offsets, canvas_px=canvas_px, amplitude=amplitude)
+
         try:
             with torch.inference_mode():
-                for start in range(0, inputs.shape[0], chunk):
-                    size = min(chunk, inputs.shape[0] - start)
-                    batch = torch.zeros((chunk,) + inputs.shape[1:], device=device)
-                    offsets = torch.zeros((chunk,) + offsets_px.shape[1:], device=device)
-                    batch[:size] = torch.from_numpy(inputs[start : start + size])
-                    offsets[:size] = torch.from_numpy(offsets_px[start : start + size])
-                    result = self._forward(network, batch, offsets, canvas_px, amplitude)
-                    outputs.append(result[:size])
+                chunks, self._chunk = predict_in_chunks(
+                    run_chunk, inputs, offsets_px, self._chunk, free_memory=self._free_memory
+                )
         finally:
             network.train(was_training)
-        return np.concatenate(outputs)
+        return np.concatenate(outputs + chunks)
 
     def _chunk_groups(self, device: torch.device) -> int:
         patterns = _PREDICT_CHUNK_PATTERNS.get(device.type, _PREDICT_CHUNK_PATTERNS['cpu'])
         patterns = patterns * 64**2 // max(64, self._model.pattern_size_px) ** 2
         return max(1, patterns // self._model.num_channels)
 
-    def _forward(
-        self,
-        network: PtychoPINNNetwork,
-        inputs: torch.Tensor,
-        offsets: torch.Tensor,
-        canvas_px: int,
-        amplitude: bool,
+    def _predict_chunk(
+        self, inputs: np.ndarray, offsets_px: np.ndarray, *, canvas_px: int, amplitude: bool
     ) -> np.ndarray:
+        """One call of exactly the chunk size: patches, or count amplitudes when ``amplitude``."""
+        network = self._live_network()
+        device = next(network.parameters()).device
+        batch = torch.from_numpy(inputs).to(device)
+        offsets = torch.from_numpy(offsets_px).to(device)
         if self._channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            batch = batch.contiguous(memory_format=torch.channels_last)
         enabled = self._autocast_dtype is not None
-        with torch.autocast(inputs.device.type, dtype=self._autocast_dtype, enabled=enabled):
-            _, _, patches = network(inputs, offsets, canvas_px)
+        with torch.autocast(device.type, dtype=self._autocast_dtype, enabled=enabled):
+            _, _, patches = network(batch, offsets, canvas_px)
         if not amplitude:
             return patches.to(torch.complex64).cpu().numpy()
         physics_model = network.physics
@@ -200,11 +199,14 @@ class PyTorchEngine:
 
     # -- memory --------------------------------------------------------------------------------
 
-    def release(self) -> None:
-        self._network = None
+    def _free_memory(self) -> None:
         gc.collect()
         if self._device.type == 'cuda':
             torch.cuda.empty_cache()
+
+    def release(self) -> None:
+        self._network = None
+        self._free_memory()
 
 
 ENGINE_CLASS = PyTorchEngine

@@ -26,6 +26,7 @@ from ...errors import (
     ReconstructionError,
 )
 from .. import EpochReport, TrainingArrays
+from ..chunking import predict_in_chunks
 from .network import ForwardModel, PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -36,10 +37,11 @@ __all__ = ['ENGINE_CLASS', 'TensorFlowEngine']
 
 PREDICT_CHUNK_GROUPS = {'GPU': 256, 'CPU': 32}
 """Groups per compiled inference call, by device type. Every call is padded to exactly this many
-groups: convolution kernels (oneDNN, cuDNN) pick their algorithm by batch size, and float32 results
-then differ by ~1e-5 between batch sizes; a fixed size makes a group's prediction independent of
-its batch. On a CPU the throughput is flat beyond ~32 groups, on a GPU larger chunks pay. For
-N > 64 the chunk shrinks by (64 / N)**2 to bound memory."""
+groups (``engines/chunking.py``): convolution kernels (oneDNN, cuDNN) pick their algorithm by batch
+size, and float32 results then differ by ~1e-5 between batch sizes; a fixed size makes a group's
+prediction independent of its batch. The engine halves it on out-of-memory. On a CPU the
+throughput is flat beyond ~32 groups, on a GPU larger chunks pay. For N > 64 the chunk shrinks by
+(64 / N)**2 to bound memory."""
 JIT_COMPILE = False
 """Compile steps with XLA; measured slower than the oneDNN kernels on CPU for this network."""
 _POLICIES = {
@@ -121,9 +123,9 @@ class TensorFlowEngine:
             self._network = PtychoPINNNetwork(model, dtype_policy=self._policy)
             self._forward = ForwardModel(model)
         set_canonical_weights(self._network, weights)
-        self._predict_functions: dict[tuple[str, int], object] = {}
+        self._predict_functions: dict[tuple[str, int, int], object] = {}
         base = PREDICT_CHUNK_GROUPS['GPU' if 'GPU' in self._device else 'CPU']
-        self._chunk_groups = max(1, min(base, base * 64**2 // model.pattern_size_px**2))
+        self._chunk = max(1, min(base, base * 64**2 // model.pattern_size_px**2))
         logger.info(
             'TensorFlow engine on %s (%s%s)',
             self._device,
@@ -152,13 +154,13 @@ class TensorFlowEngine:
             jit_compile=JIT_COMPILE,
         )
 
-    def _compiled(self, kind: str, canvas_px: int):
-        key = (kind, canvas_px)
+    def _compiled(self, kind: str, canvas_px: int, chunk: int):
+        key = (kind, canvas_px, chunk)
         if key not in self._predict_functions:
             network, forward = self._network_or_raise(), self._forward
             model = self._model
             shape = (
-                self._chunk_groups,
+                chunk,
                 model.num_channels,
                 model.pattern_size_px,
                 model.pattern_size_px,
@@ -198,23 +200,27 @@ class TensorFlowEngine:
             )
         forward = self._forward
         canvas_px = forward.canvas_px(offsets) if forward.uses_canvas else n_px
-        function = self._compiled(kind, canvas_px)
-        chunk = self._chunk_groups
-        outputs = []
-        with tf.device(self._device):
-            for start in range(0, inputs.shape[0], chunk):
-                # every call sees exactly `chunk` groups (the last chunk zero-padded): kernels
-                # chosen by batch size then never change a group's result
-                count = min(chunk, inputs.shape[0] - start)
-                batch_inputs = np.zeros((chunk,) + inputs.shape[1:], np.float32)
-                batch_offsets = np.zeros((chunk,) + offsets.shape[1:], np.float32)
-                batch_inputs[:count] = inputs[start : start + count]
-                batch_offsets[:count] = offsets[start : start + count]
-                outputs.append(function(batch_inputs, batch_offsets).numpy()[:count])
-        dtype = np.complex64 if kind == 'patches' else np.float32
-        if not outputs:
+        amplitude = kind == 'amplitude'
+
+        def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+            return self._predict_chunk(batch, offsets, canvas_px=canvas_px, amplitude=amplitude)
+
+        chunks, self._chunk = predict_in_chunks(
+            run_chunk, inputs, offsets, self._chunk, free_memory=gc.collect
+        )
+        dtype = np.float32 if amplitude else np.complex64
+        if not chunks:
             return np.zeros(inputs.shape, dtype)
-        return np.concatenate(outputs).astype(dtype, copy=False)
+        return np.concatenate(chunks).astype(dtype, copy=False)
+
+    def _predict_chunk(
+        self, inputs: np.ndarray, offsets_px: np.ndarray, *, canvas_px: int, amplitude: bool
+    ) -> np.ndarray:
+        """One call of exactly the chunk size: patches, or count amplitudes when ``amplitude``."""
+        kind = 'amplitude' if amplitude else 'patches'
+        function = self._compiled(kind, canvas_px, inputs.shape[0])
+        with tf.device(self._device):
+            return function(inputs, offsets_px).numpy()
 
     def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
         """Object patches (B, C, N, N) complex64 for inputs (B, C, N, N) float32.
