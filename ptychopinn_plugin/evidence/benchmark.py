@@ -563,10 +563,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == '__main__':
-    sys.exit(main())
-
-
 def _reconstructed(archive, data, execution, object_shape) -> np.ndarray:
     """The final stitched object of ``data`` with the default inference."""
     from ..workflow import reconstruct
@@ -575,3 +571,8 @@ def _reconstructed(archive, data, execution, object_shape) -> np.ndarray:
         archive, data, execution=execution, inference=InferenceConfig(), object_shape=object_shape
     )
     return [step.object_ for step in steps if step.finished][-1]
+
+
+if __name__ == '__main__':
+    sys.exit(main())
+

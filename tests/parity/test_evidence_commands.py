@@ -1,0 +1,45 @@
+"""The evidence commands run as documented (``python -m ...``), on tiny settings.
+
+Running the module as a program catches what importing it does not: code reached only under
+``if __name__ == '__main__'`` (a helper defined below that guard once broke the benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings('ignore')
+
+
+def test_quality_benchmark_command_writes_its_table(tmp_path) -> None:
+    out = tmp_path / 'benchmark'
+    done = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'ptychopinn_plugin.evidence.benchmark',
+            '--out',
+            str(out),
+            '--seeds',
+            '0',
+            '--epochs',
+            '1',
+            '--train-patterns',
+            '24',
+            '--test-patterns',
+            '16',
+            '--pattern-size',
+            '32',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    results = json.loads((out / 'benchmark.json').read_text())
+    assert len(results['sweep']) == 8  # one row per default setting and seed
+    assert (out / 'benchmark.md').read_text().count('| pinn |') >= 5
