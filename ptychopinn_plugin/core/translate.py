@@ -48,6 +48,7 @@ __all__ = [
     'make_product',
     'object_from_array',
     'product_with_object',
+    'product_with_probe_power',
     'simulate_with_ptychodus',
     'training_data_from_reconstruct_input',
 ]
@@ -606,6 +607,25 @@ def _check_patches_inside(product: Product) -> None:
             f'x={positions_px[first, 0]:.2f}, y={positions_px[first, 1]:.2f} px); pad the object '
             f'by at least {probe_geometry.width_px // 2 + 1} px beyond the scan'
         )
+
+
+def product_with_probe_power(product: Product, photons_per_pattern: float) -> Product:
+    """``product`` with its probe modes rescaled to a total ``sum |P|^2`` of the given counts.
+
+    That is the probe a unitary far-field model (pty-chi's) needs to predict ``photons_per_pattern``
+    counts from a transparent object, and what Ptychodus's probe builders produce from their photon
+    count. A probe simulated through ``ptychodus.api.simulate.diffraction`` is not: that simulator's
+    Fresnel prefactor needs a probe about 1,800 times stronger in amplitude at N = 64 (see
+    :func:`simulate_with_ptychodus`). PtychoPINN normalises the probe itself and is unaffected.
+    """
+    if not np.isfinite(photons_per_pattern) or photons_per_pattern <= 0:
+        raise DataContractError(
+            f'photons_per_pattern must be positive and finite, got {photons_per_pattern!r}'
+        )
+    power = float(np.sum(np.abs(product.probes.get_array()) ** 2))
+    if not np.isfinite(power) or power <= 0:
+        raise DataContractError(f'the probe has no power to rescale (sum |P|^2 = {power!r})')
+    return _product_with_scaled_probe(product, float(np.sqrt(photons_per_pattern / power)))
 
 
 def _product_with_scaled_probe(product: Product, amplitude_scale: float) -> Product:

@@ -575,4 +575,3 @@ def _reconstructed(archive, data, execution, object_shape) -> np.ndarray:
 
 if __name__ == '__main__':
     sys.exit(main())
-

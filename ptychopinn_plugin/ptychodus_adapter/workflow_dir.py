@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from ..core.translate import (
     far_field_object_pixel_size_m,
     make_product,
     product_with_object,
+    product_with_probe_power,
     simulate_with_ptychodus,
 )
 
@@ -70,6 +71,17 @@ class WorkflowScan:
     def initial_guess(self) -> np.ndarray:
         """Ptychodus's default initial object (all ones)."""
         return np.ones_like(self.truth)
+
+    def with_probe_power_of_data(self) -> WorkflowScan:
+        """This scan with the product's probe rescaled to the measured mean counts per pattern.
+
+        The probe an iterative solver with a unitary far-field model expects (see
+        ``translate.product_with_probe_power``); the patterns and positions are unchanged.
+        """
+        counts = self.simulated.assembled.get_patterns()
+        photons = float(np.mean(np.sum(counts, axis=(-2, -1), dtype=np.float64)))
+        product = product_with_probe_power(self.simulated.product, photons)
+        return replace(self, simulated=replace(self.simulated, product=product))
 
 
 def make_workflow_scan(seed: int = 0, spec: ScanSpec | None = None) -> WorkflowScan:

@@ -35,6 +35,7 @@ from ptychopinn_plugin.core.translate import (
     make_product,
     object_from_array,
     product_with_object,
+    product_with_probe_power,
     simulate_with_ptychodus,
     training_data_from_reconstruct_input,
 )
@@ -220,6 +221,20 @@ def test_product_with_object_replaces_only_the_object() -> None:
     assert list(replaced.losses) == [LossValue(0, 1.5)]
     assert replaced.object_.get_geometry() == product.object_.get_geometry()
     assert not np.any(replaced.object_.get_array())
+
+
+def test_product_with_probe_power_sets_the_total_probe_intensity(two_mode_scan) -> None:
+    product = two_mode_scan.product
+    rescaled = product_with_probe_power(product, 2.5e5)
+    probes, before = rescaled.probes.get_array(), product.probes.get_array()
+    assert np.sum(np.abs(probes) ** 2) == pytest.approx(2.5e5, rel=1e-5)
+    ratio = probes / before
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5)  # one real factor, all modes
+    assert abs(ratio.flat[0].imag) < 1e-6 * ratio.flat[0].real
+    assert rescaled.probe_positions is product.probe_positions
+    np.testing.assert_array_equal(rescaled.object_.get_array(), product.object_.get_array())
+    with pytest.raises(DataContractError, match='photons_per_pattern must be positive'):
+        product_with_probe_power(product, 0.0)
 
 
 # --- ReconstructInput -> TrainingData ----------------------------------------------------------
