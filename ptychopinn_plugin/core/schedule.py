@@ -10,9 +10,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..config import TrainingConfig
 
-__all__ = ['PLATEAU_MIN_DELTA', 'EpochMonitor']
+__all__ = ['ADAM_BETAS', 'ADAM_EPSILON', 'PLATEAU_MIN_DELTA', 'EpochMonitor', 'epoch_order']
+
+ADAM_BETAS = (0.9, 0.999)
+"""Adam's moment decay rates in both engines (the frameworks' common defaults)."""
+
+ADAM_EPSILON = 1e-7
+"""Adam's epsilon in both engines: Keras's default, which the published PtychoPINN trains with
+(PyTorch's own default is 1e-8). Keras adds it to the square root of the raw second moment and
+PyTorch to that of the bias-corrected one, so with the same value the two differ by the factor
+sqrt(1 - 0.999**step) on epsilon only: 0.03 at the first step, 0.8 after 1,000 steps."""
 
 PLATEAU_MIN_DELTA = 1e-4
 """Smallest decrease of the monitored loss that counts as an improvement for the plateau schedule
@@ -64,3 +75,18 @@ class EpochMonitor:
             min_learning_rate=training.min_learning_rate,
             stop_patience=training.early_stopping_patience,
         )
+
+
+def epoch_order(num_groups: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which both engines visit the training groups in ``epoch`` (1-based).
+
+    Shared so that the two engines, started from the same canonical weights with the same seed,
+    see the same batches in the same order and their trainings differ only by float rounding.
+
+    Returns
+    -------
+    ndarray (num_groups,) int64: a permutation of ``range(num_groups)``.
+    """
+    if epoch < 1:
+        raise ValueError(f'epochs count from 1, got {epoch}')
+    return np.random.default_rng([seed, epoch]).permutation(num_groups).astype(np.int64)

@@ -21,11 +21,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
 from ...core import physics
-from ...core.schedule import EpochMonitor
+from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
 from .. import EpochReport, TrainingArrays
 from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
@@ -106,16 +106,34 @@ def _group_tensors(arrays: TrainingArrays, indices: np.ndarray, truth: bool) -> 
     return tensors
 
 
+class EpochOrderSampler(Sampler[int]):
+    """Visits the training groups in ``core.schedule.epoch_order``, the TensorFlow engine's order.
+
+    Each new iteration (one per epoch) advances the epoch; under DDP Lightning wraps the sampler
+    and splits each epoch's order between the processes.
+    """
+
+    def __init__(self, num_groups: int, seed: int) -> None:
+        self.num_groups = num_groups
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.num_groups
+
+    def __iter__(self) -> Iterator[int]:
+        self.epoch += 1
+        return iter(epoch_order(self.num_groups, self.seed, self.epoch).tolist())
+
+
 def make_dataloaders(
     arrays: TrainingArrays, training: TrainingConfig, *, use_truth: bool, pin_memory: bool
 ) -> tuple[DataLoader, DataLoader | None]:
     """Seeded shuffled training loader and sequential validation loader (None without groups)."""
-    generator = torch.Generator().manual_seed(training.seed)
     train = DataLoader(
         GroupDataset(_group_tensors(arrays, arrays.train_indices, use_truth)),
         batch_size=training.batch_size,
-        shuffle=True,
-        generator=generator,
+        sampler=EpochOrderSampler(arrays.train_indices.size, training.seed),
         collate_fn=_keep_batch,
         num_workers=0,
         pin_memory=pin_memory,
@@ -167,7 +185,9 @@ class PtychoPINNModule(pl.LightningModule):
         parameters = [p for p in self.network.parameters() if p.requires_grad]
         # the learning rate follows core.schedule.EpochMonitor, applied by EpochReporter between
         # epochs, so both engines share one schedule
-        return torch.optim.Adam(parameters, lr=training.learning_rate)
+        return torch.optim.Adam(
+            parameters, lr=training.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON
+        )
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = batch['inputs']

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from ...config import Mode, ModelConfig, Precision, TrainingConfig
 from ...core import physics
-from ...core.schedule import EpochMonitor
+from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
 from .. import EpochReport, TrainingArrays
 from .network import ForwardModel, PtychoPINNNetwork
@@ -261,8 +261,11 @@ def _distribute(strategy: tf.distribute.Strategy, parts: list[np.ndarray]) -> ob
 
 
 def make_optimizer(learning_rate: float, precision: Precision) -> keras.optimizers.Optimizer:
-    """Adam with Keras defaults; wrapped in dynamic loss scaling for float16 mixed precision."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    """Adam as in both engines (``core.schedule``); dynamic loss scaling for float16 mixed."""
+    beta_1, beta_2 = ADAM_BETAS
+    optimizer = keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=ADAM_EPSILON
+    )
     if precision is Precision.FP16_MIXED:
         optimizer = keras.optimizers.LossScaleOptimizer(
             optimizer, initial_scale=LOSS_SCALE, dynamic_growth_steps=200
@@ -344,7 +347,6 @@ def _epochs(
     strategy: tf.distribute.Strategy | None,
 ) -> Iterator[EpochReport]:
     tf.random.set_seed(training.seed)
-    rng = np.random.default_rng(training.seed)
     columns = _arrays(arrays, uses_truth)
     train_indices = np.asarray(arrays.train_indices, np.int64)
     validation_indices = np.asarray(arrays.validation_indices, np.int64)
@@ -354,7 +356,7 @@ def _epochs(
         learning_rate = monitor.learning_rate
         with tf.device(device):  # entered per epoch: a device scope must not span a yield
             optimizer.learning_rate.assign(learning_rate)
-            order = rng.permutation(train_indices)
+            order = train_indices[epoch_order(train_indices.size, training.seed, epoch)]
             weighted = []
             for batch, size in _batches(columns, order, training.batch_size, strategy):
                 total = tf.constant(float(size), tf.float32)
