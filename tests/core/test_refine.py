@@ -70,6 +70,19 @@ def test_without_fully_covered_scan_points_the_ramp_is_left_alone(scan) -> None:
     assert found == (0.0, 0.0)
 
 
+def test_data_centred_off_the_model_leave_the_object_alone_with_a_warning(scan, caplog) -> None:
+    """A detector-centre offset of 1.5 px is not a network tilt: no ramp, a warning instead."""
+    data = scan.data
+    shifted = np.roll(data.diffraction_amplitude, (1, 2), axis=(1, 2))  # 2 px in x, 1 px in y
+    weight = np.ones(scan.object_.shape, np.float32)
+    with caplog.at_level('WARNING', logger='ptychopinn_plugin.core.refine'):
+        found = refine.fit_phase_ramp(scan.object_, weight, data.positions_px, shifted, data.probe)
+    assert found == (0.0, 0.0)
+    assert 'phase ramp correction skipped' in caplog.text
+    assert '(1.99, 1.00) detector pixels' in caplog.text  # wrap-around of the tails: 1.99
+    assert 'crop centre' in caplog.text
+
+
 def test_the_ramp_spares_pixels_outside_the_covered_region() -> None:
     object_ = np.full((8, 10), 0.5 + 0.5j, np.complex64)
     covered = np.zeros(object_.shape, bool)
