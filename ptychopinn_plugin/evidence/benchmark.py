@@ -350,6 +350,7 @@ def siemens_star(
     ptychi_algorithm: str,
     ptychi_iterations: int,
     pattern_size_px: int,
+    probe_trainable: bool = False,
 ) -> dict[str, object]:
     """PINN trained on the left half, reconstructing the right half, vs pty-chi on all data."""
     from ..workflow import TrainingRun
@@ -377,7 +378,7 @@ def siemens_star(
 
     config = PluginConfig(
         model=ModelConfig(pattern_size_px=n, n_filters_scale=1),
-        training=TrainingConfig(num_epochs=epochs, batch_size=16),
+        training=TrainingConfig(num_epochs=epochs, batch_size=16, probe_trainable=probe_trainable),
         execution=ExecutionConfig(backend=backend, device='cpu'),
     )
     start = time.perf_counter()
@@ -408,6 +409,7 @@ def siemens_star(
         'num_train': int(train_rows.size),
         'num_test': int(test_rows.size),
         'epochs': epochs,
+        'probe_trainable': probe_trainable,
         'backend': backend,
         'train_s': train_s,
         'inference_s': infer_s,
@@ -435,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--siemens-star-dir', type=Path, default=SIEMENS_STAR)
     parser.add_argument('--star-epochs', type=int, default=10)
     parser.add_argument('--star-size', type=int, default=64, help='64 (cropped) or 128 px')
+    parser.add_argument(
+        '--star-probe-trainable', action='store_true', help="let PINN refine the star's probe"
+    )
     parser.add_argument('--bench-venv', type=Path, default=Path('.venv-bench'))
     parser.add_argument('--ptychi-algorithm', default='LSQML')
     parser.add_argument('--ptychi-iterations', type=int, default=100)
@@ -476,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             ptychi_algorithm=args.ptychi_algorithm,
             ptychi_iterations=args.ptychi_iterations,
             pattern_size_px=args.star_size,
+            probe_trainable=args.star_probe_trainable,
         )
     command = 'python -m ptychopinn_plugin.evidence.benchmark ' + ' '.join(
         argv if argv is not None else sys.argv[1:]
