@@ -69,6 +69,7 @@ __all__ = [
     'PATCH_RTOL',
     'PSNR_MARGIN_DB',
     'SPEED_RATIO_LIMIT',
+    'QUALITY_SEEDS',
     'SSIM_MARGIN',
     'Case',
     'WeightsParity',
@@ -97,13 +98,19 @@ objects, relative to the peak modulus on the scanned region (stitching averages 
 patch bound carries over; products are stored as complex64)."""
 PSNR_MARGIN_DB = 1.0
 """Largest mean PSNR difference (amplitude or phase, over seeds) between the backends trained from
-the same data and seed that still counts as parity: the engines draw training batches from
-different random streams, so single runs differ; 1 dB is below what a reader can see in an image
+the same data and seed that still counts as parity: the engines visit the same batches in the
+same order from the same weights, but training amplifies float rounding, so single runs differ;
+1 dB is below what a reader can see in an image
 and below the gain of any training change this project reports."""
 SSIM_MARGIN = 0.05
 """Largest mean SSIM difference (amplitude or phase, over seeds) that still counts as parity, for
 the same reason as :data:`PSNR_MARGIN_DB`; the SSIM scores of this project's short trainings are
 reported to two decimals."""
+QUALITY_SEEDS = (0, 1, 2, 3, 4)
+"""Seeds of the quality comparison. The per-seed phase SSIM difference between the backends
+scatters with a standard deviation of 0.068 (measured over these five seeds, N = 64, 8 epochs),
+so the mean over three seeds has a standard error of 0.039, close to :data:`SSIM_MARGIN` itself,
+and the comparison would mostly measure the seeds; five bring it to 0.030."""
 SPEED_RATIO_LIMIT = 2.0
 """Largest ratio of the slower to the faster engine (seconds per epoch, inference patterns/s):
 both run the same network, so a larger gap means one engine does extra work (retracing a graph,
@@ -909,7 +916,11 @@ def main(argv: list[str] | None = None) -> int:
         default='64:1:pinn,64:1:supervised',
         help="in-process quality cases ('' to skip)",
     )
-    parser.add_argument('--seeds', default='0,1,2', help='seeds of the quality comparison')
+    parser.add_argument(
+        '--seeds',
+        default=','.join(str(seed) for seed in QUALITY_SEEDS),
+        help='seeds of the quality comparison',
+    )
     parser.add_argument('--epochs', type=int, default=8, help='epochs of each quality training')
     parser.add_argument(
         '--train-patterns', type=int, default=256, help='patterns per training scan'
