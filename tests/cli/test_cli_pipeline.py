@@ -228,6 +228,10 @@ def test_fine_tuning_starts_from_the_archive_and_keeps_its_architecture(
     assert conflicting.code == ExitCode.USAGE and 'gridsize' in conflicting.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_training_exits_130_and_writes_nothing(cli_data, tmp_path) -> None:
     model = tmp_path / 'model.zip'
     process = subprocess.Popen(
@@ -247,6 +251,9 @@ def test_ctrl_c_during_training_exits_130_and_writes_nothing(cli_data, tmp_path)
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        # a runner started in the background (`cmd &` without job control) ignores SIGINT and its
+        # children inherit that; give the command the disposition a terminal user's has
+        preexec_fn=_default_sigint,
     )
     try:
         for line in process.stderr:

@@ -34,10 +34,16 @@ PINN_PHASE_SSIM = 0.8
 QUICK_AMPLITUDE_SSIM = 0.45
 QUICK_PHASE_SSIM = 0.6
 """Regression guard for the short default-run training (4 epochs, n_filters_scale 1, 1,024
-patterns). Measured on the held-out scan with today's default inference (phase synchronisation and
-the data-fitted phase ramp; 2-core CPU, 2026-11-25): PyTorch amplitude 0.56, phase 0.78;
-TensorFlow 0.51, 0.73. Stitched as predicted, the same networks score phase 0.38, and an untrained
+patterns), on the mean over :data:`QUICK_SEEDS`. Measured on the held-out scan with today's default
+inference (phase synchronisation and the data-fitted phase ramp). A single 4-epoch run is a
+lottery: PyTorch's phase SSIM over training seeds 0 to 3 is 0.58, 0.74, 0.62, 0.78 (2026-11-26,
+after the shared batch order); before that change seed 0 alone gave 0.78, and TensorFlow gives
+0.75 and 0.63 for seeds 0 and 1. Means over seeds 0 and 1: PyTorch amplitude 0.55, phase 0.66;
+TensorFlow 0.55, 0.69. Stitched as predicted, such networks score phase 0.38, and an untrained
 network about 0.03 on both (so did the broken initialisation the amplitude guard was added for)."""
+QUICK_SEEDS = (0, 1)
+"""Training seeds of the quick guard: one run's scatter (0.09 SSIM) is larger than the margin
+between a working engine and the bar."""
 SUPERVISED_MIN_MAE_DROP = 0.2
 """Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
 against the truth, on the held-out scan by this fraction of the untrained network's. (Image SSIM is
@@ -52,12 +58,14 @@ def _scan(seed: int, num_patterns: int):
     return simulate.make_scan(KIND, num_patterns=num_patterns, pattern_size_px=N, seed=seed)
 
 
-def _train_and_score(backend: Backend, mode: Mode, *, num_patterns: int, epochs: int, scale: int):
+def _train_and_score(
+    backend: Backend, mode: Mode, *, num_patterns: int, epochs: int, scale: int, seed: int = 0
+):
     train = _scan(seed=0, num_patterns=num_patterns)
     test = _scan(seed=1, num_patterns=256)
     config = PluginConfig(
         model=ModelConfig(mode=mode, pattern_size_px=N, n_filters_scale=scale),
-        training=TrainingConfig(num_epochs=max(epochs, 1), batch_size=16, seed=0),
+        training=TrainingConfig(num_epochs=max(epochs, 1), batch_size=16, seed=seed),
         execution=ExecutionConfig(backend=backend, device='cpu'),
     )
     run = TrainingRun([train.data], config)
@@ -81,11 +89,16 @@ def _train_and_score(backend: Backend, mode: Mode, *, num_patterns: int, epochs:
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
 def test_pinn_reconstructs_a_held_out_scan(backend) -> None:
-    reports, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1)
-    print(f'{backend.value}: {scores}')
-    assert reports[-1].training_loss < reports[0].training_loss
-    assert scores['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, scores
-    assert scores['phase_ssim'] >= QUICK_PHASE_SSIM, scores
+    runs = [
+        _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1, seed=seed)
+        for seed in QUICK_SEEDS
+    ]
+    for reports, scores in runs:
+        print(f'{backend.value}: {scores}')
+        assert reports[-1].training_loss < reports[0].training_loss
+    mean = {key: float(np.mean([scores[key] for _, scores in runs])) for key in runs[0][1]}
+    assert mean['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, mean
+    assert mean['phase_ssim'] >= QUICK_PHASE_SSIM, mean
 
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
