@@ -1,5 +1,8 @@
 """Prediction in fixed-size chunks, shared by both engines, with a back-off on out-of-memory.
 
+:func:`prediction_arrays` checks and converts what a caller hands to ``predict``;
+:func:`predict_in_chunks` runs the framework call chunk by chunk.
+
 Every call into the framework sees exactly ``chunk`` groups (the last chunk zero-padded):
 convolution kernels (oneDNN, cuDNN) choose their algorithm, and so their float32 rounding, by batch
 shape, so a fixed shape makes a group's prediction independent of its batch and batch mates.
@@ -18,11 +21,36 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import is_out_of_memory
+from ..config import ModelConfig
+from ..errors import DataContractError, is_out_of_memory
 
-__all__ = ['predict_in_chunks']
+__all__ = ['predict_in_chunks', 'prediction_arrays']
 
 logger = logging.getLogger(__name__)
+
+
+def prediction_arrays(
+    model: ModelConfig, inputs: np.ndarray, offsets_px: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``inputs`` (B, C, N, N) and ``offsets_px`` (B, C, 2) as float32, checked against ``model``.
+
+    Raises
+    ------
+    DataContractError
+        When either shape does not fit the model's channels and pattern size.
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    offsets_px = np.asarray(offsets_px, dtype=np.float32)
+    n_px, channels = model.pattern_size_px, model.num_channels
+    if inputs.ndim != 4 or inputs.shape[1:] != (channels, n_px, n_px):
+        raise DataContractError(
+            f'inputs must have shape (B, {channels}, {n_px}, {n_px}), got {inputs.shape}'
+        )
+    if offsets_px.shape != (inputs.shape[0], channels, 2):
+        raise DataContractError(
+            f'offsets must have shape ({inputs.shape[0]}, {channels}, 2), got {offsets_px.shape}'
+        )
+    return inputs, offsets_px
 
 
 def predict_in_chunks(

@@ -16,9 +16,9 @@ import torch
 
 from ...config import Backend, ExecutionConfig, Mode, ModelConfig, Precision, TrainingConfig
 from ...core.weights import check_weights
-from ...errors import DataContractError, DeviceUnavailableError, ReconstructionError
+from ...errors import DeviceUnavailableError, ReconstructionError
 from .. import EpochReport, TrainingArrays
-from ..chunking import predict_in_chunks
+from ..chunking import predict_in_chunks, prediction_arrays
 from . import training as lightning_training
 from .network import PtychoPINNNetwork, build_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -95,23 +95,9 @@ class PyTorchEngine:
     def predict_amplitude(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
         return self._run(inputs, offsets_px, amplitude=True)
 
-    def _check_inputs(self, inputs: np.ndarray, offsets_px: np.ndarray) -> None:
-        n_px, channels = self._model.pattern_size_px, self._model.num_channels
-        if inputs.ndim != 4 or inputs.shape[1:] != (channels, n_px, n_px):
-            raise DataContractError(
-                f'inputs must have shape (B, {channels}, {n_px}, {n_px}), got {inputs.shape}'
-            )
-        if offsets_px.shape != (inputs.shape[0], channels, 2):
-            raise DataContractError(
-                f'offsets must have shape ({inputs.shape[0]}, {channels}, 2), '
-                f'got {offsets_px.shape}'
-            )
-
     def _run(self, inputs: np.ndarray, offsets_px: np.ndarray, *, amplitude: bool) -> np.ndarray:
         network = self._live_network()
-        inputs = np.asarray(inputs, dtype=np.float32)
-        offsets_px = np.asarray(offsets_px, dtype=np.float32)
-        self._check_inputs(inputs, offsets_px)
+        inputs, offsets_px = prediction_arrays(self._model, inputs, offsets_px)
         canvas_px = lightning_training.canvas_size_px(self._model, offsets_px)
         was_training = network.training
         network.eval()

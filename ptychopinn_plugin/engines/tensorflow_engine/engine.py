@@ -21,12 +21,11 @@ import tensorflow as tf
 from ...config import Backend, Device, ExecutionConfig, ModelConfig, Precision, TrainingConfig
 from ...errors import (
     ConfigurationError,
-    DataContractError,
     DeviceUnavailableError,
     ReconstructionError,
 )
 from .. import EpochReport, TrainingArrays
-from ..chunking import predict_in_chunks
+from ..chunking import predict_in_chunks, prediction_arrays
 from .network import ForwardModel, PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -186,20 +185,11 @@ class TensorFlowEngine:
         return self._predict_functions[key]
 
     def _predict(self, kind: str, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
-        model = self._model
-        inputs = np.asarray(inputs, dtype=np.float32)
-        offsets = np.asarray(offsets_px, dtype=np.float32)
-        n_px, channels = model.pattern_size_px, model.num_channels
-        if inputs.ndim != 4 or inputs.shape[1:] != (channels, n_px, n_px):
-            raise DataContractError(
-                f'inputs must have shape (B, {channels}, {n_px}, {n_px}), got {inputs.shape}'
-            )
-        if offsets.shape != inputs.shape[:2] + (2,):
-            raise DataContractError(
-                f'offsets must have shape {inputs.shape[:2] + (2,)}, got {offsets.shape}'
-            )
+        inputs, offsets = prediction_arrays(self._model, inputs, offsets_px)
         forward = self._forward
-        canvas_px = forward.canvas_px(offsets) if forward.uses_canvas else n_px
+        canvas_px = (
+            forward.canvas_px(offsets) if forward.uses_canvas else self._model.pattern_size_px
+        )
         amplitude = kind == 'amplitude'
 
         def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
