@@ -25,7 +25,8 @@ from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
 from .core.weights import LOG_INTENSITY_SCALE, initial_weights
-from .engines import EpochReport, get_engine
+from .core.protocol import Engine, EpochReport
+from .engines import get_engine
 from .errors import DeviceOutOfMemoryError, is_out_of_memory
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def framework_versions() -> dict[str, str]:
     return versions
 
 
-def build_engine(archive: Archive, execution: ExecutionConfig):
+def build_engine(archive: Archive, execution: ExecutionConfig) -> Engine:
     """An engine of ``execution.backend`` holding the archive's weights (any training backend)."""
     factory = get_engine(execution.backend)
     return factory(archive.config.model, execution, archive.weights)
@@ -141,7 +142,7 @@ def reconstruct(
     inference: InferenceConfig,
     object_shape: tuple[int, int],
     fill: np.ndarray | None = None,
-    engine=None,
+    engine: Engine | None = None,
 ) -> Iterator[InferenceProgress]:
     """Stream ``data`` through a model from ``archive`` on the backend of ``execution``.
 

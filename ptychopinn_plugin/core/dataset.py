@@ -2,7 +2,7 @@
 
 This is where the data meet the model: grouping (``grouping.py``), the per-dataset input
 normalisation, the count targets of the Poisson likelihood and the intensity scale (``physics.py``),
-and the train / validation split. Engines receive :class:`~ptychopinn_plugin.engines.TrainingArrays`
+and the train / validation split. Engines receive :class:`~ptychopinn_plugin.core.protocol.TrainingArrays`
 and never see a :class:`TrainingData`. Streaming inference over a whole scan is in ``inference.py``.
 
 Several training files: each file is grouped and normalised on its own (positions refer to its own
@@ -24,6 +24,7 @@ from ..errors import DataContractError
 from . import physics
 from .contract import DiffractionQuantity, TrainingData
 from .grouping import Groups, group_scan_points
+from .protocol import TrainingArrays
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Normalization:
 class PreparedTraining:
     """Everything a training run needs besides the configuration."""
 
-    arrays: object  # engines.TrainingArrays; typed loosely to keep the core free of the engines
+    arrays: TrainingArrays
     normalization: Normalization
     normalized_probe: np.ndarray
     groups: tuple[Groups, ...]
@@ -97,8 +98,6 @@ def prepare_training(
 
     The probe of the first dataset is the model's probe (all datasets must share the pattern size).
     """
-    from ..engines import TrainingArrays  # dataclass only; imports no framework
-
     if not datasets:
         raise DataContractError('no training data: give at least one dataset')
     _check_compatible(datasets, model, training)

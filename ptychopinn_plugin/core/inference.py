@@ -32,6 +32,7 @@ from . import physics
 from .contract import TrainingData
 from .dataset import group_inputs
 from .grouping import Groups, group_scan_points, overlap_order
+from .protocol import Engine
 from .refine import apply_phase_ramp, fit_phase_ramp
 from .stitching import Stitcher, _checked_fill
 
@@ -63,7 +64,7 @@ class InferenceProgress:
 
 
 def reconstruct_object(
-    engine,
+    engine: Engine,
     data: TrainingData,
     model: ModelConfig,
     inference: InferenceConfig,
@@ -76,7 +77,7 @@ def reconstruct_object(
 
     Parameters
     ----------
-    engine : an ``engines.Engine`` holding trained weights.
+    engine : an :class:`~ptychopinn_plugin.core.protocol.Engine` holding trained weights.
     data : the scan; ``positions_px`` refer to the object grid of shape ``object_shape``.
     model, inference : the model's configuration and how to run it.
     object_shape : (H, W) of the output object (the input product's object grid).

@@ -37,7 +37,7 @@ from ..config import ExecutionConfig, Mode, PluginConfig
 from ..core.archive import ARCHIVE_EXTENSION, Archive, load_archive, save_archive
 from ..core.contract import DiffractionQuantity, write_training_data
 from ..core.translate import product_with_object, training_data_from_reconstruct_input
-from ..engines import EpochReport
+from ..core.protocol import Engine, EpochReport
 from ..errors import PtychoPINNError, ReconstructionError
 from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io
@@ -60,7 +60,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         self._archive: Archive | None = None
         self._archive_source = ''
         self._progress_goal = 0
-        self._engine = None
+        self._engine: Engine | None = None
         self._engine_key: tuple[int, str] | None = None
 
     @property
@@ -127,7 +127,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             archive.trained_backend or 'an unknown backend',
         )
 
-    def _engine_for(self, archive: Archive, execution: ExecutionConfig):
+    def _engine_for(self, archive: Archive, execution: ExecutionConfig) -> Engine:
         """The warm engine for this archive and execution settings (built when they change)."""
         key = (id(archive), execution.model_dump_json())
         if self._engine is None or self._engine_key != key:

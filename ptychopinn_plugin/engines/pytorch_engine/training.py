@@ -27,7 +27,7 @@ from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
 from ...core import physics
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
-from .. import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, TrainingArrays
 from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
 
 __all__ = [

@@ -24,7 +24,7 @@ from ...errors import (
     DeviceUnavailableError,
     ReconstructionError,
 )
-from .. import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, TrainingArrays
 from ..chunking import predict_in_chunks, prediction_arrays
 from .network import ForwardModel, PtychoPINNNetwork
 from .training import fit_network

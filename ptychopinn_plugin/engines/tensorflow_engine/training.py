@@ -25,7 +25,7 @@ from ...config import Mode, ModelConfig, Precision, TrainingConfig
 from ...core import physics
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
-from .. import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, TrainingArrays
 from .network import ForwardModel, PtychoPINNNetwork
 
 logger = logging.getLogger(__name__)

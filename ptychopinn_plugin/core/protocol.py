@@ -1,0 +1,111 @@
+"""Types that cross the engine boundary, shared by the core, the engines and the workflow.
+
+:class:`TrainingArrays` is what ``core.dataset`` builds and an engine trains on; :class:`EpochReport`
+is what an engine reports after each epoch; :class:`Engine` is the protocol both engines implement
+(``engines/tensorflow_engine`` and ``engines/pytorch_engine``) and :class:`EngineFactory` how an
+engine is built. They live in the core so that the core never imports the engines; choosing and
+importing an engine is ``engines.get_engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..config import Backend, ExecutionConfig, ModelConfig, TrainingConfig
+
+__all__ = ['Engine', 'EngineFactory', 'EpochReport', 'TrainingArrays']
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingArrays:
+    """Grouped, normalised arrays an engine trains on (built by ``core.dataset``).
+
+    Attributes
+    ----------
+    inputs : ndarray (G, C, N, N) float32
+        Normalised diffraction amplitudes, the network input.
+    count_targets : ndarray (G, C, N, N) float32
+        Observed counts y of the Poisson likelihood (fft-shifted like the inputs).
+    offsets_px : ndarray (G, C, 2) float32
+        Offsets (x, y) of each group member from the group centroid, in object pixels.
+    truth_patches : ndarray (G, C, N, N) complex64, optional
+        Ground-truth object patches (Supervised mode, real-space loss terms).
+    train_indices, validation_indices : ndarray (int64)
+        Disjoint group indices for training and validation (validation may be empty).
+    """
+
+    inputs: np.ndarray
+    count_targets: np.ndarray
+    offsets_px: np.ndarray
+    truth_patches: np.ndarray | None
+    train_indices: np.ndarray
+    validation_indices: np.ndarray
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What an engine reports after each finished epoch."""
+
+    epoch: int
+    """1-based number of the epoch just finished."""
+    num_epochs: int
+    training_loss: float
+    validation_loss: float | None
+    learning_rate: float
+    seconds: float
+    intensity_scale: float
+    """Current intensity scale K = exp(log_intensity_scale)."""
+    stopped_early: bool = False
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What both engines implement (``tensorflow_engine.engine`` and ``pytorch_engine.engine``)."""
+
+    backend: Backend
+
+    def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
+        """Train, yielding a report after each epoch.
+
+        The caller may stop iterating at any yield; the engine then holds the weights of the last
+        finished epoch and is ready for ``predict`` or another ``fit``.
+        """
+        ...
+
+    def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        """Complex object patches (B, C, N, N) complex64 for inputs (B, C, N, N) float32.
+
+        With ``object_big`` and gridsize > 1 these are the patches re-extracted from each group's
+        merged canvas. Results do not depend on the batch size or the batch's other groups.
+        """
+        ...
+
+    def predict_amplitude(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+        """Predicted count amplitudes K |F| (B, C, N, N) float32 (the full physics chain)."""
+        ...
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights (names and shapes of ``core.weights.weight_specs``), float32 copies."""
+        ...
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights (checked with ``core.weights.check_weights``)."""
+        ...
+
+    def release(self) -> None:
+        """Free framework memory (GPU caches, graphs); the engine is unusable afterwards."""
+        ...
+
+
+class EngineFactory(Protocol):
+    def __call__(
+        self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
+    ) -> Engine: ...
