@@ -24,8 +24,8 @@ from .core.archive import Archive
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
-from .core.weights import LOG_INTENSITY_SCALE, initial_weights
 from .core.protocol import Engine, EpochReport
+from .core.weights import LOG_INTENSITY_SCALE, initial_weights
 from .engines import get_engine
 from .errors import DeviceOutOfMemoryError, is_out_of_memory
 

@@ -2,8 +2,8 @@
 
 This is where the data meet the model: grouping (``grouping.py``), the per-dataset input
 normalisation, the count targets of the Poisson likelihood and the intensity scale (``physics.py``),
-and the train / validation split. Engines receive :class:`~ptychopinn_plugin.core.protocol.TrainingArrays`
-and never see a :class:`TrainingData`. Streaming inference over a whole scan is in ``inference.py``.
+and the train / validation split. Engines receive :class:`.protocol.TrainingArrays` and never
+see a :class:`TrainingData`. Streaming inference over a whole scan is in ``inference.py``.
 
 Several training files: each file is grouped and normalised on its own (positions refer to its own
 object). The count targets share one photon count so that one intensity scale fits them all: the

@@ -1,10 +1,10 @@
 """Types that cross the engine boundary, shared by the core, the engines and the workflow.
 
-:class:`TrainingArrays` is what ``core.dataset`` builds and an engine trains on; :class:`EpochReport`
-is what an engine reports after each epoch; :class:`Engine` is the protocol both engines implement
-(``engines/tensorflow_engine`` and ``engines/pytorch_engine``) and :class:`EngineFactory` how an
-engine is built. They live in the core so that the core never imports the engines; choosing and
-importing an engine is ``engines.get_engine``.
+:class:`TrainingArrays` is what ``core.dataset`` makes, an engine trains on; :class:`EpochReport`
+what an engine reports after each epoch; :class:`Engine` the protocol both engines implement
+(``engines/tensorflow_engine``, ``engines/pytorch_engine``) and :class:`EngineFactory` how one is
+built. They live in the core so that the core never imports the engines; choosing and importing an
+engine is ``engines.get_engine``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+
 from ..config import Backend
 from ..core.protocol import EngineFactory
 from ..errors import BackendUnavailableError

@@ -36,8 +36,8 @@ from .. import __version__
 from ..config import ExecutionConfig, Mode, PluginConfig
 from ..core.archive import ARCHIVE_EXTENSION, Archive, load_archive, save_archive
 from ..core.contract import DiffractionQuantity, write_training_data
-from ..core.translate import product_with_object, training_data_from_reconstruct_input
 from ..core.protocol import Engine, EpochReport
+from ..core.translate import product_with_object, training_data_from_reconstruct_input
 from ..errors import PtychoPINNError, ReconstructionError
 from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io

@@ -29,9 +29,9 @@ from ptychodus.api.reconstruct import prepare_reconstruct_input
 
 from ..core.contract import TrainingData, read_training_data
 from ..core.files import atomic_output
+from ..core.protocol import EpochReport
 from ..core.stitching import extract_patches
 from ..core.translate import training_data_from_reconstruct_input
-from ..core.protocol import EpochReport
 from ..errors import DataContractError, ReconstructionError
 
 logger = logging.getLogger(__name__)

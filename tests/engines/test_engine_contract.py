@@ -14,8 +14,8 @@ from engine_helpers import build_engine
 from ptychopinn_plugin.config import Mode, ModelConfig, TrainingConfig
 from ptychopinn_plugin.core import physics, simulate
 from ptychopinn_plugin.core.dataset import prepare_training
-from ptychopinn_plugin.core.weights import LOG_INTENSITY_SCALE, PROBE_REAL, weight_specs
 from ptychopinn_plugin.core.protocol import Engine, EpochReport
+from ptychopinn_plugin.core.weights import LOG_INTENSITY_SCALE, PROBE_REAL, weight_specs
 
 FORWARD_RTOL = 1e-5
 """float32 forward model vs the float64 oracle, relative to the peak amplitude: float32 rounding of

@@ -26,8 +26,8 @@ from robustness_helpers import library, reconstruct_input, save_untrained, untra
 from ptychopinn_plugin.config import ModelConfig
 from ptychopinn_plugin.core.archive import load_archive, save_archive
 from ptychopinn_plugin.core.contract import read_training_data, write_training_data
-from ptychopinn_plugin.core.translate import training_data_from_reconstruct_input
 from ptychopinn_plugin.core.protocol import EpochReport
+from ptychopinn_plugin.core.translate import training_data_from_reconstruct_input
 from ptychopinn_plugin.ptychodus_adapter import training_io
 
 NUM_KILLS = 3

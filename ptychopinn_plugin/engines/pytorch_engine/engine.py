@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ...config import Backend, ExecutionConfig, Mode, ModelConfig, Precision, TrainingConfig
+from ...core.protocol import EpochReport, TrainingArrays
 from ...core.weights import check_weights
 from ...errors import DeviceUnavailableError, ReconstructionError
-from ...core.protocol import EpochReport, TrainingArrays
 from ..chunking import predict_in_chunks, prediction_arrays
 from . import training as lightning_training
 from .network import PtychoPINNNetwork, build_network

@@ -25,9 +25,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
 from ...core import physics
+from ...core.protocol import EpochReport, TrainingArrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
-from ...core.protocol import EpochReport, TrainingArrays
 from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
 
 __all__ = [

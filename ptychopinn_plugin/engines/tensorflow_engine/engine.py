@@ -19,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from ...config import Backend, Device, ExecutionConfig, ModelConfig, Precision, TrainingConfig
+from ...core.protocol import EpochReport, TrainingArrays
 from ...errors import (
     ConfigurationError,
     DeviceUnavailableError,
     ReconstructionError,
 )
-from ...core.protocol import EpochReport, TrainingArrays
 from ..chunking import predict_in_chunks, prediction_arrays
 from .network import ForwardModel, PtychoPINNNetwork
 from .training import fit_network

@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from ...config import Mode, ModelConfig, Precision, TrainingConfig
 from ...core import physics
+from ...core.protocol import EpochReport, TrainingArrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...errors import DataContractError
-from ...core.protocol import EpochReport, TrainingArrays
 from .network import ForwardModel, PtychoPINNNetwork
 
 logger = logging.getLogger(__name__)
