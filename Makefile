@@ -12,7 +12,7 @@ CPU_FRAMEWORKS := torch==2.13.0 tensorflow-cpu==2.21.0
 STAMP := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test test-slow install lint clean
+.PHONY: all demo test test-slow install check lint clean
 
 all: test
 
@@ -36,9 +36,15 @@ test: install
 test-slow: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-lint: install
-	$(VENV)/bin/ruff format --check ptychopinn_plugin bridge tests benchmarks
-	$(VENV)/bin/ruff check ptychopinn_plugin bridge tests benchmarks
+# Static checks, run by CI before the tests: formatting, lint rules and types (pyproject.toml).
+LINT_PATHS := ptychopinn_plugin bridge tests benchmarks examples
+
+check: install
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+lint: check
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-output

@@ -150,11 +150,10 @@ def reconstruct(
     it); without one, an engine is built for this call and released at its end.
     """
     owned = engine is None
-    if owned:
-        engine = build_engine(archive, execution)
+    live = build_engine(archive, execution) if engine is None else engine
     try:
         yield from reconstruct_object(
-            engine,
+            live,
             data,
             archive.config.model,
             inference,
@@ -164,4 +163,4 @@ def reconstruct(
         )
     finally:
         if owned:
-            engine.release()
+            live.release()
