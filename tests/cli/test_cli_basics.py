@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 from cli_helpers import run_script
+from suite_helpers import BACKEND_NAMES
 
 from ptychopinn_plugin.cli import SUBCOMMANDS, ExitCode
 from ptychopinn_plugin.cli._common import EXIT_MEANINGS
@@ -122,7 +123,7 @@ def test_existing_outputs_are_kept_unless_overwrite(run_cli, tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ['scan.npz']  # no temporary files left
 
 
-@pytest.mark.parametrize('backend', ['pytorch', 'tensorflow'])
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_a_backend_that_is_not_installed_exits_4_naming_the_extra(cli_data, tmp_path, backend):
     hidden = ('torch', 'lightning') if backend == 'pytorch' else ('tensorflow', 'keras')
     code = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from suite_helpers import BACKENDS
 
 from ptychopinn_plugin.config import (
     Backend,
@@ -26,8 +27,6 @@ from ptychopinn_plugin.core.dataset import prepare_training
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.errors import DataContractError
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
-
-BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 
 PINN_PHASE_SSIM = 0.8
 """Issue 3's bar for PINN on ~1,000 training patterns at N = 64 (held-out scan); slow test."""
