@@ -232,6 +232,7 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_during_training_exits_130_and_writes_nothing(cli_data, tmp_path) -> None:
     model = tmp_path / 'model.zip'
     process = subprocess.Popen(

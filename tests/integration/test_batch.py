@@ -36,6 +36,8 @@ from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 
+pytestmark = pytest.mark.e2e
+
 NUM_EPOCHS = 16
 BATCH_SIZE = 8
 """16 epochs of 18 steps: about 25 s of training per backend on 2 CPU cores."""

@@ -35,6 +35,8 @@ from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
 )
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
 
+pytestmark = pytest.mark.e2e
+
 SCAN = ScanSpec(pattern_size_px=32, step_px=6.0, columns=8, rows=8, num_photons=1e5)
 """64 points of 32 px: one training epoch and one reconstruction take seconds."""
 

@@ -29,6 +29,8 @@ from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
     write_workflow_directory,
 )
 
+pytestmark = pytest.mark.e2e
+
 PARALLEL_RUNS = 3
 
 
