@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ptychopinn_plugin.demo import main
 
 STITCHED_TRUTH_PSNR_DB = 40.0
@@ -21,6 +23,7 @@ def test_demo_writes_its_table_and_reproduces_the_object(tmp_path: Path, capsys)
     assert '| complex_psnr_db |' in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_ptychodus_demo_trains_and_reconstructs_through_batch_mode(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:

@@ -10,6 +10,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import ptychopinn_plugin.core
 
 FRAMEWORKS = ('torch', 'tensorflow', 'keras', 'lightning', 'jax')
@@ -46,11 +48,13 @@ def test_the_core_module_list_is_discovered() -> None:
     assert 'ptychopinn_plugin.core.contract' in CORE_MODULES
 
 
+@pytest.mark.e2e
 def test_importing_the_package_and_core_loads_no_framework() -> None:
     loaded = _loaded_after_import(TOP_MODULES + CORE_MODULES, FRAMEWORKS)
     assert loaded == [], f'frameworks loaded on import: {loaded}'
 
 
+@pytest.mark.e2e
 def test_importing_the_core_loads_no_engine() -> None:
     loaded = _loaded_after_import(CORE_MODULES, CORE_FORBIDDEN)
     assert loaded == [], f'the core imported {loaded}'

@@ -1,8 +1,9 @@
 """Evidence anyone can re-run: engine parity, reconstruction quality, speed against pty-chi.
 
-- ``parity.py``: TensorFlow vs PyTorch, same weights in, same patches out; the train -> save ->
-  load -> infer cycle through ``ptychodus -b`` for each backend and across backends; quality and
-  speed side by side (``python -m ptychopinn_plugin.evidence.parity --out DIR``).
+- ``parity/``: TensorFlow vs PyTorch, same weights in, same patches out (``weights.py``); the
+  train -> save -> load -> infer cycle through ``ptychodus -b`` for each backend and across
+  backends (``cycle.py``); quality and speed side by side (``quality.py``); the report
+  (``report.py``) and the command (``python -m ptychopinn_plugin.evidence.parity --out DIR``).
 - ``benchmark.py``: PINN vs Supervised quality sweep on simulated and measured scans
   (``python -m ptychopinn_plugin.evidence.benchmark --out DIR``).
 - ``baseline.py``: pty-chi reconstructions of the same workflow directories through

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 from cli_helpers import run_script
+from suite_helpers import BACKEND_NAMES
 
 from ptychopinn_plugin.cli import SUBCOMMANDS, ExitCode
 from ptychopinn_plugin.cli._common import EXIT_MEANINGS
@@ -15,6 +16,7 @@ from ptychopinn_plugin.cli._common import EXIT_MEANINGS
 FRAMEWORKS = ('torch', 'tensorflow', 'keras', 'lightning')
 
 
+@pytest.mark.e2e
 def test_importing_the_cli_and_building_its_parser_loads_no_framework() -> None:
     code = (
         'import sys\n'
@@ -122,7 +124,8 @@ def test_existing_outputs_are_kept_unless_overwrite(run_cli, tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ['scan.npz']  # no temporary files left
 
 
-@pytest.mark.parametrize('backend', ['pytorch', 'tensorflow'])
+@pytest.mark.e2e
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_a_backend_that_is_not_installed_exits_4_naming_the_extra(cli_data, tmp_path, backend):
     hidden = ('torch', 'lightning') if backend == 'pytorch' else ('tensorflow', 'keras')
     code = (
@@ -160,6 +163,7 @@ def test_a_cuda_request_without_a_gpu_exits_4(run_cli, cli_data, tmp_path) -> No
     assert 'cuda' in result.stderr and 'auto or cpu' in result.stderr
 
 
+@pytest.mark.e2e
 def test_the_console_script_returns_the_documented_status(cli_data, tmp_path) -> None:
     ok = run_script('inspect', cli_data['model'], '--json')
     assert ok.code == 0 and '"format": "ptychopinn-plugin-model"' in ok.stdout

@@ -7,6 +7,8 @@ from cli_helpers import run_script
 
 from ptychopinn_plugin.core.archive import load_archive
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.slow
 def test_train_runs_pytorch_ddp_on_two_cpu_processes(cli_data, tmp_path) -> None:

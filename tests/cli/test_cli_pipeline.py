@@ -11,13 +11,13 @@ import time
 import numpy as np
 import pytest
 from cli_helpers import NUM_PATTERNS, SCRIPT
+from suite_helpers import BACKEND_NAMES
 
 from ptychopinn_plugin.cli import ExitCode
 from ptychopinn_plugin.core.archive import load_archive
 from ptychopinn_plugin.core.contract import read_training_data
 from ptychopinn_plugin.core.weights import PHYSICS_WEIGHTS
 
-BACKENDS = ['pytorch', 'tensorflow']
 EPOCH_LINE = 'epoch   1/1  loss '
 
 
@@ -45,7 +45,7 @@ def test_inspect_prints_the_archive_manifest(run_cli, cli_data) -> None:
     assert manifest['file_bytes'] == cli_data['model'].stat().st_size
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_train_prints_one_progress_line_per_epoch_and_writes_model_and_history(
     run_cli, cli_data, tmp_path, backend: str
 ) -> None:
@@ -99,7 +99,7 @@ def test_train_accepts_a_ptychodus_workflow_directory(run_cli, cli_data, tmp_pat
     assert load_archive(tmp_path / 'model.zip').training_summary['num_patterns'] == NUM_PATTERNS
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_reconstruct_writes_product_object_and_figures_on_the_scan_grid(
     run_cli, cli_data, tmp_path, backend: str
 ) -> None:
@@ -232,6 +232,7 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_during_training_exits_130_and_writes_nothing(cli_data, tmp_path) -> None:
     model = tmp_path / 'model.zip'
     process = subprocess.Popen(

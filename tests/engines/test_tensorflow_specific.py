@@ -198,6 +198,7 @@ def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.e2e
 def test_keras_loaded_with_another_backend_is_refused_with_the_fix() -> None:
     result = _run_python(
         """
@@ -215,6 +216,7 @@ def test_keras_loaded_with_another_backend_is_refused_with_the_fix() -> None:
     assert 'KERAS_BACKEND=tensorflow' in result.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('first', ['pytorch', 'tensorflow'])
 def test_both_frameworks_train_and_predict_in_one_process(first) -> None:
     result = _run_python(
@@ -247,6 +249,7 @@ def test_both_frameworks_train_and_predict_in_one_process(first) -> None:
     assert difference < 1e-4
 
 
+@pytest.mark.e2e
 def test_two_replica_mirrored_training_matches_one_device() -> None:
     result = _run_python(
         """

@@ -45,6 +45,7 @@ def test_train_and_reconstruct_with_a_shipped_model_needs_no_training(
         assert scores[key] >= threshold
 
 
+@pytest.mark.e2e
 def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(tmp_path) -> None:
     out = tmp_path / 'batch'
     done = subprocess.run(
@@ -59,6 +60,7 @@ def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(tmp
     assert 'phase_ssim:' in done.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_ptychodus_batch_trains_and_reconstructs(tmp_path) -> None:
     out = tmp_path / 'batch'

@@ -109,6 +109,7 @@ def test_an_unexpected_controller_module_is_left_alone_with_a_warning(
     assert 'takes no processing_api, file_dialog_factory, view_controller_factories' in caplog.text
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_a_model_core_start_up_loads_no_qt_and_leaves_the_hook_waiting(
     tmp_path: Path, installed_plugin: Path

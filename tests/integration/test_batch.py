@@ -28,6 +28,7 @@ from ptychodus_workflow import (
     run_ptychodus,
     write_workflow_directory,
 )
+from suite_helpers import BACKEND_NAMES
 
 from ptychopinn_plugin import __version__
 from ptychopinn_plugin.config import default_stitch_crop_px
@@ -35,7 +36,8 @@ from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 
-BACKENDS = ['pytorch', 'tensorflow']
+pytestmark = pytest.mark.e2e
+
 NUM_EPOCHS = 16
 BATCH_SIZE = 8
 """16 epochs of 18 steps: about 25 s of training per backend on 2 CPU cores."""
@@ -140,7 +142,7 @@ def _products(output: Path) -> list[Path]:
     return sorted(output.glob('product.*.h5'))
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_batch_train_writes_the_model_with_the_selected_backend(
     batch: BatchSession, backend: str
 ) -> None:
@@ -155,7 +157,7 @@ def test_batch_train_writes_the_model_with_the_selected_backend(
     assert (trained.output / 'loss_curves.png').is_file()
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
 def test_batch_reconstruct_writes_products_that_resemble_the_truth(
     batch: BatchSession, backend: str
 ) -> None:

@@ -131,6 +131,7 @@ def broken(settings_registry):
 """
 
 
+@pytest.mark.e2e
 def test_third_party_entry_points_are_picked_up_and_broken_ones_skipped(
     tmp_path: Path, installed_copy: Path
 ) -> None:
@@ -169,6 +170,7 @@ def test_third_party_entry_points_are_picked_up_and_broken_ones_skipped(
     assert 'zz_broken' in output and 'broken on purpose' in output  # logged, then skipped
 
 
+@pytest.mark.e2e
 def test_ptychodus_start_up_imports_no_framework(tmp_path: Path, installed_copy: Path) -> None:
     code = (
         'import logging, sys\n'

@@ -26,7 +26,7 @@ from ptychopinn_plugin.config import (
 from ptychopinn_plugin.core.archive import save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.core.translate import training_data_from_reconstruct_input
-from ptychopinn_plugin.evidence.parity import OBJECT_RTOL, _relative
+from ptychopinn_plugin.evidence.parity import OBJECT_RTOL, relative_error
 from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
     ScanSpec,
     make_workflow_scan,
@@ -34,6 +34,8 @@ from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
     write_workflow_directory,
 )
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
+
+pytestmark = pytest.mark.e2e
 
 SCAN = ScanSpec(pattern_size_px=32, step_px=6.0, columns=8, rows=8, num_photons=1e5)
 """64 points of 32 px: one training epoch and one reconstruction take seconds."""
@@ -86,7 +88,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
 
     crop = default_stitch_crop_px(SCAN.pattern_size_px)
     mask = scanned_region_mask(scan.positions_px, scan.truth.shape, SCAN.pattern_size_px, crop)
-    error = _relative(through_ptychodus[mask], in_process[mask])
+    error = relative_error(through_ptychodus[mask], in_process[mask])
     assert error < OBJECT_RTOL, f'max relative difference {error:.2e}'
     # not vacuous: the model's output differs from the flat initial guess Ptychodus starts from
-    assert _relative(scan.initial_guess[mask], in_process[mask]) > 100 * OBJECT_RTOL
+    assert relative_error(scan.initial_guess[mask], in_process[mask]) > 100 * OBJECT_RTOL

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings('ignore')
+pytestmark = pytest.mark.e2e
 
 
 def test_quality_benchmark_command_writes_its_table(tmp_path) -> None:
@@ -43,3 +43,31 @@ def test_quality_benchmark_command_writes_its_table(tmp_path) -> None:
     results = json.loads((out / 'benchmark.json').read_text())
     assert len(results['sweep']) == 8  # one row per default setting and seed
     assert (out / 'benchmark.md').read_text().count('| pinn |') >= 5
+
+
+def test_parity_command_writes_its_report(tmp_path) -> None:
+    out = tmp_path / 'parity'
+    done = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'ptychopinn_plugin.evidence.parity',
+            '--out',
+            str(out),
+            '--weights-cases',
+            '64:1:pinn',
+            '--cycle-cases',
+            '',
+            '--quality-cases',
+            '',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    results = json.loads((out / 'parity.json').read_text())
+    assert [w['case']['pattern_size_px'] for w in results['weights']] == [64]
+    assert results['cycles'] == [] and results['quality'] == []
+    assert '**Overall: 2 of 2 rows PASS.**' in (out / 'parity.md').read_text()  # + self-check
+    assert (out / 'weights_parity.png').is_file()

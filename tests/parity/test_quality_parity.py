@@ -27,6 +27,9 @@ an untrained network less)."""
 
 
 @pytest.mark.slow
+# 5 seeds x 2 backends x 8 epochs on 256 patterns (~2 s each at NumFiltersScale 1) plus start-up
+# and inference: ~5 min alone, ~10 at half speed
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize('mode', [Mode.PINN, Mode.SUPERVISED])
 def test_backends_trained_from_the_same_data_and_seed_reconstruct_equally_well(mode) -> None:
     result = quality_parity(Case(64, 1, mode), seeds=list(QUALITY_SEEDS), epochs=8)

@@ -60,6 +60,7 @@ def test_an_archive_save_that_fails_mid_write_leaves_the_old_archive(tmp_path, m
     assert _visible(tmp_path) == ['model.zip']  # the temporary file was removed
 
 
+@pytest.mark.e2e
 def test_an_archive_save_killed_at_any_moment_leaves_a_loadable_archive(tmp_path) -> None:
     path = save_untrained(tmp_path / 'model.zip', ModelConfig(pattern_size_px=64))
     script = textwrap.dedent(

@@ -9,7 +9,6 @@ and start concurrently (Ptychodus takes several seconds to start and stop).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import zipfile
@@ -30,7 +29,8 @@ from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
     write_workflow_directory,
 )
 
-INTEGRATION_CONFTEST = Path(__file__).resolve().parents[1] / 'integration' / 'conftest.py'
+pytestmark = pytest.mark.e2e
+
 PARALLEL_RUNS = 3
 
 
@@ -117,19 +117,6 @@ def _run_case(root: Path, scan: WorkflowScan, name: str, case: Case) -> Outcome:
     return Outcome(run_ptychodus(case.action, directory, output), output, old_model)
 
 
-def _check_installed_copy() -> None:
-    spec = importlib.util.spec_from_file_location('integration_conftest', INTEGRATION_CONFTEST)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    stale = module.stale_installed_files()
-    if stale:
-        pytest.fail(
-            f'the installed ptychopinn-plugin differs from the source tree in {stale[:5]}; '
-            'reinstall it (make install, or: python -m pip install --no-deps --force-reinstall .)'
-        )
-
-
 FAST = [
     'NaN counts (train)',
     'model for another pattern size (reconstruct)',
@@ -141,19 +128,18 @@ SLOW = [name for name in CASES if name not in FAST]
 
 
 def _run_cases(root: Path, scan: WorkflowScan, names: list[str]) -> dict[str, Outcome]:
-    _check_installed_copy()
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         futures = {name: pool.submit(_run_case, root, scan, name, CASES[name]) for name in names}
         return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope='module')
-def fast_outcomes(tmp_path_factory, small_scan) -> dict[str, Outcome]:
+def fast_outcomes(tmp_path_factory, small_scan, installed_copy) -> dict[str, Outcome]:
     return _run_cases(tmp_path_factory.mktemp('batch-bad-input'), small_scan, FAST)
 
 
 @pytest.fixture(scope='module')
-def slow_outcomes(tmp_path_factory, small_scan) -> dict[str, Outcome]:
+def slow_outcomes(tmp_path_factory, small_scan, installed_copy) -> dict[str, Outcome]:
     return _run_cases(tmp_path_factory.mktemp('batch-bad-input-slow'), small_scan, SLOW)
 
 
@@ -178,9 +164,8 @@ def test_more_bad_input_through_ptychodus_batch(slow_outcomes, name) -> None:
 
 @pytest.mark.slow
 def test_ptychodus_batch_train_into_an_unwritable_directory_fails_and_keeps_the_file(
-    tmp_path, small_scan
+    tmp_path, small_scan, installed_copy
 ) -> None:
-    _check_installed_copy()
     directory = write_workflow_directory(tmp_path / 'in', small_scan, _settings())
     blocker = tmp_path / 'not-a-directory'
     blocker.write_text('keep me')

@@ -32,7 +32,6 @@ from ptychopinn_plugin.core.grouping import group_scan_points
 from ptychopinn_plugin.core.physics import dataset_normalization
 from ptychopinn_plugin.workflow import TrainingRun, build_engine, reconstruct
 
-BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 MODEL = ModelConfig(pattern_size_px=32, n_filters_scale=1)
 CANCEL_SLACK_S = 3.0
 """Closing the epoch iterator may take the rest of the epoch in progress plus the framework's
@@ -48,11 +47,6 @@ DETERMINISM_RTOL = 1e-5
 @pytest.fixture(scope='module')
 def scan():
     return simulate.make_scan('smooth', num_patterns=16, pattern_size_px=32, seed=3)
-
-
-@pytest.fixture(params=BACKENDS, ids=[b.value for b in BACKENDS])
-def backend(request) -> Backend:
-    return request.param
 
 
 def _config(backend: Backend, num_epochs: int) -> PluginConfig:

@@ -34,16 +34,10 @@ from ptychopinn_plugin.errors import (
 )
 from ptychopinn_plugin.workflow import TrainingRun
 
-BACKENDS = [Backend.PYTORCH, Backend.TENSORFLOW]
 MODEL = ModelConfig(pattern_size_px=32, n_filters_scale=1)
 BATCH_ATOL = 1e-5
 """Objects stitched from batches of different sizes: the engines pad every call to a fixed chunk,
 so only float32 accumulation order can differ."""
-
-
-@pytest.fixture(params=BACKENDS, ids=[b.value for b in BACKENDS])
-def backend(request) -> Backend:
-    return request.param
 
 
 @pytest.fixture(scope='module')

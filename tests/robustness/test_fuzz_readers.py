@@ -182,8 +182,11 @@ def _array(data, like: np.ndarray) -> np.ndarray:
     if kind == 'dtype':
         dtype = data.draw(st.sampled_from(DTYPES), label='dtype')
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')  # complex -> real casts warn; the point here
+            with warnings.catch_warnings():  # lossy casts warn; they are the point here
+                warnings.simplefilter('ignore', np.exceptions.ComplexWarning)  # complex -> real
+                warnings.filterwarnings(  # NaN, inf or out-of-range values to a narrower type
+                    'ignore', '(invalid value|overflow) encountered in cast', RuntimeWarning
+                )
                 return like.astype(dtype)
         except Exception:  # noqa: BLE001 - some casts (text to datetime) are impossible
             return np.zeros(like.shape, dtype)
@@ -195,8 +198,8 @@ def _array(data, like: np.ndarray) -> np.ndarray:
     value = data.draw(st.sampled_from([np.nan, np.inf, -1.0, 0.0, 1e300]), label='value')
     changed = np.array(like, copy=True)
     if changed.size and changed.dtype.kind in 'fc':
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # 1e300 overflows float32 to inf: wanted here
+        with warnings.catch_warnings():  # 1e300 overflows float32 to inf: wanted here
+            warnings.filterwarnings('ignore', 'overflow encountered in cast', RuntimeWarning)
             changed.flat[data.draw(st.integers(0, changed.size - 1), label='at')] = value
     return changed
 
