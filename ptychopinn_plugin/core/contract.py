@@ -6,7 +6,7 @@ guess and ground-truth patches. The on-disk keys follow PtychoPINN's NPZ files (
 amplitude) and add ``metadata_json`` with the quantity the data came from, the photon count and
 the object geometry. The reader also accepts Ptychodus's own export (counts in ``diff3d``, a
 probe-mode stack) and converts it explicitly. Conversion from Ptychodus objects lives in
-``translate.py``; grouping in ``grouping.py``.
+``ptychodus_io`` (outside the core); grouping in ``grouping.py``.
 
 Conventions (see ``specs/ptychodus_api_spec.md``):
 - positions: ``positions_px[:, 0]`` is x (column), ``positions_px[:, 1]`` is y (row), in object

@@ -5,7 +5,8 @@ point; the pieces (object generators, :func:`disk_probe`, :func:`raster_scan`,
 :func:`fermat_spiral_scan`, :func:`simulate_dataset`) combine freely. The forward model used to
 simulate is the plain one: counts ~ Poisson(c * |F(probe * patch)|**2) with ``F`` the
 Parseval-preserving far field of ``physics.py`` and ``c`` chosen so that the mean total count per
-pattern is ``num_photons``. A simulator built on Ptychodus's own models lives in ``translate.py``.
+pattern is ``num_photons``. A simulator built on Ptychodus's own models is
+``ptychodus_io/simulation.py``.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from .report import (
 )
 
 if TYPE_CHECKING:
-    from ..ptychodus_adapter.workflow_dir import BatchRun
+    from ..ptychodus_io.batch import BatchRun
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.baseline')
 
@@ -80,7 +80,7 @@ def run_batch(
             f'{executable} does not exist; create the benchmark environment with '
             '`bash benchmarks/setup_bench_env.sh` (pty-chi) or install this package'
         )
-    from ..ptychodus_adapter.workflow_dir import run_ptychodus
+    from ..ptychodus_io.batch import run_ptychodus
 
     return run_ptychodus(action, input_dir, output_dir, timeout_s=timeout_s, executable=executable)
 
@@ -234,11 +234,8 @@ def headlines(runs: list[BaselineRun], reference: BaselineRun) -> list[Headline]
 
 
 def run_experiment(args: argparse.Namespace) -> dict[str, object]:
-    from ..ptychodus_adapter.workflow_dir import (
-        ScanSpec,
-        make_workflow_scan,
-        write_workflow_directory,
-    )
+    from ..ptychodus_io.simulation import ScanSpec, make_workflow_scan
+    from ..ptychodus_io.simulation import write_workflow_scan as write_workflow_directory
 
     out: Path = args.out
     n = args.pattern_size

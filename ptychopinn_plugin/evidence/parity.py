@@ -331,7 +331,7 @@ class CycleResult:
 
 
 def _cycle_spec(pattern_size_px: int, side: int):
-    from ..ptychodus_adapter.workflow_dir import ScanSpec
+    from ..ptychodus_io.simulation import ScanSpec
 
     return ScanSpec(
         pattern_size_px=pattern_size_px,
@@ -364,11 +364,9 @@ def batch_cycle(
     """Train on one Ptychodus-simulated scan and reconstruct another, for every backend pair."""
     from ptychodus.api.io import load_product
 
-    from ..ptychodus_adapter.workflow_dir import (
-        make_workflow_scan,
-        run_ptychodus,
-        write_workflow_directory,
-    )
+    from ..ptychodus_io.batch import run_ptychodus
+    from ..ptychodus_io.simulation import make_workflow_scan
+    from ..ptychodus_io.simulation import write_workflow_scan as write_workflow_directory
 
     spec = _cycle_spec(case.pattern_size_px, side)
     train_scan, test_scan = make_workflow_scan(0, spec), make_workflow_scan(1, spec)

@@ -22,13 +22,8 @@ import pytest
 from robustness_helpers import save_untrained, with_counts
 
 from ptychopinn_plugin.config import ModelConfig
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
-    PTYCHODUS,
-    BatchRun,
-    WorkflowScan,
-    run_ptychodus,
-    write_workflow_directory,
-)
+from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS, BatchRun, run_ptychodus
+from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan, write_workflow_scan
 
 INTEGRATION_CONFTEST = Path(__file__).resolve().parents[1] / 'integration' / 'conftest.py'
 PARALLEL_RUNS = 3
@@ -107,7 +102,7 @@ class Outcome:
 
 def _run_case(root: Path, scan: WorkflowScan, name: str, case: Case) -> Outcome:
     slug = ''.join(c if c.isalnum() else '-' for c in name.lower())
-    directory = write_workflow_directory(
+    directory = write_workflow_scan(
         root / slug, with_counts(scan, _counts(scan, case.counts)), case.settings
     )
     if case.model is not None:
@@ -181,7 +176,7 @@ def test_ptychodus_batch_train_into_an_unwritable_directory_fails_and_keeps_the_
     tmp_path, small_scan
 ) -> None:
     _check_installed_copy()
-    directory = write_workflow_directory(tmp_path / 'in', small_scan, _settings())
+    directory = write_workflow_scan(tmp_path / 'in', small_scan, _settings())
     blocker = tmp_path / 'not-a-directory'
     blocker.write_text('keep me')
     # run_ptychodus keeps its log beside the output directory, which cannot exist here
