@@ -26,12 +26,11 @@ import zlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataContractError
-from .files import atomic_output
+from .files import MAX_COMPRESSION_RATIO_DATA, atomic_output, exceeds_declared_limits
 
 logger = logging.getLogger(__name__)
 
@@ -438,11 +437,6 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
     return path
 
 
-MAX_COMPRESSION_RATIO = 2000
-"""A member that claims to expand more than this is refused as a decompression bomb (diffraction
-counts with many zeros compress well, typically 10 to 100 times, never thousands)."""
-
-
 def _physical_memory_bytes() -> int | None:
     """Physical memory of this machine, or None where the OS does not say."""
     try:
@@ -463,13 +457,13 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
                     'memory of this machine; split the scan into several files'
                 )
             for info in archive.infolist():
-                if info.file_size > MAX_MEMBER_BYTES or info.file_size > (
-                    MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+                if exceeds_declared_limits(
+                    info, max_bytes=MAX_MEMBER_BYTES, max_ratio=MAX_COMPRESSION_RATIO_DATA
                 ):
                     raise DataContractError(
                         f'{path}: member {info.filename!r} declares {info.file_size} bytes from '
                         f'{info.compress_size} compressed; refusing to decompress it (at most '
-                        f'{MAX_MEMBER_BYTES} bytes and a ratio of {MAX_COMPRESSION_RATIO})'
+                        f'{MAX_MEMBER_BYTES} bytes and a ratio of {MAX_COMPRESSION_RATIO_DATA})'
                     )
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
@@ -640,18 +634,3 @@ def _check_quantity_plausible(
             'perfect squares, which is what detector counts (intensity) look like. Declare '
             "quantity='counts' (the square root is taken for you) or store sqrt(counts)."
         )
-
-
-def describe(data: TrainingData) -> dict[str, Any]:
-    """A JSON-friendly summary of a dataset (for logs and ``ptychopinn inspect``)."""
-    positions = data.positions_px
-    return {
-        'num_patterns': data.num_patterns,
-        'pattern_size_px': data.pattern_size_px,
-        'mean_total_counts': data.mean_total_counts(),
-        'x_range_px': [float(positions[:, 0].min()), float(positions[:, 0].max())],
-        'y_range_px': [float(positions[:, 1].min()), float(positions[:, 1].max())],
-        'has_object_guess': data.object_guess is not None,
-        'has_ground_truth': data.has_ground_truth,
-        'metadata': json.loads(data.metadata.to_json()),
-    }

@@ -40,7 +40,6 @@ __all__ = [
     'SimulatedScan',
     'disk_probe',
     'fermat_spiral_scan',
-    'gaussian_probe',
     'image_object',
     'lines_object',
     'make_object',
@@ -358,15 +357,6 @@ def disk_probe(
         transfer = np.exp(-1j * np.pi * propagation_px2 * (freq[:, None] ** 2 + freq[None, :] ** 2))
         probe = np.fft.ifft2(np.fft.fft2(probe) * transfer)
     return probe.astype(np.complex64)
-
-
-def gaussian_probe(n_px: int, sigma_px: float) -> np.ndarray:
-    """Real Gaussian probe ``exp(-r**2 / (2 sigma**2))`` about ``(N-1)/2``; (N, N) complex64."""
-    if not sigma_px > 0:
-        raise ConfigurationError(f'sigma_px must be positive, got {sigma_px!r}')
-    index = np.arange(n_px, dtype=np.float64) - (n_px - 1) / 2
-    radius_sq = index[:, None] ** 2 + index[None, :] ** 2
-    return np.exp(-radius_sq / (2.0 * sigma_px**2)).astype(np.complex64)
 
 
 # ------------------------------------------------------------------------------------------ scans
