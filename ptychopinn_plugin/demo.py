@@ -75,12 +75,8 @@ def run_ptychodus_demo(out: Path, *, epochs: int, backends: list[str]) -> list[d
     from ptychodus.api.io import load_product
 
     from .engines import backend_is_installed
-    from .ptychodus_adapter.workflow_dir import (
-        ScanSpec,
-        make_workflow_scan,
-        run_ptychodus,
-        write_workflow_directory,
-    )
+    from .ptychodus_io.batch import run_ptychodus
+    from .ptychodus_io.simulation import ScanSpec, make_workflow_scan, write_workflow_scan
 
     spec = ScanSpec(pattern_size_px=64, step_px=14.0, columns=18, rows=18, num_photons=1e6)
     logger.info('simulating two scans with Ptychodus (%d points each)', spec.columns * spec.rows)
@@ -103,11 +99,11 @@ def run_ptychodus_demo(out: Path, *, epochs: int, backends: list[str]) -> list[d
             'PtychoPINN': {'Backend': backend, 'Device': 'auto'},
         }
         base = out / backend
-        train_dir = write_workflow_directory(base / 'train-input', train_scan, settings)
+        train_dir = write_workflow_scan(base / 'train-input', train_scan, settings)
         trained = run_ptychodus('train', train_dir, base / 'train-output')
         if trained.returncode != 0:
             raise RuntimeError(f'ptychodus -b train failed for {backend}:\n{trained.log[-3000:]}')
-        test_dir = write_workflow_directory(base / 'reconstruct-input', test_scan, settings)
+        test_dir = write_workflow_scan(base / 'reconstruct-input', test_scan, settings)
         shutil.copyfile(base / 'train-output' / 'model.zip', test_dir / 'model.zip')
         done = run_ptychodus('reconstruct', test_dir, base / 'reconstruct-output')
         if done.returncode != 0:

@@ -4,8 +4,8 @@ A *scan* is a contract NPZ file or a Ptychodus standard workflow directory (``pr
 ``diffraction.h5``, paired by scan index exactly as Ptychodus pairs them for a reconstructor). An
 *object file* is what ``reconstruct`` writes (``object.npz``), a contract NPZ (its
 ``objectGuess``), or a Ptychodus product (``.h5``). Ptychodus files are read and written with
-Ptychodus's own readers and writers; the conversion from and to the contract is
-``core.translate``. Ptychodus is imported only when a Ptychodus file is touched.
+Ptychodus's own readers and writers, through ``ptychodus_io`` (the package the reconstructor
+uses too). Ptychodus is imported only when a Ptychodus file is touched.
 """
 
 from __future__ import annotations
@@ -18,26 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from ..core.contract import ContractKey, DiffractionQuantity, TrainingData, read_training_data
+from ..core.contract import ContractKey, TrainingData, read_training_data
 from ..errors import DataContractError
+from ..ptychodus_io.layout import DIFFRACTION_FILE, PRODUCT_FILE, is_workflow_directory
 from ._common import atomic_output
 
 __all__ = [
     'ObjectFile',
     'Scan',
-    'is_workflow_directory',
     'load_object_file',
     'load_scan',
     'object_shape_for',
     'write_figures',
     'write_object_npz',
-    'write_product',
-    'write_workflow_directory',
 ]
 
-PRODUCT_FILE = 'product.h5'
-DIFFRACTION_FILE = 'diffraction.h5'
-SETTINGS_FILE = 'settings.ini'
 OBJECT_KEY = 'object'
 """Key of the reconstructed object in the NPZ ``reconstruct`` writes."""
 
@@ -50,11 +45,6 @@ class Scan:
     product: Any | None
     """``ptychodus.api.product.Product`` for a workflow directory, else None."""
     source: Path
-
-
-def is_workflow_directory(path: Path) -> bool:
-    """True for a directory holding ``product.h5`` and ``diffraction.h5``."""
-    return (path / PRODUCT_FILE).is_file() and (path / DIFFRACTION_FILE).is_file()
 
 
 def load_scan(path: Path) -> Scan:
@@ -80,25 +70,10 @@ def load_scan(path: Path) -> Scan:
 
 
 def _load_workflow_directory(directory: Path) -> Scan:
-    from dataclasses import replace
+    from ..ptychodus_io.workflow_dir import read_workflow_directory
 
-    from ptychodus.api.io import load_diffraction_data, load_product
-    from ptychodus.api.reconstruct import prepare_reconstruct_input
-
-    from ..core.translate import training_data_from_reconstruct_input
-
-    try:
-        product = load_product(directory / PRODUCT_FILE)
-        assembled = load_diffraction_data(directory / DIFFRACTION_FILE)
-        parameters = prepare_reconstruct_input(assembled, product)
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataContractError(
-            f'cannot read the Ptychodus workflow files in {directory}: {exc}; check that '
-            f'{PRODUCT_FILE} and {DIFFRACTION_FILE} were written by Ptychodus'
-        ) from exc
-    data = training_data_from_reconstruct_input(parameters)
-    metadata = replace(data.metadata, source=f'{directory} ({product.metadata.name!r})')
-    return Scan(replace(data, metadata=metadata), parameters.product, directory)
+    read = read_workflow_directory(directory)
+    return Scan(read.data, read.product, directory)
 
 
 def object_shape_for(data: TrainingData) -> tuple[int, int]:
@@ -109,90 +84,6 @@ def object_shape_for(data: TrainingData) -> tuple[int, int]:
     width = math.ceil(float(np.max(data.positions_px[:, 0])) + half) + 1
     height = math.ceil(float(np.max(data.positions_px[:, 1])) + half) + 1
     return height, width
-
-
-# --- contract -> Ptychodus -------------------------------------------------------------------
-
-
-def product_from_data(data: TrainingData, object_: np.ndarray, name: str):
-    """A far-field Ptychodus ``Product`` for contract data, with ``object_`` as its object.
-
-    The object pixel size comes from the metadata when known, else from a default far-field
-    geometry (10 keV, 2 m, 75 um detector pixels); the detector distance is chosen so that
-    Ptychodus's far-field relation reproduces that pixel size. Positions round-trip exactly.
-    """
-    from ptychodus.api.constants import energy_eV_to_wavelength_m
-
-    from ..core import translate
-
-    n_px = data.pattern_size_px
-    wavelength_m = energy_eV_to_wavelength_m(translate.DEFAULT_PHOTON_ENERGY_EV)
-    pixel_size_m = data.metadata.object_pixel_width_m or translate.far_field_object_pixel_size_m(
-        n_px, wavelength_m=wavelength_m
-    )
-    distance_m = pixel_size_m * n_px * translate.DEFAULT_DETECTOR_PIXEL_SIZE_M / wavelength_m
-    return translate.make_product(
-        object_,
-        data.probe,
-        data.positions_px,
-        pixel_size_m=pixel_size_m,
-        wavelength_m=wavelength_m,
-        detector_distance_m=distance_m,
-        name=name,
-    )
-
-
-def write_product(path: Path, product) -> Path:
-    """Write a Ptychodus product file with Ptychodus's writer, atomically."""
-    from ptychodus.api.io import save_product
-
-    with atomic_output(path) as temporary:
-        save_product(temporary, product)
-    return path
-
-
-def write_workflow_directory(
-    directory: Path,
-    data: TrainingData,
-    *,
-    object_: np.ndarray,
-    settings: dict[str, dict[str, object]] | None,
-    name: str,
-) -> list[Path]:
-    """Write contract data as a Ptychodus workflow directory; returns the files written.
-
-    ``diffraction.h5`` holds counts (the squared amplitudes; for amplitude data of unknown dose
-    these are relative counts), ``product.h5`` the probe, positions and ``object_``, and
-    ``settings.ini`` (when ``settings`` is given) the Ptychodus settings.
-    """
-    from ptychodus.api.assemble import AssembledDiffractionData
-    from ptychodus.api.geometry import PixelGeometry
-    from ptychodus.api.io import save_diffraction_data
-
-    from ..core import translate
-    from ..ptychodus_adapter.workflow_dir import write_settings
-
-    product = product_from_data(data, object_, name)
-    counts = np.square(data.diffraction_amplitude.astype(np.float64))
-    if data.metadata.source_quantity is DiffractionQuantity.COUNTS:
-        counts = np.rint(counts)  # sqrt then square: undo float32 rounding of integer counts
-    detector_px = translate.DEFAULT_DETECTOR_PIXEL_SIZE_M
-    assembled = AssembledDiffractionData(
-        indexes=np.asarray(data.scan_index, dtype=np.intp),
-        patterns=counts,
-        pixel_geometry=PixelGeometry(width_m=detector_px, height_m=detector_px),
-        bad_pixels=np.zeros(counts.shape[1:], dtype=bool),
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    written = [write_product(directory / PRODUCT_FILE, product)]
-    with atomic_output(directory / DIFFRACTION_FILE) as temporary:
-        save_diffraction_data(temporary, assembled)
-    written.append(directory / DIFFRACTION_FILE)
-    if settings is not None:
-        with atomic_output(directory / SETTINGS_FILE) as temporary:
-            write_settings(temporary, settings)
-        written.append(directory / SETTINGS_FILE)
-    return written
 
 
 # --- objects ---------------------------------------------------------------------------------
@@ -275,22 +166,12 @@ def _scalar(npz, key: str) -> int | None:
 
 
 def _load_product_object(path: Path) -> ObjectFile:
-    from ptychodus.api.io import load_product
+    from ..ptychodus_io.inputs import positions_in_object_px
+    from ..ptychodus_io.products import read_product
 
-    try:
-        product = load_product(path)
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataContractError(f'cannot read the Ptychodus product {path}: {exc}') from exc
+    product = read_product(path)
     object_ = product.object_
-    geometry = object_.get_geometry()
-    positions = product.probe_positions
-    positions_px = np.stack(
-        [
-            geometry.map_probe_positions_to_object_x_px(positions),
-            geometry.map_probe_positions_to_object_y_px(positions),
-        ],
-        axis=1,
-    )
+    positions_px = positions_in_object_px(object_.get_geometry(), product.probe_positions)
     return ObjectFile(object_.get_layer(0), positions_px, product.probes.width_px, None)
 
 

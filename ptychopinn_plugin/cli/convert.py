@@ -2,7 +2,7 @@
 
 - workflow directory (``product.h5`` + ``diffraction.h5``) -> ``.npz``: the patterns paired with
   their positions by scan index, as Ptychodus hands them to a reconstructor, converted by
-  ``core.translate`` (counts to amplitude, bad pixels inpainted, probe mode 0).
+  ``ptychodus_io`` (counts to amplitude, bad pixels inpainted, probe mode 0).
 - ``.npz`` -> directory: ``product.h5``, ``diffraction.h5`` (counts: the squared amplitudes) and
   ``settings.ini`` selecting PtychoPINN, written with Ptychodus's writers.
 - ``.npz`` -> ``.npz``: rewrite a PtychoPINN NPZ or Ptychodus's own NPZ export in the contract form
@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.contract import read_training_data, write_training_data
     from ..errors import ConfigurationError
+    from ..ptychodus_io.layout import DIFFRACTION_FILE, PRODUCT_FILE, SETTINGS_FILE
     from . import _io
 
     source, target = args.input, args.output
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             check_outputs(
-                [target / n for n in (_io.PRODUCT_FILE, _io.DIFFRACTION_FILE, _io.SETTINGS_FILE)],
+                [target / n for n in (PRODUCT_FILE, DIFFRACTION_FILE, SETTINGS_FILE)],
                 args.overwrite,
             )
             data = read_training_data(source, quantity=quantity)
@@ -102,8 +103,14 @@ def run(args: argparse.Namespace) -> int:
                 'Processing': {'Algorithm': 'ptychopinn_pinn'},
                 'PtychoPINN': {'Backend': args.backend, 'Device': 'auto'},
             }
-            written = _io.write_workflow_directory(
-                target, data, object_=object_, settings=settings, name=source.stem
+            from ..ptychodus_io.products import product_from_data
+            from ..ptychodus_io.workflow_dir import diffraction_from_data, write_workflow_directory
+
+            written = write_workflow_directory(
+                target,
+                product_from_data(data, object_, name=source.stem),
+                diffraction_from_data(data),
+                settings,
             )
     elif not source.exists():
         raise FileNotFoundError(f'no such file or directory: {source}')

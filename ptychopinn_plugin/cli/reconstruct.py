@@ -164,14 +164,14 @@ def run(args: argparse.Namespace) -> int:
         raise ReconstructionError(f'the reconstruction of {args.data} produced no object')
     object_ = final.object_
 
-    if scan.product is not None:
-        from ..core.translate import product_with_object
+    from ..ptychodus_io.products import product_from_data, product_with_object, write_product
 
+    if scan.product is not None:
         product = product_with_object(scan.product, object_)
     else:
-        product = _io.product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
+        product = product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
     args.output.mkdir(parents=True, exist_ok=True)
-    written = [_io.write_product(args.output / 'product.h5', product)]
+    written = [write_product(args.output / 'product.h5', product)]
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
     written.append(
         _io.write_object_npz(

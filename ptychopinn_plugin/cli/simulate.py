@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.contract import write_training_data
     from ..core.simulate import make_scan
     from ..errors import ConfigurationError
-    from ._io import DIFFRACTION_FILE, PRODUCT_FILE, SETTINGS_FILE
+    from ..ptychodus_io.layout import DIFFRACTION_FILE, PRODUCT_FILE, SETTINGS_FILE
 
     if args.output.suffix != '.npz':
         raise ConfigurationError(f'the output must be an .npz file, got {str(args.output)!r}')
@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     write_training_data(args.output, data, overwrite=args.overwrite)
     written = [args.output]
     if args.workflow_dir is not None:
-        from ._io import write_workflow_directory
+        from ..ptychodus_io.products import product_from_data
+        from ..ptychodus_io.workflow_dir import diffraction_from_data, write_workflow_directory
 
         settings: dict[str, dict[str, object]] = {
             'Processing': {'Algorithm': f'ptychopinn_{args.mode}'},
@@ -160,12 +161,11 @@ def run(args: argparse.Namespace) -> int:
         product_object = (
             scan.object_ if args.product_object == 'truth' else np.ones_like(scan.object_)
         )
+        product = product_from_data(
+            data, product_object, name=f'simulated-{args.object_kind}-{args.seed}'
+        )
         written += write_workflow_directory(
-            args.workflow_dir,
-            data,
-            object_=product_object,
-            settings=settings,
-            name=f'simulated-{args.object_kind}-{args.seed}',
+            args.workflow_dir, product, diffraction_from_data(data), settings
         )
     if not args.quiet:
         say(

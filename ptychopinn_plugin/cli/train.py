@@ -61,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '--history', type=Path, default=None, help='also write the per-epoch losses as CSV'
     )
     add_execution_options(parser)
+    _add_model_options(parser)
+    _add_training_options(parser)
+    _add_hardware_options(parser)
+    add_overwrite_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group('model (taken from --init-model when fine-tuning)')
     group.add_argument(
         '--mode',
@@ -92,6 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help='fine-tune this archive instead of starting from random weights',
     )
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group('training')
     group.add_argument('--epochs', type=int, default=50, help='epochs (default: %(default)s)')
     group.add_argument(
@@ -139,6 +150,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help='any configuration field, e.g. training.nll_weight=0.5 or model.probe_scale=4 '
         '(sections: model, training, execution; values are JSON or plain strings; repeatable)',
     )
+
+
+def _add_hardware_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group('hardware and distribution')
     group.add_argument(
         '--precision',
@@ -159,8 +173,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="distribution strategy, Lightning's name for PyTorch (ddp, ddp_spawn, fsdp, ...); "
         'TensorFlow mirrors the devices itself (default: %(default)s)',
     )
-    add_overwrite_option(parser)
-    parser.set_defaults(handler=run)
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, dict[str, Any]]:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from ..config import PluginConfig
 from ..errors import ArchiveError
-from .files import atomic_output
+from .files import MAX_COMPRESSION_RATIO_MODEL, atomic_output, exceeds_declared_limits
 from .weights import check_weights, weight_specs
 
 __all__ = ['ARCHIVE_EXTENSION', 'Archive', 'load_archive', 'read_manifest', 'save_archive']
@@ -45,8 +45,6 @@ WEIGHTS = 'weights.npz'
 MAX_MANIFEST_BYTES = 4 * 1024**2
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 """Declared uncompressed sizes above these are refused before anything is decompressed."""
-MAX_COMPRESSION_RATIO = 200
-"""A member that claims to expand more than this is treated as a decompression bomb."""
 NPY_HEADER_BYTES = 4096
 """Room for one ``.npy`` header (NumPy writes 128 bytes; a hand-made header may be longer)."""
 ZIP_ENTRY_OVERHEAD_BYTES = 512
@@ -202,9 +200,7 @@ def _open(path: Path) -> zipfile.ZipFile:
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
     """The bytes of member ``name``: refused unless it declares at most ``limit`` bytes."""
     info = zf.getinfo(name)
-    if info.file_size > limit or info.file_size > MAX_COMPRESSION_RATIO * max(
-        info.compress_size, 1
-    ):
+    if exceeds_declared_limits(info, max_bytes=limit, max_ratio=MAX_COMPRESSION_RATIO_MODEL):
         raise ArchiveError(
             f'{path}: member {name} declares {info.file_size} bytes from {info.compress_size} '
             f'compressed (at most {limit} expected); refusing to decompress it'

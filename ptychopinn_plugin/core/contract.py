@@ -6,7 +6,7 @@ guess and ground-truth patches. The on-disk keys follow PtychoPINN's NPZ files (
 amplitude) and add ``metadata_json`` with the quantity the data came from, the photon count and
 the object geometry. The reader also accepts Ptychodus's own export (counts in ``diff3d``, a
 probe-mode stack) and converts it explicitly. Conversion from Ptychodus objects lives in
-``translate.py``; grouping in ``grouping.py``.
+``ptychodus_io`` (outside the core); grouping in ``grouping.py``.
 
 Conventions (see ``specs/ptychodus_api_spec.md``):
 - positions: ``positions_px[:, 0]`` is x (column), ``positions_px[:, 1]`` is y (row), in object
@@ -26,12 +26,11 @@ import zlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataContractError
-from .files import atomic_output
+from .files import MAX_COMPRESSION_RATIO_DATA, atomic_output, exceeds_declared_limits
 
 logger = logging.getLogger(__name__)
 
@@ -438,11 +437,6 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
     return path
 
 
-MAX_COMPRESSION_RATIO = 2000
-"""A member that claims to expand more than this is refused as a decompression bomb (diffraction
-counts with many zeros compress well, typically 10 to 100 times, never thousands)."""
-
-
 def _physical_memory_bytes() -> int | None:
     """Physical memory of this machine, or None where the OS does not say."""
     try:
@@ -463,13 +457,13 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
                     'memory of this machine; split the scan into several files'
                 )
             for info in archive.infolist():
-                if info.file_size > MAX_MEMBER_BYTES or info.file_size > (
-                    MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+                if exceeds_declared_limits(
+                    info, max_bytes=MAX_MEMBER_BYTES, max_ratio=MAX_COMPRESSION_RATIO_DATA
                 ):
                     raise DataContractError(
                         f'{path}: member {info.filename!r} declares {info.file_size} bytes from '
                         f'{info.compress_size} compressed; refusing to decompress it (at most '
-                        f'{MAX_MEMBER_BYTES} bytes and a ratio of {MAX_COMPRESSION_RATIO})'
+                        f'{MAX_MEMBER_BYTES} bytes and a ratio of {MAX_COMPRESSION_RATIO_DATA})'
                     )
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
@@ -517,6 +511,31 @@ def read_training_data(
     """
     path = Path(path)
     arrays = _load_npz(path)
+    _check_required_keys(arrays, path)
+    metadata, declared = _stored_metadata(arrays, path)
+    diffraction = _diffraction(arrays, path)
+    declared = _diffraction_quantity(diffraction, declared, quantity, arrays, path)
+    amplitude, metadata = _as_amplitude(diffraction, declared, metadata, path)
+    probe, metadata = _probe_mode_zero(arrays[ContractKey.PROBE], metadata, path)
+    if str(ContractKey.BAD_PIXELS) in arrays:
+        metadata = replace(
+            metadata, num_bad_pixels=int(np.count_nonzero(arrays[ContractKey.BAD_PIXELS]))
+        )
+    return TrainingData(
+        diffraction_amplitude=amplitude,
+        positions_px=_positions_px(arrays, path),
+        probe=probe,
+        object_guess=arrays.get(ContractKey.OBJECT),
+        ground_truth_patches=arrays.get(ContractKey.GROUND_TRUTH_PATCHES),
+        scan_index=arrays.get(ContractKey.SCAN_INDEX),
+        metadata=metadata,
+    )
+
+
+# --- reading, step by step: loading, then conversion, each with its checks ----------------------
+
+
+def _check_required_keys(arrays: dict[str, np.ndarray], path: Path) -> None:
     missing = [str(key) for key in REQUIRED_KEYS if str(key) not in arrays]
     if missing:
         present = ', '.join(sorted(arrays)) or 'none'
@@ -525,11 +544,18 @@ def read_training_data(
             f'{[str(k) for k in REQUIRED_KEYS]}'
         )
 
-    metadata = ScanMetadata(source=str(path))
-    declared: DiffractionQuantity | None = None
+
+def _stored_metadata(
+    arrays: dict[str, np.ndarray], path: Path
+) -> tuple[ScanMetadata, DiffractionQuantity | None]:
+    """The file's metadata and the quantity it declares (our writer always stores amplitude)."""
     if str(ContractKey.METADATA) in arrays:
         metadata = ScanMetadata.from_json(str(arrays[ContractKey.METADATA]))
-        declared = DiffractionQuantity.AMPLITUDE  # our writer always stores amplitude
+        return metadata, DiffractionQuantity.AMPLITUDE
+    return ScanMetadata(source=str(path)), None
+
+
+def _diffraction(arrays: dict[str, np.ndarray], path: Path) -> np.ndarray:
     diffraction = arrays[ContractKey.DIFFRACTION]
     _check_real_finite(diffraction, f'{path}: diff3d')
     if diffraction.ndim != 3 or diffraction.shape[0] == 0:
@@ -537,14 +563,24 @@ def read_training_data(
             f'{path}: diff3d must be a non-empty stack of patterns of shape (n, N, N), got '
             f'{diffraction.shape}'
         )
+    return diffraction
 
-    if declared is not None and quantity is not None and quantity != declared:
+
+def _diffraction_quantity(
+    diffraction: np.ndarray,
+    declared: DiffractionQuantity | None,
+    requested: DiffractionQuantity | None,
+    arrays: dict[str, np.ndarray],
+    path: Path,
+) -> DiffractionQuantity:
+    """What ``diff3d`` holds: declared by the file, else requested, else recognised or inferred."""
+    if declared is not None and requested is not None and requested != declared:
         raise DataContractError(
-            f'{path} declares diff3d as {declared} but {quantity} was requested; '
+            f'{path} declares diff3d as {declared} but {requested} was requested; '
             'drop the quantity argument for files written by ptychopinn-plugin'
         )
     if declared is None:
-        declared = quantity
+        declared = requested
     if declared is None and str(ContractKey.BAD_PIXELS) in arrays:
         declared = DiffractionQuantity.COUNTS
         logger.info('%s looks like a Ptychodus export: treating diff3d as detector counts', path)
@@ -564,31 +600,40 @@ def read_training_data(
             'square root is taken twice',
             path,
         )
+    return declared
 
-    if declared is DiffractionQuantity.COUNTS:
-        amplitude = amplitude_from_counts(diffraction)
-        metadata = replace(
-            metadata,
-            source_quantity=DiffractionQuantity.COUNTS,
-            num_photons=float(np.mean(np.sum(diffraction.astype(np.float64), axis=(1, 2)))),
-        )
-        logger.info('converted detector counts to amplitude (square root) for %s', path)
-    else:
-        amplitude = diffraction
 
-    probe = arrays[ContractKey.PROBE]
-    if probe.ndim > 2:
-        if probe.size == 0:
-            raise DataContractError(f'{path}: probeGuess is empty, shape {probe.shape}')
-        modes = int(np.prod(probe.shape[:-2]))
-        logger.info('%s: probe is a stack of %d modes; using mode 0', path, modes)
-        probe = probe.reshape(-1, *probe.shape[-2:])[0]
-        metadata = replace(metadata, probe_modes_dropped=modes - 1)
-    if str(ContractKey.BAD_PIXELS) in arrays:
-        metadata = replace(
-            metadata, num_bad_pixels=int(np.count_nonzero(arrays[ContractKey.BAD_PIXELS]))
-        )
+def _as_amplitude(
+    diffraction: np.ndarray, quantity: DiffractionQuantity, metadata: ScanMetadata, path: Path
+) -> tuple[np.ndarray, ScanMetadata]:
+    """Amplitudes, and the metadata recording counts and their dose when converted from counts."""
+    if quantity is not DiffractionQuantity.COUNTS:
+        return diffraction, metadata
+    amplitude = amplitude_from_counts(diffraction)
+    metadata = replace(
+        metadata,
+        source_quantity=DiffractionQuantity.COUNTS,
+        num_photons=float(np.mean(np.sum(diffraction.astype(np.float64), axis=(1, 2)))),
+    )
+    logger.info('converted detector counts to amplitude (square root) for %s', path)
+    return amplitude, metadata
 
+
+def _probe_mode_zero(
+    probe: np.ndarray, metadata: ScanMetadata, path: Path
+) -> tuple[np.ndarray, ScanMetadata]:
+    """Mode 0 of a probe-mode stack (the number dropped recorded); a 2-D probe as it is."""
+    if probe.ndim <= 2:
+        return probe, metadata
+    if probe.size == 0:
+        raise DataContractError(f'{path}: probeGuess is empty, shape {probe.shape}')
+    modes = int(np.prod(probe.shape[:-2]))
+    logger.info('%s: probe is a stack of %d modes; using mode 0', path, modes)
+    probe = probe.reshape(-1, *probe.shape[-2:])[0]
+    return probe, replace(metadata, probe_modes_dropped=modes - 1)
+
+
+def _positions_px(arrays: dict[str, np.ndarray], path: Path) -> np.ndarray:
     x_px, y_px = arrays[ContractKey.X_PX], arrays[ContractKey.Y_PX]
     _check_real_finite(x_px, f'{path}: xcoords')
     _check_real_finite(y_px, f'{path}: ycoords')
@@ -597,15 +642,7 @@ def read_training_data(
             f'{path}: xcoords and ycoords must be 1-D of equal length, got '
             f'{np.shape(x_px)} and {np.shape(y_px)}'
         )
-    return TrainingData(
-        diffraction_amplitude=amplitude,
-        positions_px=np.stack([x_px, y_px], axis=1),
-        probe=probe,
-        object_guess=arrays.get(ContractKey.OBJECT),
-        ground_truth_patches=arrays.get(ContractKey.GROUND_TRUTH_PATCHES),
-        scan_index=arrays.get(ContractKey.SCAN_INDEX),
-        metadata=metadata,
-    )
+    return np.stack([x_px, y_px], axis=1)
 
 
 def _integer_fraction(values: np.ndarray) -> float:
@@ -640,18 +677,3 @@ def _check_quantity_plausible(
             'perfect squares, which is what detector counts (intensity) look like. Declare '
             "quantity='counts' (the square root is taken for you) or store sqrt(counts)."
         )
-
-
-def describe(data: TrainingData) -> dict[str, Any]:
-    """A JSON-friendly summary of a dataset (for logs and ``ptychopinn inspect``)."""
-    positions = data.positions_px
-    return {
-        'num_patterns': data.num_patterns,
-        'pattern_size_px': data.pattern_size_px,
-        'mean_total_counts': data.mean_total_counts(),
-        'x_range_px': [float(positions[:, 0].min()), float(positions[:, 0].max())],
-        'y_range_px': [float(positions[:, 1].min()), float(positions[:, 1].max())],
-        'has_object_guess': data.object_guess is not None,
-        'has_ground_truth': data.has_ground_truth,
-        'metadata': json.loads(data.metadata.to_json()),
-    }

@@ -5,7 +5,8 @@ point; the pieces (object generators, :func:`disk_probe`, :func:`raster_scan`,
 :func:`fermat_spiral_scan`, :func:`simulate_dataset`) combine freely. The forward model used to
 simulate is the plain one: counts ~ Poisson(c * |F(probe * patch)|**2) with ``F`` the
 Parseval-preserving far field of ``physics.py`` and ``c`` chosen so that the mean total count per
-pattern is ``num_photons``. A simulator built on Ptychodus's own models lives in ``translate.py``.
+pattern is ``num_photons``. A simulator built on Ptychodus's own models is
+``ptychodus_io/simulation.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ __all__ = [
     'SimulatedScan',
     'disk_probe',
     'fermat_spiral_scan',
-    'gaussian_probe',
     'image_object',
     'lines_object',
     'make_object',
@@ -357,15 +357,6 @@ def disk_probe(
         transfer = np.exp(-1j * np.pi * propagation_px2 * (freq[:, None] ** 2 + freq[None, :] ** 2))
         probe = np.fft.ifft2(np.fft.fft2(probe) * transfer)
     return probe.astype(np.complex64)
-
-
-def gaussian_probe(n_px: int, sigma_px: float) -> np.ndarray:
-    """Real Gaussian probe ``exp(-r**2 / (2 sigma**2))`` about ``(N-1)/2``; (N, N) complex64."""
-    if not sigma_px > 0:
-        raise ConfigurationError(f'sigma_px must be positive, got {sigma_px!r}')
-    index = np.arange(n_px, dtype=np.float64) - (n_px - 1) / 2
-    radius_sq = index[:, None] ** 2 + index[None, :] ** 2
-    return np.exp(-radius_sq / (2.0 * sigma_px**2)).astype(np.complex64)
 
 
 # ------------------------------------------------------------------------------------------ scans

@@ -50,7 +50,7 @@ from .report import (
 )
 
 if TYPE_CHECKING:
-    from ..ptychodus_adapter.workflow_dir import BatchRun
+    from ..ptychodus_io.batch import BatchRun
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.baseline')
 
@@ -74,13 +74,13 @@ REGISTRATION_UPSAMPLING = 20
 def run_batch(
     executable: Path, action: str, input_dir: Path, output_dir: Path, *, timeout_s: float = 1800
 ) -> BatchRun:
-    """Run ``EXECUTABLE -b ACTION -i IN -o OUT`` (``workflow_dir.run_ptychodus``)."""
+    """Run ``EXECUTABLE -b ACTION -i IN -o OUT`` (``ptychodus_io.batch.run_ptychodus``)."""
     if not executable.is_file():
         raise FileNotFoundError(
             f'{executable} does not exist; create the benchmark environment with '
             '`bash benchmarks/setup_bench_env.sh` (pty-chi) or install this package'
         )
-    from ..ptychodus_adapter.workflow_dir import run_ptychodus
+    from ..ptychodus_io.batch import run_ptychodus
 
     return run_ptychodus(action, input_dir, output_dir, timeout_s=timeout_s, executable=executable)
 
@@ -234,11 +234,7 @@ def headlines(runs: list[BaselineRun], reference: BaselineRun) -> list[Headline]
 
 
 def run_experiment(args: argparse.Namespace) -> dict[str, object]:
-    from ..ptychodus_adapter.workflow_dir import (
-        ScanSpec,
-        make_workflow_scan,
-        write_workflow_directory,
-    )
+    from ..ptychodus_io.simulation import ScanSpec, make_workflow_scan, write_workflow_scan
 
     out: Path = args.out
     n = args.pattern_size
@@ -269,9 +265,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
     )
     for backend in args.backends.split(','):
         settings = pinn_settings(backend, args.train_epochs, args.n_filters_scale)
-        train_dir = write_workflow_directory(
-            out / f'pinn-{backend}' / 'train', train_scan, settings
-        )
+        train_dir = write_workflow_scan(out / f'pinn-{backend}' / 'train', train_scan, settings)
         trained = run_batch(main_ptychodus, 'train', train_dir, train_dir.parent / 'train-output')
         training[backend] = trained.seconds
         model = train_dir.parent / 'train-output' / 'model.zip'
@@ -287,7 +281,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
                 )
             )
             continue
-        directory = write_workflow_directory(out / f'pinn-{backend}' / 'test', test_scan, settings)
+        directory = write_workflow_scan(out / f'pinn-{backend}' / 'test', test_scan, settings)
         shutil.copyfile(model, directory / 'model.zip')
         for repeat in range(args.repeats):
             run, estimate = _reconstruct(
@@ -305,7 +299,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
 
     for algorithm in args.algorithms.split(','):
         for iterations in (int(i) for i in args.iterations.split(',')):
-            directory = write_workflow_directory(
+            directory = write_workflow_scan(
                 out / f'ptychi-{algorithm}-{iterations}' / 'test',
                 test_scan,
                 ptychi_settings(algorithm, iterations),

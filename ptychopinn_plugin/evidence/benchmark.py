@@ -4,8 +4,8 @@
 reconstructs a scan of another, and reports amplitude / phase PSNR and SSIM and the FRC resolution
 (``core/metrics.py``) with the spread over seeds. Scans come from this project's simulator
 (``core/simulate.make_scan``) or from Ptychodus's own forward model
-(``core/translate.simulate_with_ptychodus``). The default sweep varies one factor at a time around
-PINN, gridsize 1, 1e6 photons, our simulator (``--full`` runs the whole grid).
+(``ptychodus_io/simulation.simulate_with_ptychodus``). The default sweep varies one factor at a
+time around PINN, gridsize 1, 1e6 photons, our simulator (``--full`` runs the whole grid).
 
 ``--siemens-star`` adds the measured Siemens star of ``shared/data/tike-siemens-star``: PINN
 trains on the left part of the scan and reconstructs the right part, compared with an iterative
@@ -88,8 +88,8 @@ def simulated_scan(
         return scan.data, scan.object_
     if setting.simulator != 'ptychodus':
         raise SystemExit(f"unknown simulator {setting.simulator!r}; choose 'core' or 'ptychodus'")
-    from ..core.translate import training_data_from_reconstruct_input
-    from ..ptychodus_adapter.workflow_dir import ScanSpec, make_workflow_scan
+    from ..ptychodus_io.inputs import training_data_from_reconstruct_input
+    from ..ptychodus_io.simulation import ScanSpec, make_workflow_scan
 
     side = int(np.ceil(np.sqrt(num_patterns)))
     spec = ScanSpec(
@@ -309,13 +309,13 @@ def write_measured_workflow(directory: Path, scan: MeasuredScan, settings) -> Pa
     from ptychodus.api.geometry import PixelGeometry
     from ptychodus.api.io import StandardFileLayout, save_diffraction_data, save_product
 
-    from ..core.translate import (
+    from ..ptychodus_io.products import (
         DEFAULT_DETECTOR_PIXEL_SIZE_M,
         DEFAULT_PHOTON_ENERGY_EV,
         far_field_object_pixel_size_m,
         make_product,
     )
-    from ..ptychodus_adapter.workflow_dir import write_settings
+    from ..ptychodus_io.workflow_dir import write_settings
 
     n = scan.counts.shape[-1]
     wavelength_m = energy_eV_to_wavelength_m(DEFAULT_PHOTON_ENERGY_EV)

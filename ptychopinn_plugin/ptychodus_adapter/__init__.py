@@ -4,10 +4,11 @@
 - ``reconstructor.py``: reconstruct, train, model archives, training-data export
 - ``settings.py``: Ptychodus settings groups and ``build_config`` (settings -> ``PluginConfig``)
 - ``training_io.py``: training inputs (NPZ or workflow directory), loss CSV and figure
-- ``discovery.py``: the ``ptychodus.reconstructors`` entry-point group and the start-up hooks
+- ``discovery.py``: the ``ptychodus.reconstructors`` entry-point group and the start-up hook
+- ``gui_hook.py``: the GUI hook that shows our settings panel (installed by the start-up hook)
 - ``view.py``: the settings panel of the GUI (imports Qt; loaded only by the GUI)
-- ``workflow_dir.py``: simulated workflow directories and ``ptychodus -b`` runs (demo, tests)
 
+Reading and writing Ptychodus's files and objects is ``ptychopinn_plugin.ptychodus_io``.
 Importing this package imports Ptychodus but neither TensorFlow nor PyTorch. The contract with
 Ptychodus is written down in ``specs/ptychodus_api_spec.md`` section 7.
 """

@@ -3,7 +3,7 @@
 One class serves both modes (``PINN`` and ``Supervised``) and both backends: the mode comes from
 the reconstructor, the backend and device from ``[PtychoPINN]`` settings at each call. Training and
 inference are ``workflow.TrainingRun`` and ``workflow.reconstruct``; translation between Ptychodus
-and the data contract is ``core.translate``; the files ``train`` reads and writes are in
+and the data contract is ``ptychodus_io``; the files ``train`` reads and writes are in
 ``training_io.py``; settings in ``settings.py``.
 
 Progress: Ptychodus asks :meth:`get_progress_goal` before it starts a run and after every yield.
@@ -37,8 +37,9 @@ from ..config import ExecutionConfig, Mode, PluginConfig
 from ..core.archive import ARCHIVE_EXTENSION, Archive, load_archive, save_archive
 from ..core.contract import DiffractionQuantity, write_training_data
 from ..core.protocol import Engine, EpochReport
-from ..core.translate import product_with_object, training_data_from_reconstruct_input
 from ..errors import PtychoPINNError, ReconstructionError
+from ..ptychodus_io.inputs import training_data_from_reconstruct_input
+from ..ptychodus_io.products import product_with_object
 from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io
 from .settings import PtychoPINNSettings, build_config

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -320,48 +321,86 @@ def build_config(
     ConfigurationError
         Naming the setting, the value received and the valid values or range.
     """
-    model = settings.model_settings
-    training = settings.training_settings
-    inference = settings.inference_settings
-    plugin = settings.plugin_settings
     mode = Mode(mode)
+    choices = _Choices.read(settings)
+    num_photons = _declared_num_photons(settings.training_settings, dose_known)
+    _log_ignored_settings(settings)
+    _check_pattern_size(pattern_size_px)
+    values = {
+        'model': _model_values(settings, mode, pattern_size_px, choices),
+        'training': _training_values(settings, num_photons),
+        'inference': _inference_values(settings, choices),
+        'execution': {
+            'backend': choices.backend,
+            'device': choices.device,
+            'precision': choices.precision,
+        },
+    }
+    try:
+        return PluginConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigurationError(f'invalid PtychoPINN settings: {_describe(exc)}') from exc
 
-    amp_activation = _choice(model.amp_activation, AmpActivation, f'[{MODEL_GROUP}] AmpActivation')
-    backend = _choice(plugin.backend, Backend, f'[{PLUGIN_GROUP}] Backend')
-    device = _choice(plugin.device, Device, f'[{PLUGIN_GROUP}] Device')
-    precision = _choice(plugin.precision, Precision, f'[{PLUGIN_GROUP}] Precision')
-    alignment = _choice(plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment')
 
-    num_photons: float | None = None
-    if not dose_known:
-        num_photons = training.nphotons.get_value()
-        if num_photons <= 0:
-            raise ConfigurationError(
-                f'the training data hold amplitudes of unknown dose, so [{TRAINING_GROUP}] '
-                f'NumPhotons (mean photons per pattern) must be positive, got {num_photons!r}'
-            )
-    if not training.positions_provided.get_value():
+@dataclass(frozen=True)
+class _Choices:
+    """The string settings that name an enum member, read and checked in one place."""
+
+    amp_activation: AmpActivation
+    backend: Backend
+    device: Device
+    precision: Precision
+    phase_alignment: PhaseAlignment
+
+    @classmethod
+    def read(cls, settings: PtychoPINNSettings) -> _Choices:
+        model, plugin = settings.model_settings, settings.plugin_settings
+        return cls(
+            amp_activation=_choice(
+                model.amp_activation, AmpActivation, f'[{MODEL_GROUP}] AmpActivation'
+            ),
+            backend=_choice(plugin.backend, Backend, f'[{PLUGIN_GROUP}] Backend'),
+            device=_choice(plugin.device, Device, f'[{PLUGIN_GROUP}] Device'),
+            precision=_choice(plugin.precision, Precision, f'[{PLUGIN_GROUP}] Precision'),
+            phase_alignment=_choice(
+                plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment'
+            ),
+        )
+
+
+def _declared_num_photons(training: PtychoPINNTrainingSettings, dose_known: bool) -> float | None:
+    """``NumPhotons`` for amplitude data of unknown dose (must be positive), else None."""
+    if dose_known:
+        return None
+    num_photons = training.nphotons.get_value()
+    if num_photons <= 0:
+        raise ConfigurationError(
+            f'the training data hold amplitudes of unknown dose, so [{TRAINING_GROUP}] '
+            f'NumPhotons (mean photons per pattern) must be positive, got {num_photons!r}'
+        )
+    return num_photons
+
+
+def _log_ignored_settings(settings: PtychoPINNSettings) -> None:
+    """Say which built-in settings PtychoPINN does not use (their values are ignored)."""
+    if not settings.training_settings.positions_provided.get_value():
         logger.warning(
             '[%s] PositionsProvided = False is not supported: PtychoPINN always uses the scan '
             'positions of the product; the setting is ignored',
             TRAINING_GROUP,
         )
-    if inference.n_samples.get_value() != 1:
+    num_samples = settings.inference_settings.n_samples.get_value()
+    if num_samples != 1:
         logger.info(
             '[%s] NumSamples = %d is ignored: every scan point is reconstructed (limit the '
             'number of groups with [%s] NumGroups)',
             INFERENCE_GROUP,
-            inference.n_samples.get_value(),
+            num_samples,
             PLUGIN_GROUP,
         )
-    gridsize = model.gridsize.get_value()
-    num_neighbors = inference.n_nearest_neighbors.get_value()
-    if gridsize == 1:
-        num_neighbors = max(num_neighbors, 1)  # unused for gridsize 1; 0 is the built-in minimum
 
-    def positive_or_none(value: int) -> int | None:
-        return value if value > 0 else None
 
+def _check_pattern_size(pattern_size_px: int) -> None:
     if pattern_size_px not in SUPPORTED_PATTERN_SIZES_PX:
         sizes = ', '.join(str(size) for size in SUPPORTED_PATTERN_SIZES_PX)
         raise ConfigurationError(
@@ -369,49 +408,64 @@ def build_config(
             f'PtychoPINN network takes a pattern size of {sizes} px; set the diffraction crop in '
             "Ptychodus's Diffraction settings (or bin the patterns) to one of these sizes"
         )
-    values = {
-        'model': {
-            'mode': mode,
-            'pattern_size_px': pattern_size_px,
-            'gridsize': gridsize,
-            'num_neighbors': num_neighbors,
-            'n_filters_scale': model.n_filters_scale.get_value(),
-            'amp_activation': amp_activation,
-            'object_big': model.object_big.get_value(),
-            'probe_big': model.probe_big.get_value(),
-            'probe_mask': model.probe_mask.get_value(),
-            'pad_object': model.pad_object.get_value(),
-            'probe_scale': model.probe_scale.get_value(),
-            'gaussian_smoothing_sigma_px': model.gaussian_smoothing_sigma.get_value(),
-        },
-        'training': {
-            'num_epochs': training.nepochs.get_value(),
-            'batch_size': training.batch_size.get_value(),
-            'learning_rate': plugin.learning_rate.get_value(),
-            'min_learning_rate': plugin.min_learning_rate.get_value(),
-            'plateau_patience': plugin.plateau_patience.get_value(),
-            'early_stopping_patience': positive_or_none(plugin.early_stopping_patience.get_value()),
-            'validation_fraction': plugin.validation_fraction.get_value(),
-            'seed': plugin.seed.get_value(),
-            'nll_weight': training.nll_weight.get_value(),
-            'mae_weight': training.mae_weight.get_value(),
-            'realspace_mae_weight': training.realspace_mae_weight.get_value(),
-            'realspace_weight': training.realspace_weight.get_value(),
-            'num_photons': num_photons,
-            'intensity_scale_trainable': training.intensity_scale_trainable.get_value(),
-            'probe_trainable': training.probe_trainable.get_value(),
-        },
-        'inference': {
-            'batch_size': plugin.inference_batch_size.get_value(),
-            'num_groups': positive_or_none(plugin.num_groups.get_value()),
-            'stitch_crop_px': positive_or_none(plugin.stitch_crop_px.get_value()),
-            'num_partial_results': plugin.num_partial_results.get_value(),
-            'phase_alignment': alignment,
-            'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
-        },
-        'execution': {'backend': backend, 'device': device, 'precision': precision},
+
+
+def _positive_or_none(value: int) -> int | None:
+    return value if value > 0 else None
+
+
+def _model_values(
+    settings: PtychoPINNSettings, mode: Mode, pattern_size_px: int, choices: _Choices
+) -> dict[str, Any]:
+    model = settings.model_settings
+    gridsize = model.gridsize.get_value()
+    num_neighbors = settings.inference_settings.n_nearest_neighbors.get_value()
+    if gridsize == 1:
+        num_neighbors = max(num_neighbors, 1)  # unused for gridsize 1; 0 is the built-in minimum
+    return {
+        'mode': mode,
+        'pattern_size_px': pattern_size_px,
+        'gridsize': gridsize,
+        'num_neighbors': num_neighbors,
+        'n_filters_scale': model.n_filters_scale.get_value(),
+        'amp_activation': choices.amp_activation,
+        'object_big': model.object_big.get_value(),
+        'probe_big': model.probe_big.get_value(),
+        'probe_mask': model.probe_mask.get_value(),
+        'pad_object': model.pad_object.get_value(),
+        'probe_scale': model.probe_scale.get_value(),
+        'gaussian_smoothing_sigma_px': model.gaussian_smoothing_sigma.get_value(),
     }
-    try:
-        return PluginConfig.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigurationError(f'invalid PtychoPINN settings: {_describe(exc)}') from exc
+
+
+def _training_values(settings: PtychoPINNSettings, num_photons: float | None) -> dict[str, Any]:
+    training, plugin = settings.training_settings, settings.plugin_settings
+    return {
+        'num_epochs': training.nepochs.get_value(),
+        'batch_size': training.batch_size.get_value(),
+        'learning_rate': plugin.learning_rate.get_value(),
+        'min_learning_rate': plugin.min_learning_rate.get_value(),
+        'plateau_patience': plugin.plateau_patience.get_value(),
+        'early_stopping_patience': _positive_or_none(plugin.early_stopping_patience.get_value()),
+        'validation_fraction': plugin.validation_fraction.get_value(),
+        'seed': plugin.seed.get_value(),
+        'nll_weight': training.nll_weight.get_value(),
+        'mae_weight': training.mae_weight.get_value(),
+        'realspace_mae_weight': training.realspace_mae_weight.get_value(),
+        'realspace_weight': training.realspace_weight.get_value(),
+        'num_photons': num_photons,
+        'intensity_scale_trainable': training.intensity_scale_trainable.get_value(),
+        'probe_trainable': training.probe_trainable.get_value(),
+    }
+
+
+def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[str, Any]:
+    plugin = settings.plugin_settings
+    return {
+        'batch_size': plugin.inference_batch_size.get_value(),
+        'num_groups': _positive_or_none(plugin.num_groups.get_value()),
+        'stitch_crop_px': _positive_or_none(plugin.stitch_crop_px.get_value()),
+        'num_partial_results': plugin.num_partial_results.get_value(),
+        'phase_alignment': choices.phase_alignment,
+        'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
+    }

@@ -3,7 +3,7 @@
 Inputs: a directory of contract NPZ files (``train_data.npz`` first, then every other ``*.npz``,
 all used), a single NPZ file, or a Ptychodus standard workflow directory (``product.h5`` and
 ``diffraction.h5``, no NPZ), which is read with Ptychodus's own readers and paired by scan index
-exactly as Ptychodus pairs them for a reconstructor.
+exactly as Ptychodus pairs them for a reconstructor (``ptychodus_io.workflow_dir``).
 
 Ground truth (Supervised mode and the real-space loss terms): patches are cut from the object the
 data carry (``objectGuess`` / the product's object) only when that object is informative, that is
@@ -24,15 +24,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from ptychodus.api.io import StandardFileLayout, load_diffraction_data, load_product
-from ptychodus.api.reconstruct import prepare_reconstruct_input
+from ptychodus.api.io import StandardFileLayout
 
 from ..core.contract import TrainingData, read_training_data
 from ..core.files import atomic_output
 from ..core.protocol import EpochReport
 from ..core.stitching import extract_patches
-from ..core.translate import training_data_from_reconstruct_input
 from ..errors import DataContractError, ReconstructionError
+from ..ptychodus_io.layout import DIFFRACTION_FILE, PRODUCT_FILE, is_workflow_directory
+from ..ptychodus_io.workflow_dir import read_workflow_directory
 
 logger = logging.getLogger(__name__)
 
@@ -80,31 +80,14 @@ def read_training_inputs(input_path: Path) -> list[TrainingData]:
     if npz_files:
         logger.info('training data: %s', ', '.join(p.name for p in npz_files))
         return [read_training_data(path) for path in npz_files]
-    product_path = input_path / StandardFileLayout.PRODUCT
-    diffraction_path = input_path / StandardFileLayout.DIFFRACTION
-    if product_path.is_file() and diffraction_path.is_file():
+    if is_workflow_directory(input_path):
         logger.info('training data: Ptychodus workflow directory %s', input_path)
-        return [_read_workflow_directory(product_path, diffraction_path)]
+        return [read_workflow_directory(input_path).data]
     raise DataContractError(
         f'no training data in {input_path}: expected contract NPZ files (train_data.npz, '
         f'test_data.npz or any *.npz, e.g. from Export Training Data) or a Ptychodus workflow '
-        f'directory with {StandardFileLayout.PRODUCT} and {StandardFileLayout.DIFFRACTION}'
+        f'directory with {PRODUCT_FILE} and {DIFFRACTION_FILE}'
     )
-
-
-def _read_workflow_directory(product_path: Path, diffraction_path: Path) -> TrainingData:
-    try:
-        product = load_product(product_path)
-        assembled = load_diffraction_data(diffraction_path)
-        parameters = prepare_reconstruct_input(assembled, product)
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataContractError(
-            f'cannot read the Ptychodus workflow files {product_path.name} / '
-            f'{diffraction_path.name} in {product_path.parent}: {exc}'
-        ) from exc
-    data = training_data_from_reconstruct_input(parameters)
-    metadata = replace(data.metadata, source=f'{product_path.parent} ({product.metadata.name!r})')
-    return replace(data, metadata=metadata)
 
 
 def is_informative_object(data: TrainingData) -> bool:

@@ -8,7 +8,7 @@ control changes the setting, and a setting changed elsewhere (a settings file, t
 reconstructor's panel) shows up in the control.
 
 This is the only module of the package that imports PyQt5 or ``ptychodus.controller``; it is
-imported only by the GUI hook in ``discovery.py`` while Ptychodus builds its main window, never in
+imported only by the GUI hook in ``gui_hook.py`` while Ptychodus builds its main window, never in
 batch mode and never by ``import ptychopinn_plugin``.
 """
 

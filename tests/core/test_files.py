@@ -36,3 +36,21 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
         raise KeyboardInterrupt
     assert target.read_bytes() == b'old'
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_the_zip_guard_refuses_members_too_large_or_expanding_too_much(tmp_path: Path) -> None:
+    import zipfile
+
+    from ptychopinn_plugin.core.files import exceeds_declared_limits
+
+    path = tmp_path / 'members.zip'
+    with zipfile.ZipFile(path, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr('zeros', bytes(100_000))
+        archive.writestr('noise', os.urandom(1000))
+    with zipfile.ZipFile(path) as archive:
+        zeros, noise = archive.getinfo('zeros'), archive.getinfo('noise')
+    assert zeros.file_size > 10 * zeros.compress_size
+    assert exceeds_declared_limits(zeros, max_bytes=10**6, max_ratio=10)
+    assert not exceeds_declared_limits(zeros, max_bytes=10**6, max_ratio=10**4)
+    assert exceeds_declared_limits(noise, max_bytes=999, max_ratio=10)
+    assert not exceeds_declared_limits(noise, max_bytes=1000, max_ratio=10)

@@ -1,6 +1,6 @@
 """The settings-panel hook: it swaps in our panel factory, waits for the GUI, and degrades gently.
 
-These tests need no display and no PyQt5: they drive ``discovery``'s hook on stand-in controller
+These tests need no display and no PyQt5: they drive ``gui_hook``'s hook on stand-in controller
 modules, and check in a subprocess that a ``ModelCore`` start-up (batch mode) loads nothing of Qt.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ptychopinn_plugin.ptychodus_adapter import discovery
+from ptychopinn_plugin.ptychodus_adapter import gui_hook
 
 
 class _ProcessingApi:
@@ -49,9 +49,9 @@ def our_library(monkeypatch: pytest.MonkeyPatch) -> tuple[_ProcessingApi, Any]:
     """A processing API registered with one library named PtychoPINN, panel factory stubbed."""
     api = _ProcessingApi()
     library = types.SimpleNamespace(name='PtychoPINN')
-    monkeypatch.setitem(discovery._libraries_by_processing_api, api, [library])
+    monkeypatch.setitem(gui_hook._libraries_by_processing_api, api, [library])
     monkeypatch.setattr(
-        discovery, '_view_controller_factory', lambda lib, dialogs: _Factory(lib.name)
+        gui_hook, '_view_controller_factory', lambda lib, dialogs: _Factory(lib.name)
     )
     return api, library
 
@@ -61,8 +61,8 @@ def test_the_hooked_controller_gets_our_factory_in_place_of_the_built_in_one(
 ) -> None:
     api, _ = our_library
     module = _controller_module(_recording_init)
-    assert discovery._hook_processing_controller(module)
-    assert not discovery._hook_processing_controller(module), 'installed once only'
+    assert gui_hook._hook_processing_controller(module)
+    assert not gui_hook._hook_processing_controller(module), 'installed once only'
     built_in = [_Factory('pty-chi'), _Factory('PtychoPINN'), _Factory('PtychoNN')]
     controller = module.ProcessingController(
         'algorithm', api, 'dialogs', view_controller_factories=built_in
@@ -86,17 +86,17 @@ def test_a_panel_that_fails_to_build_leaves_the_built_in_one(
     def broken(library: Any, dialogs: Any) -> Any:
         raise RuntimeError('no Qt here')
 
-    monkeypatch.setattr(discovery, '_view_controller_factory', broken)
+    monkeypatch.setattr(gui_hook, '_view_controller_factory', broken)
     built_in = [_Factory('PtychoPINN')]
-    assert discovery.with_entry_point_views(built_in, api, 'dialogs') == built_in
+    assert gui_hook.with_entry_point_views(built_in, api, 'dialogs') == built_in
     assert 'the built-in panel stays' in caplog.text
 
 
 def test_an_unexpected_controller_module_is_left_alone_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger=discovery.__name__)
-    assert not discovery._hook_processing_controller(types.ModuleType('no_controller'))
+    caplog.set_level(logging.WARNING, logger=gui_hook.__name__)
+    assert not gui_hook._hook_processing_controller(types.ModuleType('no_controller'))
     assert 'has no ProcessingController' in caplog.text
 
     def other_init(self: Any, view: Any, factories: Any) -> None:
@@ -104,7 +104,7 @@ def test_an_unexpected_controller_module_is_left_alone_with_a_warning(
 
     module = _controller_module(other_init)
     original = module.ProcessingController
-    assert not discovery._hook_processing_controller(module)
+    assert not gui_hook._hook_processing_controller(module)
     assert module.ProcessingController is original
     assert 'takes no processing_api, file_dialog_factory, view_controller_factories' in caplog.text
 

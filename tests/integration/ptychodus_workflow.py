@@ -1,23 +1,19 @@
 """Helpers of the integration tests: the scan they simulate and a framework blocker.
 
-Workflow directories and batch runs come from the package (``ptychodus_adapter.workflow_dir``,
-shared with the demo): a scan simulated with Ptychodus's own forward model, written with its own
-writers, run through the real ``ptychodus`` console script of this virtual environment.
+Workflow directories and batch runs come from the package (``ptychodus_io.simulation`` and
+``ptychodus_io.batch``, shared with the demo): a scan simulated with Ptychodus's own forward model,
+written with its own writers, run through the real ``ptychodus`` console script of this virtual
+environment.
 """
 
 from __future__ import annotations
 
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
-    BatchRun,
-    ScanSpec,
-    WorkflowScan,
-    run_ptychodus,
-    write_settings,
-    write_workflow_directory,
-)
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
+from ptychopinn_plugin.ptychodus_io.batch import BatchRun, run_ptychodus
+from ptychopinn_plugin.ptychodus_io.simulation import ScanSpec, WorkflowScan, write_workflow_scan
+from ptychopinn_plugin.ptychodus_io.simulation import (
     make_workflow_scan as _make_workflow_scan,
 )
+from ptychopinn_plugin.ptychodus_io.workflow_dir import write_settings
 
 __all__ = [
     'PATTERN_SIZE_PX',
@@ -27,7 +23,7 @@ __all__ = [
     'make_workflow_scan',
     'run_ptychodus',
     'write_settings',
-    'write_workflow_directory',
+    'write_workflow_scan',
 ]
 
 SCAN = ScanSpec(pattern_size_px=32, step_px=6.0, columns=12, rows=12, num_photons=1e5)

@@ -26,7 +26,7 @@ from ptychodus_workflow import (
     WorkflowScan,
     block_frameworks_prelude,
     run_ptychodus,
-    write_workflow_directory,
+    write_workflow_scan,
 )
 from suite_helpers import BACKEND_NAMES
 
@@ -94,7 +94,7 @@ class BatchSession:
 
     def train(self, backend: str) -> Trained:
         if backend not in self._trained:
-            directory = write_workflow_directory(
+            directory = write_workflow_scan(
                 self.root / f'train-{backend}', self.scan, _settings(backend)
             )
             output = self.root / f'train-{backend}-out'
@@ -107,7 +107,7 @@ class BatchSession:
         if key not in self._reconstructed:
             trained = self.train(model_backend)
             assert trained.run.returncode == 0, trained.run.log[-3000:]
-            directory = write_workflow_directory(
+            directory = write_workflow_scan(
                 self.root / f'reconstruct-{model_backend}-on-{backend}',
                 self.scan,
                 _settings(backend),
@@ -199,7 +199,7 @@ def _assert_quality(scores: dict[str, float], scan: WorkflowScan) -> None:
 def test_an_unknown_backend_fails_the_run_naming_the_valid_values(
     tmp_path: Path, workflow_scan: WorkflowScan, installed_copy: Path
 ) -> None:
-    directory = write_workflow_directory(tmp_path / 'jax', workflow_scan, _settings('jax'))
+    directory = write_workflow_scan(tmp_path / 'jax', workflow_scan, _settings('jax'))
     run = run_ptychodus('train', directory, tmp_path / 'jax-out')
     assert run.returncode != 0
     assert "[PtychoPINN] Backend = 'jax'; valid values are tensorflow, pytorch" in run.log
@@ -209,7 +209,7 @@ def test_an_unknown_backend_fails_the_run_naming_the_valid_values(
 def test_a_backend_that_is_not_installed_names_the_pip_extra(
     tmp_path: Path, workflow_scan: WorkflowScan, installed_copy: Path
 ) -> None:
-    directory = write_workflow_directory(tmp_path / 'no-tf', workflow_scan, _settings('tensorflow'))
+    directory = write_workflow_scan(tmp_path / 'no-tf', workflow_scan, _settings('tensorflow'))
     run = run_ptychodus(
         'train',
         directory,
@@ -226,7 +226,7 @@ def test_the_pytorch_backend_works_while_tensorflow_is_missing(
 ) -> None:
     trained = batch.train('pytorch')
     assert trained.run.returncode == 0, trained.run.log[-3000:]
-    directory = write_workflow_directory(tmp_path / 'torch-only', batch.scan, _settings('pytorch'))
+    directory = write_workflow_scan(tmp_path / 'torch-only', batch.scan, _settings('pytorch'))
     shutil.copyfile(trained.output / 'model.zip', directory / 'model.zip')
     run = run_ptychodus(
         'reconstruct',

@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 from ptychodus.api.reconstruct import ReconstructInput, TrainOutput
 from ptychodus.api.settings import SettingsRegistry
-from ptychodus_workflow import WorkflowScan, write_workflow_directory
+from ptychodus_workflow import WorkflowScan, write_workflow_scan
 
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.contract import read_training_data
-from ptychopinn_plugin.core.translate import product_with_object
 from ptychopinn_plugin.errors import (
     ArchiveError,
     ConfigurationError,
@@ -28,6 +27,7 @@ from ptychopinn_plugin.errors import (
 )
 from ptychopinn_plugin.ptychodus_adapter.library import PtychoPINNLibrary
 from ptychopinn_plugin.ptychodus_adapter.reconstructor import PtychoPINNReconstructor
+from ptychopinn_plugin.ptychodus_io.products import product_with_object
 
 NUM_EPOCHS = 2
 INFERENCE_BATCH_SIZE = 16
@@ -233,7 +233,7 @@ def test_stopping_training_keeps_the_partial_model_loaded_but_writes_nothing(
 def test_supervised_training_refuses_a_flat_initial_guess_as_ground_truth(
     tmp_path: Path, workflow_scan: WorkflowScan
 ) -> None:
-    directory = write_workflow_directory(tmp_path / 'flat', workflow_scan, {})
+    directory = write_workflow_scan(tmp_path / 'flat', workflow_scan, {})
     reconstructor = _library().get_reconstructor('Supervised')
     with pytest.raises(DataContractError, match='flat or noise'):
         next(iter(reconstructor.train(directory, tmp_path / 'out')))
@@ -242,9 +242,7 @@ def test_supervised_training_refuses_a_flat_initial_guess_as_ground_truth(
 def test_supervised_training_cuts_ground_truth_from_a_real_object(
     tmp_path: Path, workflow_scan: WorkflowScan
 ) -> None:
-    directory = write_workflow_directory(
-        tmp_path / 'truth', workflow_scan, {}, object_is_truth=True
-    )
+    directory = write_workflow_scan(tmp_path / 'truth', workflow_scan, {}, object_is_truth=True)
     library = _library()
     library.settings.training_settings.nepochs.set_value(1)
     reconstructor: PtychoPINNReconstructor = library.get_reconstructor('Supervised')

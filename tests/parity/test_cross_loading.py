@@ -25,13 +25,13 @@ from ptychopinn_plugin.config import (
 )
 from ptychopinn_plugin.core.archive import save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
-from ptychopinn_plugin.core.translate import training_data_from_reconstruct_input
 from ptychopinn_plugin.evidence.parity import OBJECT_RTOL, relative_error
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
+from ptychopinn_plugin.ptychodus_io.batch import run_ptychodus
+from ptychopinn_plugin.ptychodus_io.inputs import training_data_from_reconstruct_input
+from ptychopinn_plugin.ptychodus_io.simulation import (
     ScanSpec,
     make_workflow_scan,
-    run_ptychodus,
-    write_workflow_directory,
+    write_workflow_scan,
 )
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
 
@@ -78,7 +78,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
         'Processing': {'Algorithm': 'ptychopinn_pinn'},
         'PtychoPINN': {'Backend': backend, 'Device': 'cpu'},
     }
-    directory = write_workflow_directory(tmp_path / 'input', scan, settings)
+    directory = write_workflow_scan(tmp_path / 'input', scan, settings)
     save_archive(directory / 'model.zip', archive)
     done = run_ptychodus('reconstruct', directory, tmp_path / 'output')
     assert done.returncode == 0, done.log[-3000:]

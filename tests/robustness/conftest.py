@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'integration'))
 
 from robustness_helpers import make_small_scan  # noqa: E402
 
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import WorkflowScan  # noqa: E402
+from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -15,14 +15,10 @@ from ptychodus.api.settings import SettingsRegistry
 from ptychopinn_plugin.config import ModelConfig, PluginConfig
 from ptychopinn_plugin.core import physics, simulate
 from ptychopinn_plugin.core.archive import Archive, save_archive
-from ptychopinn_plugin.core.translate import product_with_object
 from ptychopinn_plugin.core.weights import initial_weights
 from ptychopinn_plugin.ptychodus_adapter.library import PtychoPINNLibrary
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
-    ScanSpec,
-    WorkflowScan,
-    make_workflow_scan,
-)
+from ptychopinn_plugin.ptychodus_io.products import product_with_object
+from ptychopinn_plugin.ptychodus_io.simulation import ScanSpec, WorkflowScan, make_workflow_scan
 
 PATTERN_SIZE_PX = 32
 SMALL_SCAN = ScanSpec(pattern_size_px=PATTERN_SIZE_PX, step_px=6.0, columns=6, rows=6)

@@ -27,8 +27,8 @@ from ptychopinn_plugin.config import ModelConfig
 from ptychopinn_plugin.core.archive import load_archive, save_archive
 from ptychopinn_plugin.core.contract import read_training_data, write_training_data
 from ptychopinn_plugin.core.protocol import EpochReport
-from ptychopinn_plugin.core.translate import training_data_from_reconstruct_input
 from ptychopinn_plugin.ptychodus_adapter import training_io
+from ptychopinn_plugin.ptychodus_io.inputs import training_data_from_reconstruct_input
 
 NUM_KILLS = 3
 

@@ -21,13 +21,8 @@ import pytest
 from robustness_helpers import save_untrained, with_counts
 
 from ptychopinn_plugin.config import ModelConfig
-from ptychopinn_plugin.ptychodus_adapter.workflow_dir import (
-    PTYCHODUS,
-    BatchRun,
-    WorkflowScan,
-    run_ptychodus,
-    write_workflow_directory,
-)
+from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS, BatchRun, run_ptychodus
+from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan, write_workflow_scan
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +102,7 @@ class Outcome:
 
 def _run_case(root: Path, scan: WorkflowScan, name: str, case: Case) -> Outcome:
     slug = ''.join(c if c.isalnum() else '-' for c in name.lower())
-    directory = write_workflow_directory(
+    directory = write_workflow_scan(
         root / slug, with_counts(scan, _counts(scan, case.counts)), case.settings
     )
     if case.model is not None:
@@ -166,7 +161,7 @@ def test_more_bad_input_through_ptychodus_batch(slow_outcomes, name) -> None:
 def test_ptychodus_batch_train_into_an_unwritable_directory_fails_and_keeps_the_file(
     tmp_path, small_scan, installed_copy
 ) -> None:
-    directory = write_workflow_directory(tmp_path / 'in', small_scan, _settings())
+    directory = write_workflow_scan(tmp_path / 'in', small_scan, _settings())
     blocker = tmp_path / 'not-a-directory'
     blocker.write_text('keep me')
     # run_ptychodus keeps its log beside the output directory, which cannot exist here

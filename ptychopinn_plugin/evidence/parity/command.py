@@ -8,7 +8,7 @@ and PNG figures. Four parts:
    predicted amplitudes, and each engine's forward model against the NumPy oracle
    (``core/physics.py``), for N = 64 and 128, gridsize 1 and 2, PINN and Supervised.
 2. The full train -> save -> load -> infer cycle through the real ``ptychodus -b train`` and
-   ``ptychodus -b reconstruct`` (``ptychodus_adapter/workflow_dir.py``) for each backend, and
+   ``ptychodus -b reconstruct`` (``ptychodus_io/batch.py``) for each backend, and
    every archive reconstructed by both backends (cross-loading): the two products of one archive
    must agree.
 3. Both backends trained from the same data and seed, several seeds: PSNR / SSIM of each on a

@@ -2,7 +2,8 @@
 
 Each backend trains on one Ptychodus-simulated scan with ``ptychodus -b train``; every archive is
 reconstructed by every backend with ``ptychodus -b reconstruct`` on a scan of another object
-(``ptychodus_adapter/workflow_dir.py``). The two products of one archive must agree.
+(``ptychodus_io/simulation.py``, ``ptychodus_io/batch.py``). The two products of one archive must
+agree.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class CycleResult:
 
 
 def _cycle_spec(pattern_size_px: int, side: int):
-    from ...ptychodus_adapter.workflow_dir import ScanSpec
+    from ...ptychodus_io.simulation import ScanSpec
 
     return ScanSpec(
         pattern_size_px=pattern_size_px,
@@ -107,11 +108,8 @@ def batch_cycle(
     """Train on one Ptychodus-simulated scan and reconstruct another, for every backend pair."""
     from ptychodus.api.io import load_product
 
-    from ...ptychodus_adapter.workflow_dir import (
-        make_workflow_scan,
-        run_ptychodus,
-        write_workflow_directory,
-    )
+    from ...ptychodus_io.batch import run_ptychodus
+    from ...ptychodus_io.simulation import make_workflow_scan, write_workflow_scan
 
     spec = _cycle_spec(case.pattern_size_px, side)
     train_scan, test_scan = make_workflow_scan(0, spec), make_workflow_scan(1, spec)
@@ -125,7 +123,7 @@ def batch_cycle(
     supervised = case.mode is Mode.SUPERVISED
     for train_backend in backends:
         base = out / f'train-{train_backend}'
-        train_dir = write_workflow_directory(
+        train_dir = write_workflow_scan(
             base / 'input',
             train_scan,
             cycle_settings(case, train_backend, epochs),
@@ -149,7 +147,7 @@ def batch_cycle(
         if not model.is_file():
             continue
         for backend in backends:
-            directory = write_workflow_directory(
+            directory = write_workflow_scan(
                 out / f'reconstruct-{train_backend}-on-{backend}' / 'input',
                 test_scan,
                 cycle_settings(case, backend, epochs),

@@ -26,20 +26,19 @@ from ptychopinn_plugin.core.contract import (
     read_training_data,
     write_training_data,
 )
-from ptychopinn_plugin.core.translate import (
+from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.ptychodus_io.inputs import training_data_from_reconstruct_input
+from ptychopinn_plugin.ptychodus_io.products import (
     DEFAULT_DETECTOR_DISTANCE_M,
     DEFAULT_DETECTOR_PIXEL_SIZE_M,
     DEFAULT_PHOTON_ENERGY_EV,
-    SimulatedScan,
     far_field_object_pixel_size_m,
     make_product,
     object_from_array,
     product_with_object,
     product_with_probe_power,
-    simulate_with_ptychodus,
-    training_data_from_reconstruct_input,
 )
-from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.ptychodus_io.simulation import PtychodusSimulation, simulate_with_ptychodus
 
 N = 32
 OBJECT_SIDE_PX = 96
@@ -94,14 +93,16 @@ def _product(num_modes: int = 1) -> Product:
     )
 
 
-def _scan(num_modes: int = 1, seed: int = 7, num_photons: float = NUM_PHOTONS) -> SimulatedScan:
+def _scan(
+    num_modes: int = 1, seed: int = 7, num_photons: float = NUM_PHOTONS
+) -> PtychodusSimulation:
     return simulate_with_ptychodus(
         _product(num_modes), num_photons=num_photons, rng=np.random.default_rng(seed)
     )
 
 
 @pytest.fixture(scope='module')
-def two_mode_scan() -> SimulatedScan:
+def two_mode_scan() -> PtychodusSimulation:
     return _scan(num_modes=2)
 
 
@@ -241,7 +242,7 @@ def test_product_with_probe_power_sets_the_total_probe_intensity(two_mode_scan) 
 
 
 def test_reconstruct_input_becomes_amplitude_mode_zero_probe_and_counts_metadata(
-    two_mode_scan: SimulatedScan,
+    two_mode_scan: PtychodusSimulation,
 ) -> None:
     parameters = two_mode_scan.reconstruct_input
     data = training_data_from_reconstruct_input(parameters)
@@ -263,7 +264,7 @@ def test_reconstruct_input_becomes_amplitude_mode_zero_probe_and_counts_metadata
     assert 'test-scan' in metadata.source
 
 
-def test_bad_pixels_are_inpainted_or_zeroed_and_counted(two_mode_scan: SimulatedScan) -> None:
+def test_bad_pixels_are_inpainted_or_zeroed_and_counted(two_mode_scan: PtychodusSimulation) -> None:
     parameters = two_mode_scan.reconstruct_input
     counts = two_mode_scan.counts.copy()
     bad = np.zeros((N, N), dtype=bool)
@@ -285,7 +286,7 @@ def test_bad_pixels_are_inpainted_or_zeroed_and_counted(two_mode_scan: Simulated
     assert zeroed.metadata.num_bad_pixels == 3
 
 
-def test_bad_pixel_mask_of_another_size_is_rejected(two_mode_scan: SimulatedScan) -> None:
+def test_bad_pixel_mask_of_another_size_is_rejected(two_mode_scan: PtychodusSimulation) -> None:
     parameters = two_mode_scan.reconstruct_input
     mask = np.zeros((N + 2, N + 2), dtype=bool)
     with pytest.raises(DataContractError, match='crop the mask together'):
@@ -293,7 +294,7 @@ def test_bad_pixel_mask_of_another_size_is_rejected(two_mode_scan: SimulatedScan
 
 
 def test_probe_size_differing_from_pattern_size_says_crop_or_resample(
-    two_mode_scan: SimulatedScan,
+    two_mode_scan: PtychodusSimulation,
 ) -> None:
     parameters = two_mode_scan.reconstruct_input
     cropped = two_mode_scan.counts[:, 2:-2, 2:-2]
@@ -301,14 +302,14 @@ def test_probe_size_differing_from_pattern_size_says_crop_or_resample(
         training_data_from_reconstruct_input(_with_patterns(parameters, cropped))
 
 
-def test_reconstruct_input_without_patterns_is_rejected(two_mode_scan: SimulatedScan) -> None:
+def test_reconstruct_input_without_patterns_is_rejected(two_mode_scan: PtychodusSimulation) -> None:
     parameters = two_mode_scan.reconstruct_input
     with pytest.raises(DataContractError, match='no diffraction patterns'):
         training_data_from_reconstruct_input(_with_patterns(parameters, np.zeros((0, N, N))))
 
 
 def test_patterns_not_paired_one_to_one_with_positions_are_rejected(
-    two_mode_scan: SimulatedScan,
+    two_mode_scan: PtychodusSimulation,
 ) -> None:
     parameters = two_mode_scan.reconstruct_input
     with pytest.raises(DataContractError, match='prepare_reconstruct_input'):
@@ -378,7 +379,7 @@ def test_simulation_refuses_near_field_products_and_patches_outside_the_object()
 
 
 def test_translated_data_round_trips_through_a_contract_file(
-    two_mode_scan: SimulatedScan, tmp_path: Path
+    two_mode_scan: PtychodusSimulation, tmp_path: Path
 ) -> None:
     data = training_data_from_reconstruct_input(two_mode_scan.reconstruct_input)
     back = read_training_data(write_training_data(tmp_path / 'train_data.npz', data))
@@ -391,7 +392,7 @@ def test_translated_data_round_trips_through_a_contract_file(
 
 
 def test_ptychodus_export_reads_back_as_amplitude_with_the_mode_zero_probe(
-    two_mode_scan: SimulatedScan, tmp_path: Path
+    two_mode_scan: PtychodusSimulation, tmp_path: Path
 ) -> None:
     parameters = two_mode_scan.reconstruct_input
     bad = np.zeros((N, N), dtype=bool)
