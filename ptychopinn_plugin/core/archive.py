@@ -78,9 +78,8 @@ def save_archive(path: Path | str, archive: Archive, *, overwrite: bool = False)
     if path.exists() and not overwrite:
         raise FileExistsError(f'{path} exists; choose another name or allow overwriting')
     buffer = io.BytesIO()
-    np.savez(
-        buffer, **{name: np.asarray(value, np.float32) for name, value in archive.weights.items()}
-    )
+    weights = {name: np.asarray(value, np.float32) for name, value in archive.weights.items()}
+    np.savez(buffer, **weights)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     weights_bytes = buffer.getvalue()
     manifest = {
         'format': FORMAT_NAME,
@@ -267,8 +266,8 @@ def _read_npy(
         data = stream.read(expected + 1)
     if len(data) != expected:
         raise ArchiveError(f'{path}: weight {name} holds {len(data)} bytes, expected {expected}')
-    order = 'F' if fortran_order else 'C'
-    return np.frombuffer(data, dtype='<f4').reshape(shape, order=order).astype(np.float32)
+    values = np.frombuffer(data, dtype='<f4').reshape(shape, order='F' if fortran_order else 'C')
+    return values.astype(np.float32)
 
 
 _HEADER_READERS = {

@@ -418,14 +418,14 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
         raise DataContractError(f'contract files end in .npz, got {path.name!r}')
     if path.exists() and not overwrite:
         raise FileExistsError(f'{path} exists; choose another name or pass overwrite=True')
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[ContractKey, np.ndarray] = {
         ContractKey.X_PX: data.positions_px[:, 0],
         ContractKey.Y_PX: data.positions_px[:, 1],
         ContractKey.X_START_PX: data.positions_px[:, 0],
         ContractKey.Y_START_PX: data.positions_px[:, 1],
         ContractKey.DIFFRACTION: data.diffraction_amplitude,
         ContractKey.PROBE: data.probe,
-        ContractKey.SCAN_INDEX: data.scan_index,
+        ContractKey.SCAN_INDEX: np.asarray(data.scan_index, np.int64),  # set by __post_init__
         ContractKey.METADATA: np.array(data.metadata.to_json()),
     }
     if data.object_guess is not None:
@@ -433,7 +433,8 @@ def write_training_data(path: Path | str, data: TrainingData, *, overwrite: bool
     if data.ground_truth_patches is not None:
         arrays[ContractKey.GROUND_TRUTH_PATCHES] = data.ground_truth_patches
     with atomic_output(path) as temporary, open(temporary, 'wb') as stream:
-        np.savez(stream, **{str(key): value for key, value in arrays.items()})
+        members = {str(key): value for key, value in arrays.items()}
+        np.savez(stream, **members)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return path
 
 

@@ -92,7 +92,7 @@ def _hook_processing_controller(module: Any) -> bool:
         return False
     if getattr(original, _VIEW_HOOK_MARK, False):
         return False
-    signature = inspect.signature(original.__init__)
+    signature = inspect.signature(original.__init__)  # type: ignore[misc]  # binds self below
     missing = [name for name in _VIEW_HOOK_ARGUMENTS if name not in signature.parameters]
     if missing:
         logger.warning(

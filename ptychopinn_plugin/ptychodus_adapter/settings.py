@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from ptychodus.api.parameters import (
 )
 from ptychodus.api.settings import SettingsRegistry
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..config import (
     SUPPORTED_PATTERN_SIZES_PX,
@@ -264,7 +266,7 @@ _FIELD_SETTINGS = {
 }
 
 
-def _choice(parameter: StringParameter, enum: type, setting: str) -> Any:
+def _choice(parameter: StringParameter, enum: type[StrEnum], setting: str) -> Any:
     """The enum member named by a string setting (case and surrounding blanks ignored)."""
     text = parameter.get_value().strip().lower()
     for member in enum:
@@ -276,7 +278,7 @@ def _choice(parameter: StringParameter, enum: type, setting: str) -> Any:
     )
 
 
-def _setting_name(error: dict[str, Any]) -> str:
+def _setting_name(error: ErrorDetails) -> str:
     location = tuple(str(part) for part in error.get('loc', ()))
     for key in (location[:2], location[:1]):
         if key in _FIELD_SETTINGS:
