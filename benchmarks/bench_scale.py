@@ -150,7 +150,9 @@ def child(args: argparse.Namespace) -> dict[str, float]:
         ):
             final = step
         seconds = time.perf_counter() - start
-        assert final is not None and final.finished and final.object_ is not None
+        assert final is not None
+        assert final.finished
+        assert final.object_ is not None
         memory = sampler.stop()
     return {
         'patterns': args.child,

@@ -18,7 +18,7 @@ from ..config import Backend, Mode
 from ..core.simulate import ObjectKind, ScanKind
 from ._common import add_overwrite_option, check_outputs, say
 
-__all__ = ['register', 'parse_settings']
+__all__ = ['parse_settings', 'register']
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -488,7 +488,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataContractError(f'cannot read {path}: {type(exc).__name__}: {exc}') from exc
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - see below
+    except Exception as exc:
         # NumPy parses a .npy header as a Python literal: a damaged header raises SyntaxError,
         # tokenize.TokenError, TypeError, ... Each means the same thing here.
         raise DataContractError(

@@ -424,7 +424,7 @@ def raster_scan(
     x_min, x_max, y_min, y_max = _allowed_box(object_shape, pattern_size_px, margin_px)
     axes = []
     for low, high in ((x_min, x_max), (y_min, y_max)):
-        count = int(math.floor((high - low) / step_px + 1e-9)) + 1
+        count = math.floor((high - low) / step_px + 1e-9) + 1
         start = low + (high - low - (count - 1) * step_px) / 2
         axes.append(start + step_px * np.arange(count))
     grid_y, grid_x = np.meshgrid(axes[1], axes[0], indexing='ij')

@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     'RECONSTRUCTION_TIME_PATTERN',
-    'Status',
     'Spread',
+    'Status',
     'machine_description',
     'markdown_table',
     'pyplot',

@@ -174,7 +174,7 @@ def install_start_up_hook() -> bool:
     setattr(ProcessingCore, _HOOK_MARK, True)
     ProcessingCore.__module__ = __name__
     ProcessingCore.__qualname__ = 'ProcessingCore'
-    setattr(core, 'ProcessingCore', ProcessingCore)  # noqa: B010  # the hook itself
+    core.ProcessingCore = ProcessingCore  # type: ignore[attr-defined]  # the hook itself
     logger.debug('installed the %s start-up hook', ENTRY_POINT_GROUP)
     return True
 

@@ -77,7 +77,8 @@ def test_an_invalid_setting_is_a_usage_error_naming_field_and_value(run_cli, cli
         '7',
     )
     assert result.code == ExitCode.USAGE
-    assert 'gridsize' in result.stderr and '7' in result.stderr
+    assert 'gridsize' in result.stderr
+    assert '7' in result.stderr
     assert 'Traceback' not in result.stderr
     assert not cli_data['model'].with_name('never.zip').exists()
 
@@ -85,7 +86,8 @@ def test_an_invalid_setting_is_a_usage_error_naming_field_and_value(run_cli, cli
 def test_a_malformed_set_override_is_a_usage_error(run_cli, cli_data, tmp_path) -> None:
     result = run_cli('train', cli_data['train'], '-o', tmp_path / 'm.zip', '--set', 'nll_weight')
     assert result.code == ExitCode.USAGE
-    assert "'nll_weight'" in result.stderr and 'SECTION.FIELD=VALUE' in result.stderr
+    assert "'nll_weight'" in result.stderr
+    assert 'SECTION.FIELD=VALUE' in result.stderr
 
 
 def test_missing_input_is_bad_input_with_a_message_and_no_traceback(run_cli, tmp_path) -> None:
@@ -107,7 +109,8 @@ def test_a_foreign_zip_is_refused_as_a_bad_archive(run_cli, cli_data, tmp_path) 
         archive.writestr('readme.txt', 'not a model')
     result = run_cli('reconstruct', foreign, cli_data['test'], '-o', tmp_path / 'out')
     assert result.code == ExitCode.BAD_INPUT
-    assert 'ArchiveError' in result.stderr and 'foreign.zip' in result.stderr
+    assert 'ArchiveError' in result.stderr
+    assert 'foreign.zip' in result.stderr
     assert not (tmp_path / 'out' / 'object.npz').exists()
 
 
@@ -160,13 +163,15 @@ def test_a_cuda_request_without_a_gpu_exits_4(run_cli, cli_data, tmp_path) -> No
         'cuda',
     )
     assert result.code == ExitCode.UNAVAILABLE
-    assert 'cuda' in result.stderr and 'auto or cpu' in result.stderr
+    assert 'cuda' in result.stderr
+    assert 'auto or cpu' in result.stderr
 
 
 @pytest.mark.e2e
 def test_the_console_script_returns_the_documented_status(cli_data, tmp_path) -> None:
     ok = run_script('inspect', cli_data['model'], '--json')
-    assert ok.code == 0 and '"format": "ptychopinn-plugin-model"' in ok.stdout
+    assert ok.code == 0
+    assert '"format": "ptychopinn-plugin-model"' in ok.stdout
     missing = run_script('inspect', tmp_path / 'absent.zip')
     assert missing.code == ExitCode.BAD_INPUT
     assert missing.stderr.startswith('ptychopinn inspect: ')

@@ -34,7 +34,8 @@ def test_simulate_writes_a_contract_file_and_a_matching_workflow_directory(
     assert directory['positions_px'] == pytest.approx(summary['positions_px'], abs=1e-9)
     assert directory['mean_total_counts'] == pytest.approx(summary['mean_total_counts'])
     settings = (cli_data['test_dir'] / 'settings.ini').read_text()
-    assert 'ptychopinn_pinn' in settings and 'pytorch' in settings
+    assert 'ptychopinn_pinn' in settings
+    assert 'pytorch' in settings
 
 
 def test_inspect_prints_the_archive_manifest(run_cli, cli_data) -> None:
@@ -70,7 +71,9 @@ def test_train_prints_one_progress_line_per_epoch_and_writes_model_and_history(
     )
     assert result.code == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith('epoch ')]
-    assert len(lines) == 1 and lines[0].startswith(EPOCH_LINE) and 's/epoch' in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith(EPOCH_LINE)
+    assert 's/epoch' in lines[0]
     archive = load_archive(model)
     assert archive.trained_backend == backend
     assert archive.config.training.batch_size == 32
@@ -123,8 +126,10 @@ def test_reconstruct_writes_product_object_and_figures_on_the_scan_grid(
         object_ = npz['object']
         coverage = npz['coverage']
         info = json.loads(str(npz['info_json']))
-    assert object_.shape == truth.shape and np.all(np.isfinite(object_))
-    assert info['backend'] == backend and info['num_groups'] == NUM_PATTERNS
+    assert object_.shape == truth.shape
+    assert np.all(np.isfinite(object_))
+    assert info['backend'] == backend
+    assert info['num_groups'] == NUM_PATTERNS
     assert np.all(object_[coverage == 0] == 1)  # uncovered pixels keep the flat fill
     assert np.any(object_[coverage > 0] != 1)
     product = load_product(out / 'product.h5')
@@ -162,7 +167,8 @@ def test_evaluate_scores_the_truth_perfectly_and_a_reconstruction_below_it(
     scored = run_cli('evaluate', out / 'object.npz', cli_data['test'], '--json')
     scores = json.loads(scored.stdout)['scores']
     assert scored.code == 0
-    assert -1 <= scores['phase_ssim'] < 0.99 and np.isfinite(scores['amplitude_psnr_db'])
+    assert -1 <= scores['phase_ssim'] < 0.99
+    assert np.isfinite(scores['amplitude_psnr_db'])
     from_product = json.loads(
         run_cli('evaluate', out / 'product.h5', cli_data['test'], '--json').stdout
     )['scores']
@@ -171,7 +177,8 @@ def test_evaluate_scores_the_truth_perfectly_and_a_reconstruction_below_it(
         'evaluate', out / 'object.npz', cli_data['test'], '--min', 'phase_ssim=0.999'
     )
     assert demanding.code == ExitCode.BELOW_THRESHOLD
-    assert 'phase_ssim' in demanding.stderr and 'below the required 0.999' in demanding.stderr
+    assert 'phase_ssim' in demanding.stderr
+    assert 'below the required 0.999' in demanding.stderr
 
 
 def test_convert_round_trips_npz_through_a_workflow_directory(run_cli, cli_data, tmp_path):
@@ -225,7 +232,8 @@ def test_fine_tuning_starts_from_the_archive_and_keeps_its_architecture(
         '--gridsize',
         '2',
     )
-    assert conflicting.code == ExitCode.USAGE and 'gridsize' in conflicting.stderr
+    assert conflicting.code == ExitCode.USAGE
+    assert 'gridsize' in conflicting.stderr
 
 
 def _default_sigint() -> None:

@@ -41,7 +41,8 @@ def test_save_then_load_returns_the_same_config_and_weights_exactly(tmp_path: Pa
     for name, value in original.weights.items():
         np.testing.assert_array_equal(loaded.weights[name], value)
     manifest = read_manifest(path)
-    assert manifest['pattern_size_px'] == 32 and manifest['gridsize'] == 2
+    assert manifest['pattern_size_px'] == 32
+    assert manifest['gridsize'] == 2
 
 
 def test_saving_never_overwrites_silently_and_replaces_whole_when_asked(tmp_path: Path) -> None:

@@ -31,9 +31,14 @@ def test_a_finished_write_replaces_the_file_with_the_umask_permissions(tmp_path:
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / 'data.npz'
     target.write_bytes(b'old')
-    with pytest.raises(KeyboardInterrupt), atomic_output(target) as temporary:
-        temporary.write_bytes(b'half')
-        raise KeyboardInterrupt
+
+    def interrupted_write() -> None:
+        with atomic_output(target) as temporary:
+            temporary.write_bytes(b'half')
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_write()
     assert target.read_bytes() == b'old'
     assert list(tmp_path.iterdir()) == [target]
 

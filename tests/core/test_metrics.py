@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
@@ -81,7 +83,7 @@ def test_scores_decrease_monotonically_with_increasing_gaussian_blur(truth: np.n
     scores = [compare_objects(_blur(truth, sigma), truth) for sigma in BLUR_SIGMAS_PX]
     for name in MetricName:
         values = [s[name] for s in scores]
-        assert all(a > b for a, b in zip(values, values[1:], strict=False)), (name, values)
+        assert all(a > b for a, b in itertools.pairwise(values)), (name, values)
 
 
 def test_phase_scores_do_not_see_wrapping_at_plus_minus_pi(truth: np.ndarray) -> None:
@@ -111,7 +113,8 @@ def test_frc_of_identical_images_is_one_at_every_frequency(truth: np.ndarray) ->
     for image in (np.angle(truth), truth):
         frequencies, curve = frc(image, image)
         assert frequencies.shape == curve.shape == (SIZE_PX // 2 + 1,)
-        assert frequencies[0] == 0.0 and frequencies[-1] == pytest.approx(0.5)
+        assert frequencies[0] == 0.0
+        assert frequencies[-1] == pytest.approx(0.5)
         np.testing.assert_allclose(curve, 1.0, rtol=0, atol=FRC_IDENTITY_TOL)
     assert frc_resolution(truth, truth) == 2.0
 

@@ -28,13 +28,17 @@ def small_object() -> np.ndarray:
 @pytest.mark.parametrize('kind', list(simulate.ObjectKind))
 def test_objects_are_complex64_within_documented_ranges(kind: simulate.ObjectKind) -> None:
     obj = simulate.make_object(kind, (90, 110), seed=1)
-    assert obj.dtype == np.complex64 and obj.shape == (90, 110)
+    assert obj.dtype == np.complex64
+    assert obj.shape == (90, 110)
     low, high = simulate.DEFAULT_AMPLITUDE_RANGE
-    assert np.abs(obj).min() >= low - RANGE_ATOL and np.abs(obj).max() <= high + RANGE_ATOL
+    assert np.abs(obj).min() >= low - RANGE_ATOL
+    assert np.abs(obj).max() <= high + RANGE_ATOL
     phase_low, phase_high = simulate.DEFAULT_PHASE_RANGE_RAD
     phase = np.angle(obj)
-    assert phase.min() >= phase_low - RANGE_ATOL and phase.max() <= phase_high + RANGE_ATOL
-    assert np.ptp(np.abs(obj)) > 0.25 and np.ptp(phase) > 1.0  # real contrast in both
+    assert phase.min() >= phase_low - RANGE_ATOL
+    assert phase.max() <= phase_high + RANGE_ATOL
+    assert np.ptp(np.abs(obj)) > 0.25  # real contrast in amplitude and in phase
+    assert np.ptp(phase) > 1.0
 
 
 @pytest.mark.parametrize('kind', ['smooth', 'lines'])
@@ -48,7 +52,8 @@ def test_object_ranges_can_be_chosen() -> None:
     obj = simulate.smooth_random_object(
         (50, 50), amplitude_range=(0.2, 0.3), phase_range_rad=(0, 0)
     )
-    assert 0.2 - RANGE_ATOL <= np.abs(obj).min() and np.abs(obj).max() <= 0.3 + RANGE_ATOL
+    assert 0.2 - RANGE_ATOL <= np.abs(obj).min()
+    assert np.abs(obj).max() <= 0.3 + RANGE_ATOL
     np.testing.assert_allclose(np.angle(obj), 0.0, atol=RANGE_ATOL)
 
 
@@ -59,7 +64,8 @@ def test_unknown_object_kind_names_the_choices() -> None:
 
 def test_disk_probe_is_centred_unit_disk_without_propagation() -> None:
     probe = simulate.disk_probe(N, 6.0)
-    assert probe.dtype == np.complex64 and probe.shape == (N, N)
+    assert probe.dtype == np.complex64
+    assert probe.shape == (N, N)
     np.testing.assert_array_equal(probe, probe[::-1, ::-1])
     index = np.arange(N) - (N - 1) / 2
     distance = np.hypot(index[:, None], index[None, :])
@@ -152,7 +158,8 @@ def test_poisson_counts_are_integers_with_poisson_statistics(small_object) -> No
     bright = expected > 20
     z_score = (counts[bright] - expected[bright]) / np.sqrt(expected[bright])
     assert bright.sum() > 10_000
-    assert abs(np.mean(z_score)) < 0.05 and np.var(z_score) == pytest.approx(1.0, abs=0.05)
+    assert abs(np.mean(z_score)) < 0.05
+    assert np.var(z_score) == pytest.approx(1.0, abs=0.05)
     # mean total counts: Poisson spread of a mean over n patterns of num_photons each
     spread = 5 * np.sqrt(num_photons / noisy.num_patterns)
     assert abs(noisy.metadata.num_photons - num_photons) < spread
@@ -183,7 +190,8 @@ def test_make_scan_is_deterministic_and_keeps_the_scan_inside_the_object(scan: s
     )
     np.testing.assert_array_equal(first.data.positions_px, second.data.positions_px)
     _assert_inside(first.data.positions_px, first.object_.shape, N)
-    assert first.data.num_patterns >= 40 and first.step_px == N / 4
+    assert first.data.num_patterns >= 40
+    assert first.step_px == N / 4
     if scan == 'spiral':
         assert first.data.num_patterns == 40
 
@@ -200,8 +208,10 @@ def test_make_scan_of_a_thousand_patterns_uses_an_object_of_a_few_hundred_pixels
 
 def _assert_inside(positions: np.ndarray, shape: tuple[int, int], n_px: int) -> None:
     half = (n_px - 1) / 2
-    assert np.all(positions[:, 0] - half >= 0) and np.all(positions[:, 0] + half <= shape[1] - 1)
-    assert np.all(positions[:, 1] - half >= 0) and np.all(positions[:, 1] + half <= shape[0] - 1)
+    assert np.all(positions[:, 0] - half >= 0)
+    assert np.all(positions[:, 0] + half <= shape[1] - 1)
+    assert np.all(positions[:, 1] - half >= 0)
+    assert np.all(positions[:, 1] + half <= shape[0] - 1)
 
 
 def test_aberrated_probe_is_not_centrosymmetric_and_keeps_its_aperture() -> None:

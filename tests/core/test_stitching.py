@@ -122,7 +122,8 @@ def test_bright_pixel_lands_where_the_convention_puts_it():
 def test_patch_pixels_outside_the_object_are_zero():
     object_ = np.ones((50, 60), dtype=np.complex64)
     patch = extract_patches(object_, np.array([[0.0, 0.0]]), 9)[0]  # odd N, integer: no shift
-    assert np.all(patch[:4, :] == 0) and np.all(patch[:, :4] == 0)
+    assert np.all(patch[:4, :] == 0)
+    assert np.all(patch[:, :4] == 0)
     assert np.all(patch[4:, 4:] == 1)
 
 
@@ -146,7 +147,8 @@ def test_overlapping_crops_are_averaged_and_weights_count_them():
     assert overlap.sum() == 4 * 2  # crops 4 wide, 2 px apart
     np.testing.assert_allclose(stitched[overlap], 2.0 + 0.0j, atol=FLOAT32_ATOL)
     assert weight.sum() == 2 * 4 * 4
-    assert weight.dtype == np.float32 and stitched.dtype == np.complex64
+    assert weight.dtype == np.float32
+    assert stitched.dtype == np.complex64
 
 
 def test_uncovered_pixels_take_the_fill_and_covered_pixels_ignore_it(rng):
@@ -167,7 +169,8 @@ def test_crops_over_the_border_are_clipped_and_patches_outside_are_ignored():
     patches = np.ones((3, 16, 16), dtype=np.complex64)
     positions = np.array([[0.5, 0.5], [39.2, 20.0], [500.0, 500.0]])
     stitched, weight = stitch_patches(patches, positions, (30, 40), crop_px=8)
-    assert weight[:4, :4].sum() > 0 and weight[:, -1].sum() > 0
+    assert weight[:4, :4].sum() > 0
+    assert weight[:, -1].sum() > 0
     assert weight.sum() < 2 * 8 * 8
     np.testing.assert_allclose(stitched[weight > 0], 1.0, atol=FLOAT32_ATOL)
 

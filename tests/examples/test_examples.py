@@ -29,7 +29,8 @@ def test_every_example_has_a_test() -> None:
 
 def test_train_and_reconstruct_trains_saves_and_scores(example, tmp_path) -> None:
     scores = example('train_and_reconstruct')(['--quick', '--out', str(tmp_path)])
-    assert SCORE_KEYS <= set(scores) and all(np.isfinite(scores[k]) for k in SCORE_KEYS)
+    assert SCORE_KEYS <= set(scores)
+    assert all(np.isfinite(scores[k]) for k in SCORE_KEYS)
     assert load_archive(tmp_path / 'model.zip').training_summary['epochs_completed'] == 1
     assert json.loads((tmp_path / 'scores.json').read_text()) == scores
     assert np.load(tmp_path / 'object.npy').dtype == np.complex64

@@ -73,7 +73,8 @@ def test_the_hooked_controller_gets_our_factory_in_place_of_the_built_in_one(
         'PtychoNN',
     ]
     assert controller.factories[1] is not built_in[1]
-    assert controller.factories[0] is built_in[0] and controller.factories[2] is built_in[2]
+    assert controller.factories[0] is built_in[0]
+    assert controller.factories[2] is built_in[2]
 
 
 def test_a_panel_that_fails_to_build_leaves_the_built_in_one(

@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip('PyQt5.QtWidgets', reason='the gui extra (PyQt5) is not installed')
 
-from PyQt5.QtCore import Qt  # noqa: E402
-from PyQt5.QtTest import QTest  # noqa: E402
-from PyQt5.QtWidgets import (  # noqa: E402
+from PyQt5.QtCore import Qt
+from PyQt5.QtTest import QTest
+from PyQt5.QtWidgets import (
     QApplication,
     QComboBox,
     QGroupBox,
@@ -29,9 +29,9 @@ from PyQt5.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from ptychopinn_plugin.config import Backend  # noqa: E402
-from ptychopinn_plugin.ptychodus_adapter.library import PtychoPINNLibrary  # noqa: E402
-from ptychopinn_plugin.ptychodus_adapter.settings import build_config  # noqa: E402
+from ptychopinn_plugin.config import Backend
+from ptychopinn_plugin.ptychodus_adapter.library import PtychoPINNLibrary
+from ptychopinn_plugin.ptychodus_adapter.settings import build_config
 
 PANEL_OBJECT_NAME = 'ptychopinn_plugin_panel'
 """``view.PANEL_OBJECT_NAME``, repeated so that this module imports nothing of ours from Qt."""
@@ -175,7 +175,8 @@ def test_selecting_ptychopinn_shows_our_panel_whose_backend_choice_edits_the_set
     assert PINN_LABELS <= labels, f'missing controls: {sorted(PINN_LABELS - labels)}'
 
     backend_combo = _backend_combo(panel)
-    assert backend_combo.isVisible() and backend_combo.currentText() == 'pytorch'
+    assert backend_combo.isVisible()
+    assert backend_combo.currentText() == 'pytorch'
     _choose(backend_combo, 'tensorflow')
     assert backend.get_value() == 'tensorflow'
     assert build_config(library.settings, 'pinn').execution.backend is Backend.TENSORFLOW

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ptychodus_workflow import WorkflowScan, make_workflow_scan  # noqa: E402
+from ptychodus_workflow import WorkflowScan, make_workflow_scan
 
 
 @pytest.fixture(scope='session')

@@ -180,7 +180,8 @@ def test_an_archive_trained_by_one_backend_reconstructs_under_the_other(
     assert run.returncode == 0, run.log[-3000:]
     assert f'with the {backend} backend on device cpu; model trained by {model_backend}' in run.log
     products = _products(output)
-    assert products and products[-1].name == 'product.000144.h5'
+    assert products
+    assert products[-1].name == 'product.000144.h5'
     _assert_quality(_scores(products[-1], batch.scan), batch.scan)
 
 

@@ -42,7 +42,8 @@ def test_the_bridge_module_is_installed_where_ptychodus_looks(installed_copy: Pa
 def test_model_core_lists_the_ptychopinn_reconstructors(installed_copy: Path) -> None:
     model = _model_core()
     keys = list(model.processing_core.processing_api.available_reconstructors())
-    assert 'ptychopinn_pinn' in keys and 'ptychopinn_supervised' in keys
+    assert 'ptychopinn_pinn' in keys
+    assert 'ptychopinn_supervised' in keys
     parameter = model.processing_core.algorithm_parameter
     for key, mode in (('ptychopinn_pinn', Mode.PINN), ('ptychopinn_supervised', Mode.SUPERVISED)):
         parameter.set_value(key)
@@ -59,7 +60,8 @@ def test_our_library_replaces_the_built_in_one_and_nothing_else_changes(
     libraries = _model_core().processing_core.algorithm_libraries
     assert [library.name for library in libraries] == BUILT_IN_LIBRARIES
     ours = [library for library in libraries if library.name == 'PtychoPINN']
-    assert len(ours) == 1 and isinstance(ours[0], PtychoPINNLibrary)
+    assert len(ours) == 1
+    assert isinstance(ours[0], PtychoPINNLibrary)
     others = [library for library in libraries if library.name != 'PtychoPINN']
     assert all(type(library).__module__.startswith('ptychodus.model.') for library in others)
 
@@ -163,11 +165,13 @@ def test_third_party_entry_points_are_picked_up_and_broken_ones_skipped(
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "'acme_fast'" in output and "'ptychopinn_pinn'" in output, output
+    assert "'acme_fast'" in output, output
+    assert "'ptychopinn_pinn'" in output, output
     assert "LIBS ['pty-chi', 'PtychoNN', 'PtychoPINN', 'PtychoPINN-Torch', 'PtychoFM', 'Acme']" in (
         output
     )
-    assert 'zz_broken' in output and 'broken on purpose' in output  # logged, then skipped
+    assert 'zz_broken' in output
+    assert 'broken on purpose' in output  # logged, then skipped
 
 
 @pytest.mark.e2e

@@ -72,7 +72,8 @@ def test_exported_training_data_is_our_contract_npz(trained, workflow_scan: Work
     _, _, _, root = trained
     data = read_training_data(root / 'data' / 'train_data.npz')
     counts = workflow_scan.simulated.counts
-    assert data.num_patterns == counts.shape[0] and data.probe.shape == (32, 32)
+    assert data.num_patterns == counts.shape[0]
+    assert data.probe.shape == (32, 32)
     np.testing.assert_allclose(data.diffraction_amplitude**2, counts, rtol=1e-5, atol=1e-3)
     assert data.metadata.object_pixel_width_m is not None
 
@@ -92,7 +93,8 @@ def test_training_yields_a_train_output_per_epoch_with_loss_curves(trained) -> N
 def test_training_writes_the_model_archive_loss_csv_and_figure(trained) -> None:
     _, _, _, root = trained
     manifest = read_manifest(root / 'out' / 'model.zip')
-    assert manifest['trained_backend'] == 'pytorch' and manifest['mode'] == 'pinn'
+    assert manifest['trained_backend'] == 'pytorch'
+    assert manifest['mode'] == 'pinn'
     assert manifest['pattern_size_px'] == 32
     with (root / 'out' / 'loss_history.csv').open() as stream:
         rows = list(csv.DictReader(stream))
@@ -111,7 +113,8 @@ def test_reconstruction_yields_a_few_partial_products_and_ends_at_the_goal(
     assert reconstructor.get_progress_goal() == num_points
     product = outputs[-1].product
     given = parameters.product
-    assert product.probe_positions is given.probe_positions and product.probes is given.probes
+    assert product.probe_positions is given.probe_positions
+    assert product.probes is given.probes
     object_ = product.object_
     assert (object_.height_px, object_.width_px) == (
         given.object_.height_px,
@@ -141,7 +144,8 @@ def test_a_saved_model_loads_into_a_fresh_reconstructor(trained, tmp_path: Path)
     fresh = _library().get_reconstructor('PINN')
     assert not fresh.is_model_loaded()
     fresh.load_model_from_file(tmp_path / 'copy.zip')
-    assert fresh.is_model_loaded() and fresh.get_model_file_extension() == '.zip'
+    assert fresh.is_model_loaded()
+    assert fresh.get_model_file_extension() == '.zip'
 
 
 def test_loading_a_model_warms_an_engine_that_reconstructions_reuse(
@@ -169,12 +173,13 @@ def test_model_path_setting_loads_the_model_on_first_reconstruction(
     library.settings.inference_settings.model_path.set_value(root / 'out' / 'model.zip')
     reconstructor = library.get_reconstructor('PINN')
     outputs = list(reconstructor.reconstruct(_input(workflow_scan)))
-    assert reconstructor.is_model_loaded() and outputs[-1].progress == 144
+    assert reconstructor.is_model_loaded()
+    assert outputs[-1].progress == 144
 
 
 def test_reconstructing_without_a_model_says_how_to_get_one(workflow_scan: WorkflowScan) -> None:
     reconstructor = _library().get_reconstructor('PINN')
-    with pytest.raises(ReconstructionError, match='no PtychoPINN model is loaded.*model.zip'):
+    with pytest.raises(ReconstructionError, match=r'no PtychoPINN model is loaded.*model.zip'):
         list(reconstructor.reconstruct(_input(workflow_scan)))
 
 

@@ -82,7 +82,8 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.execution.backend is Backend.PYTORCH
     assert config.execution.device is Device.AUTO
     assert config.execution.precision is Precision.FP32
-    assert config.model.n_filters_scale == 2 and config.model.gridsize == 1
+    assert config.model.n_filters_scale == 2
+    assert config.model.gridsize == 1
     assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
     assert config.inference.phase_ramp_correction is True
 
@@ -120,8 +121,10 @@ def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
     with pytest.raises(ConfigurationError) as error:
         build_config(settings, Mode.PINN)
     message = str(error.value)
-    assert '[PtychoPINN] Backend' in message and "'jax'" in message
-    assert 'tensorflow' in message and 'pytorch' in message
+    assert '[PtychoPINN] Backend' in message
+    assert "'jax'" in message
+    assert 'tensorflow' in message
+    assert 'pytorch' in message
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
     list(run.epochs())
     archive = run.archive()
     run.release()
-    in_process = [
+    in_process = next(
         step.object_
         for step in reconstruct(
             archive,
@@ -72,7 +72,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
             object_shape=scan.truth.shape,
         )
         if step.finished
-    ][0]
+    )
 
     settings = {
         'Processing': {'Algorithm': 'ptychopinn_pinn'},

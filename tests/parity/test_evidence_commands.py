@@ -68,6 +68,7 @@ def test_parity_command_writes_its_report(tmp_path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     results = json.loads((out / 'parity.json').read_text())
     assert [w['case']['pattern_size_px'] for w in results['weights']] == [64]
-    assert results['cycles'] == [] and results['quality'] == []
+    assert results['cycles'] == []
+    assert results['quality'] == []
     assert '**Overall: 2 of 2 rows PASS.**' in (out / 'parity.md').read_text()  # + self-check
     assert (out / 'weights_parity.png').is_file()

@@ -191,7 +191,8 @@ def test_object_from_array_keeps_pixel_size_centre_and_position_mapping() -> Non
     like = Object(np.ones((2, 40, 50), np.complex64), pixel, ObjectCenter(2e-6, -5e-7), [1e-6])
     result = object_from_array(_object(40, 50), like)
     assert result.get_geometry() == like.get_geometry()
-    assert result.num_layers == 1 and list(result.layer_spacing_m) == []
+    assert result.num_layers == 1
+    assert list(result.layer_spacing_m) == []
     assert result.dtype == np.complex64
     np.testing.assert_array_equal(result.get_layer(0), _object(40, 50))
     points = ProbePositionSequence([ProbePosition(0, 2.1e-6, -4e-7)])
@@ -274,7 +275,8 @@ def test_bad_pixels_are_inpainted_or_zeroed_and_counted(two_mode_scan: Ptychodus
     inpainted = training_data_from_reconstruct_input(_with_patterns(parameters, hot, bad))
     assert inpainted.metadata.num_bad_pixels == 3
     filled = inpainted.diffraction_amplitude[:, bad] ** 2
-    assert np.all(filled >= 0) and filled.max() <= counts.max()
+    assert np.all(filled >= 0)
+    assert filled.max() <= counts.max()
     good = ~bad
     np.testing.assert_array_equal(
         inpainted.diffraction_amplitude[:, good], np.sqrt(counts[:, good].astype(np.float32))

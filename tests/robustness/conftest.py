@@ -15,9 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'integration'))
 
-from robustness_helpers import make_small_scan  # noqa: E402
+from robustness_helpers import make_small_scan
 
-from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan  # noqa: E402
+from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan
 
 
 @pytest.fixture(scope='session')

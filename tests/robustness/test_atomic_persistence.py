@@ -82,7 +82,8 @@ def test_an_archive_save_killed_at_any_moment_leaves_a_loadable_archive(tmp_path
             [sys.executable, '-c', script], stdout=subprocess.PIPE, text=True
         )
         try:
-            assert process.stdout is not None and process.stdout.readline().strip() == 'ready'
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == 'ready'
             time.sleep(float(rng.uniform(0.05, 0.6)))  # somewhere inside a save
         finally:
             os.kill(process.pid, signal.SIGKILL)

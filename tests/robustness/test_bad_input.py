@@ -145,7 +145,7 @@ def test_contract_refuses_bad_data_naming_problem_and_fix(scan_data, case) -> No
 def test_negative_counts_are_refused_with_the_fix() -> None:
     counts = np.ones((2, 4, 4))
     counts[1, 1, 1] = -3
-    with pytest.raises(DataContractError, match='smallest value is -3. Clip the background'):
+    with pytest.raises(DataContractError, match=r'smallest value is -3. Clip the background'):
         amplitude_from_counts(counts)
 
 
@@ -263,7 +263,7 @@ def test_npz_with_object_arrays_is_refused_without_unpickling(npz_arrays, tmp_pa
     arrays = _with(npz_arrays, probeGuess=np.array([object(), 1], dtype=object))
     path = tmp_path / 'pickled.npz'
     np.savez(path, **arrays)  # savez pickles object arrays; the reader must never load them
-    with pytest.raises(DataContractError, match='needs pickle to load .*store plain numeric'):
+    with pytest.raises(DataContractError, match=r'needs pickle to load .*store plain numeric'):
         read_training_data(path)
 
 
@@ -271,7 +271,7 @@ def test_truncated_npz_is_refused(npz_arrays, tmp_path) -> None:
     path = _write(tmp_path / 'whole.npz', npz_arrays)
     truncated = tmp_path / 'truncated.npz'
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(DataContractError, match='is not an NPZ .*or is truncated'):
+    with pytest.raises(DataContractError, match=r'is not an NPZ .*or is truncated'):
         read_training_data(truncated)
 
 
@@ -281,7 +281,7 @@ def test_counts_declared_as_amplitude_are_refused(npz_arrays, small_scan, tmp_pa
         tmp_path / 'counts.npz', _with(_without(npz_arrays, 'metadata_json'), diff3d=counts)
     )
     with pytest.raises(
-        DataContractError, match="look like. Declare quantity='counts'|what detector"
+        DataContractError, match=r"look like. Declare quantity='counts'|what detector"
     ):
         read_training_data(path, quantity=DiffractionQuantity.AMPLITUDE)
 
@@ -308,7 +308,7 @@ def test_an_npz_zip_bomb_is_refused_before_decompression(tmp_path) -> None:
 def test_an_empty_training_directory_says_what_to_put_there(tmp_path) -> None:
     reconstructor = library().get_reconstructor('PINN')
     (tmp_path / 'in').mkdir()
-    with pytest.raises(DataContractError, match='no training data in .*expected contract NPZ'):
+    with pytest.raises(DataContractError, match=r'no training data in .*expected contract NPZ'):
         next(iter(reconstructor.train(tmp_path / 'in', tmp_path / 'out')))
 
 
@@ -326,7 +326,7 @@ def test_negative_counts_from_ptychodus_are_refused(small_scan, tmp_path) -> Non
     counts[0, 0, 0] = -5
     reconstructor = library().get_reconstructor('PINN')
     reconstructor.load_model_from_file(save_untrained(tmp_path / 'model.zip'))
-    with pytest.raises(DataContractError, match='must be non-negative.*Clip the background'):
+    with pytest.raises(DataContractError, match=r'must be non-negative.*Clip the background'):
         next(iter(reconstructor.reconstruct(reconstruct_input(small_scan, counts=counts))))
 
 
@@ -336,7 +336,8 @@ def test_a_model_for_another_pattern_size_names_both_sizes(small_scan, tmp_path)
     reconstructor.load_model_from_file(save_untrained(tmp_path / 'model.zip', model_64))
     with pytest.raises(
         ReconstructionError,
-        match='patterns are 32 x 32 px but the loaded model .* trained on 64 x 64 px patterns; set',
+        match=r'patterns are 32 x 32 px but the loaded model .* trained on 64 x 64 px patterns; '
+        'set',
     ):
         next(iter(reconstructor.reconstruct(reconstruct_input(small_scan))))
 
@@ -353,7 +354,7 @@ def test_too_few_positions_for_the_gridsize_are_refused(scan_data, small_scan, t
         given.product, probe_positions=_first(given.product.probe_positions, 3)
     )
     few = reconstruct_input(small_scan, counts=given.diffraction_patterns[:3], product=product)
-    with pytest.raises(ReconstructionError, match='gridsize 2 .* but the scan has only 3 points'):
+    with pytest.raises(ReconstructionError, match=r'gridsize 2 .* but the scan has only 3 points'):
         next(iter(reconstructor.reconstruct(few)))
 
 
@@ -380,7 +381,8 @@ def test_positions_far_outside_the_object_grid(small_scan, tmp_path, caplog) -> 
     stray[0] = (-500.0, 3.0)
     with caplog.at_level(logging.WARNING):
         check_positions_on_object(stray, object_shape, N)
-    assert '1 of 36 scan positions' in caplog.text and 'wholly outside' in caplog.text
+    assert '1 of 36 scan positions' in caplog.text
+    assert 'wholly outside' in caplog.text
 
     # through the reconstructor: a product whose positions are all 1e4 px away
     product = small_scan.simulated.product
@@ -393,7 +395,7 @@ def test_positions_far_outside_the_object_grid(small_scan, tmp_path, caplog) -> 
     )
     reconstructor = library().get_reconstructor('PINN')
     reconstructor.load_model_from_file(save_untrained(tmp_path / 'model.zip'))
-    with pytest.raises(DataContractError, match='all 36 scan positions .* wholly outside'):
+    with pytest.raises(DataContractError, match=r'all 36 scan positions .* wholly outside'):
         next(iter(reconstructor.reconstruct(reconstruct_input(small_scan, product=moved))))
 
 
@@ -406,7 +408,7 @@ def test_a_stray_position_in_gridsize_2_training_is_refused_before_any_memory_is
     config = PluginConfig(
         model=ModelConfig(**_tiny(gridsize=2, num_neighbors=4)), training=_training()
     )
-    with pytest.raises(DataContractError, match='more than the 32 px .* Remove those positions'):
+    with pytest.raises(DataContractError, match=r'more than the 32 px .* Remove those positions'):
         TrainingRun([data], config)
 
 
@@ -415,7 +417,7 @@ def test_supervised_training_without_ground_truth_says_how_to_provide_it(
 ) -> None:
     write_training_data(tmp_path / 'in' / 'train_data.npz', _changed(scan_data, object_guess=None))
     reconstructor = library().get_reconstructor('Supervised')
-    with pytest.raises(DataContractError, match='needs ground truth.*train in PINN mode'):
+    with pytest.raises(DataContractError, match=r'needs ground truth.*train in PINN mode'):
         next(iter(reconstructor.train(tmp_path / 'in', tmp_path / 'out')))
 
 
@@ -446,7 +448,7 @@ def test_a_model_archive_from_a_newer_format_says_to_upgrade(tmp_path) -> None:
     with zipfile.ZipFile(newer, 'w') as zf:
         zf.writestr('manifest.json', json.dumps(manifest))
         zf.writestr('weights.npz', members['weights.npz'])
-    with pytest.raises(ArchiveError, match='format version 2, newer than .*upgrade ptychopinn'):
+    with pytest.raises(ArchiveError, match=r'format version 2, newer than .*upgrade ptychopinn'):
         load_archive(newer)
     reconstructor = library().get_reconstructor('PINN')
     with pytest.raises(ArchiveError, match='upgrade ptychopinn-plugin'):
@@ -461,7 +463,7 @@ def test_an_output_directory_that_cannot_be_written_fails_before_training(
     blocker = tmp_path / 'a-file'
     blocker.write_text('not a directory')
     reconstructor = library().get_reconstructor('PINN')
-    with pytest.raises(ReconstructionError, match='cannot write the training outputs to .*choose'):
+    with pytest.raises(ReconstructionError, match=r'cannot write the training outputs to .*choose'):
         next(iter(reconstructor.train(tmp_path / 'in', blocker / 'out')))
     assert blocker.read_text() == 'not a directory'
     assert not reconstructor.is_model_loaded()

@@ -117,7 +117,8 @@ def test_stopping_returns_within_the_epoch_and_leaves_a_consistent_model(scan, b
             object_shape=scan.object_.shape,
         )
     )
-    assert steps[-1].finished and steps[-1].num_done == scan.data.num_patterns
+    assert steps[-1].finished
+    assert steps[-1].num_done == scan.data.num_patterns
     assert np.all(np.isfinite(steps[-1].object_))
 
 

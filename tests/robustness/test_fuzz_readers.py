@@ -188,7 +188,7 @@ def _array(data, like: np.ndarray) -> np.ndarray:
                     'ignore', '(invalid value|overflow) encountered in cast', RuntimeWarning
                 )
                 return like.astype(dtype)
-        except Exception:  # noqa: BLE001 - some casts (text to datetime) are impossible
+        except Exception:
             return np.zeros(like.shape, dtype)
     if kind == 'shape':
         shape = data.draw(st.lists(st.integers(0, 5), max_size=4).map(tuple), label='shape')

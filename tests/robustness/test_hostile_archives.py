@@ -180,7 +180,7 @@ def test_a_manifest_that_lies_about_the_network_is_refused(good, tmp_path) -> No
     manifest = _manifest_for(good, good['weights.npz'])
     manifest['config']['model']['n_filters_scale'] = 2
     path = _archive(tmp_path / 'wider.zip', manifest, good['weights.npz'])
-    with pytest.raises(ArchiveError, match='expected float32 of shape .*manifest lies'):
+    with pytest.raises(ArchiveError, match=r'expected float32 of shape .*manifest lies'):
         load_archive(path)
 
     manifest = _manifest_for(good, good['weights.npz'], pattern_size_px=64)
@@ -197,7 +197,7 @@ def test_a_manifest_that_lies_about_sizes_or_checksum_is_refused(good, tmp_path)
         load_archive(_archive(tmp_path / 'huge.zip', manifest, weights))
 
     manifest['members']['weights.npz']['bytes'] = len(weights) - 1
-    with pytest.raises(ArchiveError, match='refusing to decompress|holds .* bytes but'):
+    with pytest.raises(ArchiveError, match=r'refusing to decompress|holds .* bytes but'):
         load_archive(_archive(tmp_path / 'short.zip', manifest, weights))
 
     manifest = _manifest_for(good, weights)

@@ -15,8 +15,11 @@ import logging
 logger = logging.getLogger(__name__)
 
 
-def register_plugins(registry: object) -> None:
-    """Ptychodus's plugin hook: install the reconstructor entry-point start-up hook."""
+def register_plugins(registry: object) -> None:  # noqa: ARG001  # Ptychodus's hook signature
+    """Ptychodus's plugin hook: install the reconstructor entry-point start-up hook.
+
+    ``registry`` (Ptychodus's plugin registry) is not needed: the hook acts on ``ModelCore``.
+    """
     try:
         from ptychopinn_plugin.ptychodus_adapter.discovery import install_start_up_hook
 
