@@ -25,7 +25,7 @@ def test_demo_writes_its_table_and_reproduces_the_object(tmp_path: Path, capsys)
 
 @pytest.mark.e2e
 def test_ptychodus_demo_trains_and_reconstructs_through_batch_mode(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, capsys, monkeypatch, installed_copy
 ) -> None:
     monkeypatch.chdir(tmp_path.parent)  # a relative --out, as the README's `make demo` passes
     assert main(['--out', tmp_path.name, '--epochs', '1', '--backends', 'pytorch']) == 0

@@ -168,7 +168,9 @@ def test_a_cuda_request_without_a_gpu_exits_4(run_cli, cli_data, tmp_path) -> No
 
 
 @pytest.mark.e2e
-def test_the_console_script_returns_the_documented_status(cli_data, tmp_path) -> None:
+def test_the_console_script_returns_the_documented_status(
+    cli_data, tmp_path, installed_copy
+) -> None:
     ok = run_script('inspect', cli_data['model'], '--json')
     assert ok.code == 0
     assert '"format": "ptychopinn-plugin-model"' in ok.stdout

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.slow
-def test_train_runs_pytorch_ddp_on_two_cpu_processes(cli_data, tmp_path) -> None:
+def test_train_runs_pytorch_ddp_on_two_cpu_processes(cli_data, tmp_path, installed_copy) -> None:
     """Lightning's DDP strategy (gloo on the CPU) with devices=2: Lightning re-launches the command
     for rank 1; both ranks train, only rank 0 prints epoch lines and writes the archive."""
     model = tmp_path / 'ddp.zip'

@@ -241,7 +241,9 @@ def _default_sigint() -> None:
 
 
 @pytest.mark.e2e
-def test_ctrl_c_during_training_exits_130_and_writes_nothing(cli_data, tmp_path) -> None:
+def test_ctrl_c_during_training_exits_130_and_writes_nothing(
+    cli_data, tmp_path, installed_copy
+) -> None:
     model = tmp_path / 'model.zip'
     process = subprocess.Popen(
         [

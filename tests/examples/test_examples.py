@@ -47,7 +47,9 @@ def test_train_and_reconstruct_with_a_shipped_model_needs_no_training(
 
 
 @pytest.mark.e2e
-def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(tmp_path) -> None:
+def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(
+    tmp_path, installed_copy
+) -> None:
     out = tmp_path / 'batch'
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / 'ptychodus_batch.py'), '--quick', '--model',
@@ -63,7 +65,7 @@ def test_ptychodus_batch_reconstructs_through_ptychodus_with_a_shipped_model(tmp
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_ptychodus_batch_trains_and_reconstructs(tmp_path) -> None:
+def test_ptychodus_batch_trains_and_reconstructs(tmp_path, installed_copy) -> None:
     out = tmp_path / 'batch'
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / 'ptychodus_batch.py'), '--quick', '--out', str(out)],

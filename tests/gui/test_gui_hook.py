@@ -113,7 +113,7 @@ def test_an_unexpected_controller_module_is_left_alone_with_a_warning(
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_a_model_core_start_up_loads_no_qt_and_leaves_the_hook_waiting(
-    tmp_path: Path, installed_plugin: Path
+    tmp_path: Path, installed_copy: Path
 ) -> None:
     code = (
         'import logging, sys\n'

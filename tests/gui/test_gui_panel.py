@@ -81,7 +81,7 @@ class MainWindow:
 
 
 @pytest.fixture
-def main_window(installed_plugin: Path) -> Iterator[MainWindow]:
+def main_window(installed_copy: Path) -> Iterator[MainWindow]:
     """Ptychodus's main window, built in ``ptychodus.__main__``'s order, closed afterwards."""
     from ptychodus.model import ModelCore
 
