@@ -56,11 +56,8 @@ def _inputs(model: ModelConfig, num_groups: int, seed: int = 0) -> tuple[np.ndar
 
 def _raw_patches(engine, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The network's amplitude and phase (B, C, N, N), before any canvas."""
-    amplitude, phase = engine._network(np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)))
-    return (
-        np.asarray(amplitude).transpose(0, 3, 1, 2),
-        np.asarray(phase).transpose(0, 3, 1, 2),
-    )
+    amplitude, phase = engine._network.generate(inputs)
+    return np.asarray(amplitude), np.asarray(phase)
 
 
 @pytest.mark.parametrize('probe_big', [True, False])
@@ -93,7 +90,6 @@ def _losses(engine, arrays, training: TrainingConfig, canvas_px: int, uses_truth
     batch = tuple(tf.constant(column) for column in columns)
     losses = per_group_losses(
         engine._network,
-        engine._forward,
         training,
         batch,
         canvas_px,
