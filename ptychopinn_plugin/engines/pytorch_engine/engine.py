@@ -1,4 +1,4 @@
-"""The PyTorch engine: the engine protocol of ``engines/__init__.py`` on PyTorch + Lightning.
+"""The PyTorch engine: the engine protocol of ``core/protocol.py`` on PyTorch + Lightning.
 
 Builds the network (``network.py``) from canonical weights (``weights.py``), trains it through
 Lightning (``training.py``) as an iterator of per-epoch reports, and predicts in fixed-size chunks
@@ -17,7 +17,6 @@ import torch
 from ...config import Backend, ExecutionConfig, ModelConfig, Precision, TrainingConfig
 from ...core import physics
 from ...core.protocol import EpochReport, TrainingArrays
-from ...core.weights import check_weights
 from ...errors import DeviceUnavailableError, ReconstructionError
 from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
 from .network import PtychoPINNNetwork
@@ -50,7 +49,7 @@ def _resolve_device(execution: ExecutionConfig) -> torch.device:
 
 
 class PyTorchEngine:
-    """Engine on PyTorch; see :class:`ptychopinn_plugin.engines.Engine`."""
+    """Engine on PyTorch; see :class:`ptychopinn_plugin.core.protocol.Engine`."""
 
     backend = Backend.PYTORCH
 
@@ -67,7 +66,6 @@ class PyTorchEngine:
         kind = 'gpu' if self._device.type == 'cuda' else 'cpu'
         self._chunk = predict_chunk_groups(model, PREDICT_CHUNK_PATTERNS[kind])  # halved on OOM
         network = PtychoPINNNetwork(model)
-        check_weights(model, weights)
         set_canonical_weights(network, weights)
         self._network: PtychoPINNNetwork | None = network.to(
             self._device, memory_format=torch.channels_last
@@ -84,7 +82,6 @@ class PyTorchEngine:
         return get_canonical_weights(self._live_network())
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        check_weights(self._model, weights)
         set_canonical_weights(self._live_network(), weights)
 
     # -- inference -----------------------------------------------------------------------------

@@ -14,7 +14,11 @@ import torch
 
 from ...core import physics
 
-__all__ = ['pinn_loss', 'poisson_nll', 'realspace_mae', 'realspace_mse']
+__all__ = ['SQRT_FLOOR', 'pinn_loss', 'poisson_nll', 'realspace_mae', 'realspace_mse']
+
+SQRT_FLOOR = 1e-12
+"""The intensity is floored here before the square root of the amplitude MAE (finite gradient at
+zero intensity)."""
 
 
 def poisson_nll(predicted_counts: torch.Tensor, observed_counts: torch.Tensor) -> torch.Tensor:
@@ -39,7 +43,7 @@ def pinn_loss(
     scale = torch.exp(log_intensity_scale)
     loss = nll_weight * poisson_nll(scale.square() * intensity, counts)
     if mae_weight:
-        amplitude = scale * torch.sqrt(torch.clamp(intensity, min=1e-12))
+        amplitude = scale * torch.sqrt(torch.clamp(intensity, min=SQRT_FLOOR))
         loss = loss + mae_weight * torch.mean(torch.abs(amplitude - torch.sqrt(counts)))
     return loss
 

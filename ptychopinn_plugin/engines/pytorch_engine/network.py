@@ -88,6 +88,10 @@ class Generator(nn.Module):
         border[quarter : 3 * quarter, quarter : 3 * quarter] = 0.0
         self.register_buffer('border_mask', torch.from_numpy(border), persistent=False)
 
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        """Convolutions keyed by canonical prefix (``encoder.0.conv1``, ``amp_head``, ...)."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, nn.Conv2d)}
+
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = inputs
         for block in self.encoder:

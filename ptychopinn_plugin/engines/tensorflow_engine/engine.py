@@ -95,7 +95,7 @@ def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy 
 
 
 class TensorFlowEngine:
-    """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.engines.Engine`).
+    """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.core.protocol.Engine`).
 
     Parameters
     ----------

@@ -43,8 +43,8 @@ def _phase_activation(values: tf.Tensor) -> tf.Tensor:
 class PhysicsParameters(keras.layers.Layer):
     """The normalised probe (real and imaginary parts) and ``log K``, always float32."""
 
-    def __init__(self, n_px: int, **kwargs) -> None:
-        super().__init__(dtype='float32', **kwargs)
+    def __init__(self, n_px: int) -> None:
+        super().__init__(dtype='float32', name='physics')
         self.probe_real = self.add_weight(
             shape=(n_px, n_px), initializer='zeros', dtype='float32', name='probe_real'
         )
@@ -58,9 +58,6 @@ class PhysicsParameters(keras.layers.Layer):
     def intensity_scale(self) -> tf.Tensor:
         """``K = exp(log_intensity_scale)``."""
         return tf.exp(self.log_intensity_scale.value)
-
-    def call(self, inputs):  # pragma: no cover - parameters only, never called as a layer
-        return inputs
 
 
 class Generator(keras.Model):
@@ -249,9 +246,9 @@ class ForwardModel:
         imag = amplitude * tf.sin(phase)
         if not self.uses_canvas:
             return real, imag
-        return self.merge_and_extract(real, imag, offsets_px, canvas_px)
+        return self._merge_and_extract(real, imag, offsets_px, canvas_px)
 
-    def merge_and_extract(
+    def _merge_and_extract(
         self, real: tf.Tensor, imag: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """``extract_from_canvas(merge_on_canvas(patches))`` of ``core/physics.py``, per group."""
@@ -323,19 +320,22 @@ class PtychoPINNNetwork(keras.Model):
         super().__init__(name='ptychopinn')
         self.config = model
         self.generator = Generator(model, dtype_policy=dtype_policy)
-        self.physics = PhysicsParameters(model.pattern_size_px, name='physics')
+        self.physics = PhysicsParameters(model.pattern_size_px)
         self.forward_model = ForwardModel(model)
         self.built = True
 
-    def generate(self, inputs: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    def generate(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Raw amplitude and phase (B, C, N, N) float32 of the generator for inputs (B, C, N, N)."""
-        amplitude, phase = self.generator(tf.transpose(inputs, [0, 2, 3, 1]), training=training)
+        amplitude, phase = self.generator(tf.transpose(inputs, [0, 2, 3, 1]))
         return tf.transpose(amplitude, [0, 3, 1, 2]), tf.transpose(phase, [0, 3, 1, 2])
 
     def call(
         self, inputs: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int, training: bool = False
     ) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
-        """Raw amplitude and phase (B, C, N, N) of the generator and the object patches."""
-        amplitude, phase = self.generate(inputs, training=training)
+        """Raw amplitude and phase (B, C, N, N) of the generator and the object patches.
+
+        ``training`` is Keras's flag, handed down by Keras itself (no layer here depends on it).
+        """
+        amplitude, phase = self.generate(inputs)
         patches = self.forward_model.object_patches(amplitude, phase, offsets_px, canvas_px)
         return amplitude, phase, patches

@@ -61,7 +61,7 @@ def per_group_losses(
     inputs, counts, offsets = batch[:3]
     forward = network.forward_model
     if network.config.mode is Mode.SUPERVISED:
-        amplitude, phase = network.generate(inputs, training=is_training)
+        amplitude, phase = network.generate(inputs)
         return realspace_mae(amplitude, phase, batch[3], forward.support)
     amplitude, phase, patches = network(inputs, offsets, canvas_px=canvas_px, training=is_training)
     parameters = network.physics
