@@ -167,21 +167,6 @@ def test_training_without_validation_groups_reports_no_validation_loss() -> None
     assert not _fit_threads()
 
 
-def test_early_stopping_counts_epochs_without_improvement() -> None:
-    reporter = training.EpochReporter(
-        TrainingConfig(early_stopping_patience=2), on_report=lambda report: True
-    )
-    assert [reporter._stop_early(loss) for loss in (3.0, 2.0, 2.5, 2.0, 1.0, 1.5, 1.2)] == [
-        False,
-        False,
-        False,
-        True,
-        False,
-        False,
-        True,
-    ]
-
-
 def test_bf16_predictions_stay_close_to_float32() -> None:
     model = ModelConfig(**SMALL, gridsize=2, num_neighbors=4)
     inputs, offsets = _inputs(model, 3)

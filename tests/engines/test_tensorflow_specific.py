@@ -283,18 +283,3 @@ def test_two_replica_mirrored_training_matches_one_device() -> None:
     # batches of 7 are padded to 8 for 2 replicas; the padding carries weight 0
     assert mirrored_train == pytest.approx(single_train, rel=1e-4)
     assert mirrored_val == pytest.approx(single_val, rel=1e-4)
-
-
-def test_plateau_halves_after_patience_flat_epochs_and_early_stopping_stops() -> None:
-    from ptychopinn_plugin.engines.tensorflow_engine.training import EpochMonitor
-
-    monitor = EpochMonitor(
-        learning_rate=1e-3, factor=0.5, patience=2, min_learning_rate=3e-4, stop_patience=3
-    )
-    rates, stops = [], []
-    for loss in [5.0, 4.0, 4.0, 4.00001, 3.0, 3.0, 3.0, 3.0]:
-        stops.append(monitor.update(loss))
-        rates.append(monitor.learning_rate)
-    # two epochs without a decrease beyond 1e-4 halve the rate; the floor holds it at 3e-4
-    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 3e-4, 3e-4])
-    assert stops == [False] * 7 + [True]
