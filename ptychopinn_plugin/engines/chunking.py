@@ -11,8 +11,8 @@ shape, so a fixed shape makes a group's prediction independent of its batch and 
 Because of that padding, a smaller batch from the caller does not lower the device memory of a
 call; only a smaller chunk does. When the framework runs out of memory, the chunk is halved and
 the failed chunk predicted again, down to one group; the engine keeps the smaller chunk for later
-calls. Predictions after a halving may differ from before by float32 rounding (about 1e-7
-relative), since the kernels see another batch shape.
+calls. Predictions after a halving may differ from before by float32 rounding, since the kernels
+see another batch shape.
 """
 
 from __future__ import annotations

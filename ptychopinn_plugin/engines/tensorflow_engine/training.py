@@ -36,9 +36,9 @@ logger = logging.getLogger(__name__)
 __all__ = ['LOSS_SCALE', 'fit_network', 'make_optimizer', 'per_group_losses']
 
 LOSS_SCALE = 16.0
-"""Initial dynamic loss scale of float16 mixed precision. The Poisson likelihood of photon counts
-has large gradients; Keras's default 2**15 overflows float16 for the first ~10 steps, which are
-then skipped. The scale still adapts (halved on overflow, doubled after 200 finite steps)."""
+"""Initial dynamic loss scale of float16 mixed precision, below Keras's default 2**15, which the
+large gradients of the Poisson likelihood overflow. The scale still adapts (halved on overflow,
+doubled after 200 finite steps)."""
 
 
 def per_group_losses(
