@@ -30,9 +30,10 @@ PRIVATE_SEAMS = {'_predict_chunk'}
 
 ONLY_IN = {
     ('engine', 'pytorch'): {'PyTorchEngine'},
-    ('engine', 'tensorflow'): {'TensorFlowEngine'},
+    ('engine', 'tensorflow'): {'TensorFlowEngine', 'JIT_COMPILE'},  # XLA for the compiled steps
     # Lightning runs the loop: a LightningModule, a callback, loaders and a worker thread
     ('training', 'pytorch'): {
+        'EpochOrderSampler',
         'EpochReporter',
         'GroupDataset',
         'PtychoPINNModule',
@@ -131,10 +132,25 @@ def test_every_known_difference_names_a_shared_callable() -> None:
 
 
 def test_the_engine_classes_are_exported_as_engine_class() -> None:
-    for backend in PACKAGES:
+    for backend, own in (('pytorch', 'PyTorchEngine'), ('tensorflow', 'TensorFlowEngine')):
         engine = _module(backend, 'engine')
-        (own,) = ONLY_IN[('engine', backend)]
         assert engine.ENGINE_CLASS is getattr(engine, own)
+        assert own in ONLY_IN[('engine', backend)]
+
+
+@pytest.mark.parametrize('module_name', MODULES)
+@pytest.mark.parametrize('backend', PACKAGES)
+def test_every_public_class_and_function_is_exported(backend, module_name) -> None:
+    """A public name outside ``__all__`` would escape the comparison above."""
+    module = _module(backend, module_name)
+    defined = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith('_')
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == module.__name__
+    }
+    assert defined <= set(module.__all__), defined - set(module.__all__)
 
 
 def test_the_engine_packages_export_nothing_themselves() -> None:

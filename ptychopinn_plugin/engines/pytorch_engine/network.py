@@ -38,7 +38,7 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=True)
 
 
-class ConvBlock(nn.Module):
+class _ConvBlock(nn.Module):
     """conv3x3 -> ReLU -> conv3x3 -> ReLU."""
 
     def __init__(self, cin: int, cout: int) -> None:
@@ -70,14 +70,14 @@ class Generator(nn.Module):
         self.encoder = nn.ModuleList()
         cin = channels
         for width in encoder_widths(model):
-            self.encoder.append(ConvBlock(cin, width))
+            self.encoder.append(_ConvBlock(cin, width))
             cin = width
         bottleneck = cin
         for name in ('amp', 'phase'):
             blocks = nn.ModuleList()
             cin = bottleneck
             for width in decoder_widths(model):
-                blocks.append(ConvBlock(cin, width))
+                blocks.append(_ConvBlock(cin, width))
                 cin = width
             setattr(self, f'{name}_decoder', blocks)
             setattr(self, f'{name}_head', _conv(cin, channels))

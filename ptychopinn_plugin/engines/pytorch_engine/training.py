@@ -34,6 +34,7 @@ from .network import PtychoPINNNetwork
 from .weights import canonical_parameters
 
 __all__ = [
+    'EpochOrderSampler',
     'EpochReporter',
     'GroupDataset',
     'PtychoPINNModule',

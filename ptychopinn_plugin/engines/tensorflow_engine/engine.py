@@ -32,7 +32,7 @@ from .weights import get_canonical_weights, set_canonical_weights
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['ENGINE_CLASS', 'PREDICT_CHUNK_PATTERNS', 'TensorFlowEngine']
+__all__ = ['ENGINE_CLASS', 'JIT_COMPILE', 'PREDICT_CHUNK_PATTERNS', 'TensorFlowEngine']
 
 PREDICT_CHUNK_PATTERNS = {'cpu': 32, 'gpu': 256}
 """Patterns of N = 64 per compiled inference call at gridsize 1, by device kind
