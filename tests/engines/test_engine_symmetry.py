@@ -25,8 +25,9 @@ CALL_HOOKS = {'pytorch': 'forward', 'tensorflow': 'call'}
 """The framework's call method of a module / layer, compared as one method ``<call>``."""
 KERAS_TRAINING_FLAG = 'training'
 """Keras hands its ``training`` flag to ``call``; PyTorch keeps it in the module state."""
-PRIVATE_SEAMS = {'_predict_chunk'}
-"""Private methods the tests replace in both engines (one prediction call of the chunk size)."""
+PRIVATE_SEAMS = {'_live_network', '_run', '_predict_chunk', '_free_memory'}
+"""Private engine methods kept alike: the network or an error once released, one prediction
+through the chunks, one call of the chunk size (tests replace it), the out-of-memory clean-up."""
 
 ONLY_IN = {
     ('engine', 'pytorch'): {'PyTorchEngine'},

@@ -135,7 +135,7 @@ class TensorFlowEngine:
     def _scope(self):
         return self._strategy.scope() if self._strategy is not None else tf.device(self._device)
 
-    def _network_or_raise(self) -> PtychoPINNNetwork:
+    def _live_network(self) -> PtychoPINNNetwork:
         if self._network is None:
             raise ReconstructionError('this TensorFlow engine was released; build a new engine')
         return self._network
@@ -143,7 +143,7 @@ class TensorFlowEngine:
     def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
         """Train, yielding an :class:`EpochReport` after each epoch (stop any time)."""
         return fit_network(
-            self._network_or_raise(),
+            self._live_network(),
             arrays,
             training,
             device=self._device,
@@ -155,7 +155,7 @@ class TensorFlowEngine:
     def _compiled(self, kind: str, canvas_px: int, chunk: int):
         key = (kind, canvas_px, chunk)
         if key not in self._predict_functions:
-            network = self._network_or_raise()
+            network = self._live_network()
             model = self._model
             shape = (
                 chunk,
@@ -178,16 +178,15 @@ class TensorFlowEngine:
             )
         return self._predict_functions[key]
 
-    def _predict(self, kind: str, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: np.ndarray, offsets_px: np.ndarray, *, amplitude: bool) -> np.ndarray:
         inputs, offsets = prediction_arrays(self._model, inputs, offsets_px)
-        canvas_px = self._network_or_raise().forward_model.canvas_size_px(offsets)
-        amplitude = kind == 'amplitude'
+        canvas_px = self._live_network().forward_model.canvas_size_px(offsets)
 
         def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             return self._predict_chunk(batch, offsets, canvas_px=canvas_px, amplitude=amplitude)
 
         chunks, self._chunk = predict_in_chunks(
-            run_chunk, inputs, offsets, self._chunk, free_memory=gc.collect
+            run_chunk, inputs, offsets, self._chunk, free_memory=self._free_memory
         )
         dtype = np.float32 if amplitude else np.complex64
         if not chunks:
@@ -208,19 +207,22 @@ class TensorFlowEngine:
 
         With ``object_big`` and gridsize > 1, the patches re-extracted from each group's canvas.
         """
-        return self._predict('patches', inputs, offsets_px)
+        return self._run(inputs, offsets_px, amplitude=False)
 
     def predict_amplitude(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
         """Predicted count amplitudes ``K |F|`` (B, C, N, N) float32."""
-        return self._predict('amplitude', inputs, offsets_px)
+        return self._run(inputs, offsets_px, amplitude=True)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights, float32 copies."""
-        return get_canonical_weights(self._network_or_raise())
+        return get_canonical_weights(self._live_network())
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Load canonical weights (checked with ``core.weights.check_weights``)."""
-        set_canonical_weights(self._network_or_raise(), weights)
+        set_canonical_weights(self._live_network(), weights)
+
+    def _free_memory(self) -> None:
+        gc.collect()
 
     def release(self) -> None:
         """Drop the network and compiled functions, clear the Keras session, collect garbage."""
