@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Mode, ModelConfig, TrainingConfig
+from ..config import ModelConfig, TrainingConfig
 from ..errors import DataContractError
 from . import physics
 from .contract import DiffractionQuantity, TrainingData
 from .grouping import Groups, group_scan_points
-from .protocol import TrainingArrays
+from .protocol import TrainingArrays, needs_truth
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,11 @@ def prepare_training(
         members = groups.member_indices
         amplitude = data.diffraction_amplitude[members]
         inputs.append((amplitude * np.float32(input_scale)).astype(np.float32))
-        count_factor = np.float32(num_photons / data.mean_total_counts())
-        targets.append((np.square(amplitude) * count_factor).astype(np.float32))
+        targets.append(
+            physics.count_targets(
+                amplitude, num_photons, mean_power=data.mean_total_counts(), dtype=np.float32
+            )
+        )
         offsets.append(groups.relative_offsets_px.astype(np.float32))
         if data.ground_truth_patches is not None:
             truths.append(data.ground_truth_patches[members])
@@ -181,10 +184,7 @@ def _check_compatible(
                 f'{data.num_patterns} scan positions are too few for gridsize {model.gridsize} '
                 f'(each group needs {model.num_channels}); use gridsize 1 or more positions'
             )
-    needs_truth = model.mode is Mode.SUPERVISED or (
-        training.realspace_mae_weight > 0 or training.realspace_weight > 0
-    )
-    if needs_truth and not all(d.has_ground_truth for d in datasets):
+    if needs_truth(model, training) and not all(d.has_ground_truth for d in datasets):
         raise DataContractError(
             'Supervised training (and the real-space loss terms) need ground-truth object '
             'patches, which these training data do not carry; train in PINN mode, or export '

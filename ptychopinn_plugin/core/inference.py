@@ -14,8 +14,10 @@ overlaps, determine (``refine.py``). The network input is normalised per scan
 training data still present the network with unit-power inputs.
 
 Robustness: a scan whose patches all miss the object grid, or whose groups span more than one
-pattern (stray positions), is refused before any prediction. When the engine runs out of memory the
-batch is halved and retried (down to one group), with a warning naming the batch size to set.
+pattern (stray positions), is refused before any prediction. The engines halve their own chunk when
+the device runs out of memory (``engines/chunking.py``); an out-of-memory error that still reaches
+this module (a single group does not fit) becomes a :class:`DeviceOutOfMemoryError` saying what to
+change.
 """
 
 from __future__ import annotations
@@ -124,18 +126,11 @@ def reconstruct_object(
     total = groups.num_groups
     checkpoints = sorted(_checkpoints(total, inference.batch_size, inference.num_partial_results))
     logger.info('reconstructing %d groups in batches of %d', total, inference.batch_size)
-    batch_size = inference.batch_size
     begin = 0
     while begin < total:
-        rows = order[begin : begin + batch_size]
+        rows = order[begin : begin + inference.batch_size]
         inputs = group_inputs(data, groups, input_scale, rows)
-        try:
-            patches = engine.predict(inputs, groups.relative_offsets_px[rows].astype(np.float32))
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            batch_size = _halved_batch(batch_size, exc)
-            continue
+        patches = _predict(engine, inputs, groups.relative_offsets_px[rows].astype(np.float32))
         members = groups.member_indices[rows]
         stitcher.add(
             patches.reshape(-1, model.pattern_size_px, model.pattern_size_px),
@@ -151,24 +146,22 @@ def reconstruct_object(
             yield InferenceProgress(begin, total, None, None)
 
 
-def _halved_batch(batch_size: int, exc: BaseException) -> int:
-    """Half of ``batch_size`` after an out-of-memory error, or the error when already one group."""
-    if batch_size <= 1:
+def _predict(engine: Engine, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+    """``engine.predict``; the framework's out-of-memory error becomes a user-facing one.
+
+    Retrying with a smaller batch would not help: the engines pad every call to their chunk and
+    already halve it down to one group before the error reaches here.
+    """
+    try:
+        return engine.predict(inputs, offsets_px)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
         raise DeviceOutOfMemoryError(
             f'the device ran out of memory predicting a single group ({exc}); free device memory '
             '(close other programs using the GPU), lower [PtychoPINN] Precision to bf16-mixed, or '
             'set [PtychoPINN] Device = cpu'
         ) from exc
-    halved = batch_size // 2
-    logger.warning(
-        'out of memory predicting %d groups at once (%s); retrying in batches of %d. Set '
-        '[PtychoPINN] InferenceBatchSize to %d or lower to avoid the retry',
-        batch_size,
-        type(exc).__name__,
-        halved,
-        halved,
-    )
-    return halved
 
 
 def check_positions_on_object(

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     'CANVAS_EPSILON',
+    'CANVAS_MARGIN_ROUNDING_PX',
     'POISSON_EPSILON',
     'TYPICAL_OBJECT_AMPLITUDE',
     'canvas_size_px',
@@ -45,11 +46,13 @@ __all__ = [
     'merge_on_canvas',
     'normalize_probe',
     'object_support_mask',
+    'padded_canvas_size_px',
     'pinn_loss',
     'poisson_nll',
     'realspace_mae',
     'realspace_mse',
     'smooth_patches',
+    'smoothing_matrix',
     'translate_bilinear',
     'wrapped_phase_difference',
 ]
@@ -193,6 +196,26 @@ def smooth_patches(patches: np.ndarray, sigma_px: float) -> np.ndarray:
     if kernel.size == 1:
         return patches.copy()
     return _correlate_same(_correlate_same(patches, kernel, axis=-1), kernel, axis=-2)
+
+
+def smoothing_matrix(n_px: int, sigma_px: float) -> np.ndarray | None:
+    """:func:`smooth_patches` along one axis as a matrix, or None when ``sigma_px`` is 0.
+
+    ``S[j, k] = w[k - j + r]`` (0 outside the kernel), so ``S @ patch @ S.T`` is
+    ``smooth_patches(patch, sigma_px)``: the form in which the engines apply the smoothing.
+
+    Returns
+    -------
+    ndarray, shape (N, N), float64, or None (no smoothing).
+    """
+    kernel = gaussian_kernel_1d(sigma_px)
+    if kernel.size == 1:
+        return None
+    radius = kernel.size // 2
+    index = np.arange(n_px)
+    lag = index[None, :] - index[:, None] + radius
+    inside = (lag >= 0) & (lag < kernel.size)
+    return np.where(inside, kernel[np.clip(lag, 0, kernel.size - 1)], 0.0)
 
 
 def _correlate_same(values: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
@@ -355,26 +378,44 @@ def initial_intensity_scale(
     return math.sqrt(num_photons / (TYPICAL_OBJECT_AMPLITUDE**2 * probe_power))
 
 
-def count_targets(amplitude: np.ndarray, num_photons: float) -> np.ndarray:
+def count_targets(
+    amplitude: np.ndarray,
+    num_photons: float,
+    *,
+    mean_power: float | None = None,
+    dtype: type[np.floating] = np.float64,
+) -> np.ndarray:
     """Poisson targets in photon counts from diffraction amplitudes.
 
     Parameters
     ----------
-    amplitude : ndarray, shape (n, N, N), real
+    amplitude : ndarray, shape (..., N, N), real
         Diffraction amplitudes ``X``.
     num_photons : float
         Mean total counts per pattern, positive.
+    mean_power : float, optional
+        ``mean_i sum_xy X_i**2`` of the whole dataset when ``amplitude`` is a selection of its
+        patterns (for example grouped); by default that of ``amplitude``, shape (n, N, N).
+    dtype : the floating type of the computation and the result.
 
     Returns
     -------
-    ndarray, shape (n, N, N), float64
-        ``X**2 * num_photons / mean_i sum_xy X_i**2``; equal to the detector counts when ``X`` is
-        ``sqrt(counts)`` and ``num_photons`` was measured from those counts.
+    ndarray, shape of ``amplitude``, ``dtype``
+        ``X**2 * (num_photons / mean_power)`` (the factor rounded to ``dtype`` first); equal to the
+        detector counts when ``X`` is ``sqrt(counts)`` and ``num_photons`` was measured from
+        those counts.
     """
     if not num_photons > 0 or not math.isfinite(num_photons):
         raise ConfigurationError(f'num_photons must be positive and finite, got {num_photons!r}')
-    amplitude = np.asarray(amplitude, dtype=np.float64)
-    return amplitude**2 * (num_photons / _mean_power(amplitude))
+    amplitude = np.asarray(amplitude, dtype=dtype)
+    if mean_power is None:
+        mean_power = _mean_power(amplitude)
+    elif not mean_power > 0 or not math.isfinite(mean_power):
+        raise DataContractError(
+            f'the mean pattern power sum(X**2) is {mean_power!r}; the diffraction amplitudes must '
+            'be finite and not all zero'
+        )
+    return np.square(amplitude) * dtype(num_photons / mean_power)
 
 
 def poisson_nll(predicted_counts: np.ndarray, observed_counts: np.ndarray) -> float:
@@ -537,6 +578,24 @@ def canvas_size_px(n_px: int, max_offset_px: float) -> int:
     if not max_offset_px >= 0 or not math.isfinite(max_offset_px):
         raise DataContractError(f'max_offset_px must be finite and >= 0, got {max_offset_px!r}')
     return n_px + 2 * math.ceil(max_offset_px)
+
+
+CANVAS_MARGIN_ROUNDING_PX = 8
+"""The engines round the canvas margin up to a multiple of this (fewer distinct shapes to compile);
+results do not depend on the canvas side beyond float rounding."""
+
+
+def padded_canvas_size_px(n_px: int, offsets_px: np.ndarray) -> int:
+    """Canvas side the engines use for ``offsets_px`` (..., 2): at least :func:`canvas_size_px`.
+
+    The margin on each side is rounded up to a multiple of :data:`CANVAS_MARGIN_ROUNDING_PX`, so the
+    side differs from N by an even number. N when there are no offsets.
+    """
+    offsets_px = np.asarray(offsets_px)
+    largest = float(np.max(np.abs(offsets_px))) if offsets_px.size else 0.0
+    margin = (canvas_size_px(n_px, largest) - n_px) // 2
+    rounding = CANVAS_MARGIN_ROUNDING_PX
+    return n_px + 2 * (rounding * math.ceil(margin / rounding))
 
 
 def _canvas_pad(n_px: int, canvas_px: int) -> int:

@@ -4,7 +4,8 @@
 what an engine reports after each epoch; :class:`Engine` the protocol both engines implement
 (``engines/tensorflow_engine``, ``engines/pytorch_engine``) and :class:`EngineFactory` how one is
 built. They live in the core so that the core never imports the engines; choosing and importing an
-engine is ``engines.get_engine``.
+engine is ``engines.get_engine``. :func:`needs_truth` and :func:`check_training_arrays` say, for
+the data preparation and both engines alike, what a training run needs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import Backend, ExecutionConfig, ModelConfig, TrainingConfig
+from ..config import Backend, ExecutionConfig, Mode, ModelConfig, TrainingConfig
+from ..errors import DataContractError
 
-__all__ = ['Engine', 'EngineFactory', 'EpochReport', 'TrainingArrays']
+__all__ = [
+    'Engine',
+    'EngineFactory',
+    'EpochReport',
+    'TrainingArrays',
+    'check_training_arrays',
+    'needs_truth',
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +57,45 @@ class TrainingArrays:
     @property
     def num_groups(self) -> int:
         return int(self.inputs.shape[0])
+
+
+def needs_truth(model: ModelConfig, training: TrainingConfig) -> bool:
+    """Whether training asks for ground-truth patches: Supervised mode or a real-space loss term."""
+    return (
+        model.mode is Mode.SUPERVISED
+        or training.realspace_mae_weight > 0
+        or training.realspace_weight > 0
+    )
+
+
+def check_training_arrays(
+    arrays: TrainingArrays, model: ModelConfig, training: TrainingConfig
+) -> bool:
+    """Check ``arrays`` against what training ``model`` needs; return whether truth is used.
+
+    The ground truth is used when training asks for it (:func:`needs_truth`) and the arrays hold
+    it; PINN mode without it trains without the real-space terms.
+
+    Raises
+    ------
+    DataContractError
+        When there are no training groups, the inputs do not fit the model, or Supervised training
+        has no ground truth.
+    """
+    if arrays.train_indices.size == 0:
+        raise DataContractError('no training groups: TrainingArrays.train_indices is empty')
+    n_px, channels = model.pattern_size_px, model.num_channels
+    if arrays.inputs.shape[1:] != (channels, n_px, n_px):
+        raise DataContractError(
+            f'training inputs of shape {arrays.inputs.shape} do not fit the model, which expects '
+            f'(G, {channels}, {n_px}, {n_px}) (gridsize {model.gridsize}, N = {n_px})'
+        )
+    if model.mode is Mode.SUPERVISED and arrays.truth_patches is None:
+        raise DataContractError(
+            'Supervised training needs ground-truth object patches (TrainingArrays.truth_patches '
+            'is None); train in PINN mode or provide data with a known object'
+        )
+    return needs_truth(model, training) and arrays.truth_patches is not None
 
 
 @dataclass(frozen=True)

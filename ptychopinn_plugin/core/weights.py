@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import Mode, ModelConfig, TrainingConfig
 from ..errors import ArchiveError
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     'decoder_widths',
     'encoder_widths',
     'initial_weights',
+    'trainable_physics',
     'weight_specs',
 ]
 
@@ -118,8 +119,7 @@ def initial_weights(
     further scaled by :data:`HEAD_INIT_GAIN` so that the untrained network predicts a nearly flat
     patch (phase near 0, amplitude near the activation's midpoint). With full-size heads the phase
     head ``pi * tanh`` starts saturated at +-pi on a sizeable fraction of pixels, where its
-    gradient vanishes and the optimiser cannot pull the phase back (measured: 14 % of pixels at
-    |phase| > 3 rad before training, and no phase learned after 30 epochs).
+    gradient vanishes and the optimiser cannot pull the phase back.
 
     Parameters
     ----------
@@ -173,6 +173,21 @@ def check_weights(model: ModelConfig, weights: dict[str, np.ndarray]) -> None:
             raise ArchiveError(f'weight {name!r} has shape {array.shape}, expected {shape}')
         if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
             raise ArchiveError(f'weight {name!r} must be finite floating point, got {array.dtype}')
+
+
+def trainable_physics(model: ModelConfig, training: TrainingConfig) -> dict[str, bool]:
+    """Which physics parameters train, keyed by canonical name (the network's layers always do).
+
+    The probe and the intensity scale train when ``training`` asks for it, in PINN mode only:
+    Supervised training has no physics.
+    """
+    physical = model.mode is Mode.PINN
+    probe = physical and training.probe_trainable
+    return {
+        PROBE_REAL: probe,
+        PROBE_IMAG: probe,
+        LOG_INTENSITY_SCALE: physical and training.intensity_scale_trainable,
+    }
 
 
 def count_parameters(model: ModelConfig) -> int:

@@ -1,7 +1,8 @@
 """Prediction in fixed-size chunks, shared by both engines, with a back-off on out-of-memory.
 
 :func:`prediction_arrays` checks and converts what a caller hands to ``predict``;
-:func:`predict_in_chunks` runs the framework call chunk by chunk.
+:func:`predict_chunk_groups` sizes the chunk from a budget of patterns; :func:`predict_in_chunks`
+runs the framework call chunk by chunk.
 
 Every call into the framework sees exactly ``chunk`` groups (the last chunk zero-padded):
 convolution kernels (oneDNN, cuDNN) choose their algorithm, and so their float32 rounding, by batch
@@ -10,8 +11,8 @@ shape, so a fixed shape makes a group's prediction independent of its batch and 
 Because of that padding, a smaller batch from the caller does not lower the device memory of a
 call; only a smaller chunk does. When the framework runs out of memory, the chunk is halved and
 the failed chunk predicted again, down to one group; the engine keeps the smaller chunk for later
-calls. Predictions after a halving may differ from before by float32 rounding (about 1e-7
-relative), since the kernels see another batch shape.
+calls. Predictions after a halving may differ from before by float32 rounding, since the kernels
+see another batch shape.
 """
 
 from __future__ import annotations
@@ -24,9 +25,24 @@ import numpy as np
 from ..config import ModelConfig
 from ..errors import DataContractError, is_out_of_memory
 
-__all__ = ['predict_in_chunks', 'prediction_arrays']
+__all__ = ['CHUNK_REFERENCE_PX', 'predict_chunk_groups', 'predict_in_chunks', 'prediction_arrays']
 
 logger = logging.getLogger(__name__)
+
+
+CHUNK_REFERENCE_PX = 64
+"""Chunk budgets count patterns of this side; larger patterns shrink the chunk by the area ratio."""
+
+
+def predict_chunk_groups(model: ModelConfig, patterns: int) -> int:
+    """Groups per prediction call for a budget of ``patterns`` patterns of side 64 px (at least 1).
+
+    For N > 64 the budget shrinks by ``(64 / N)**2`` (memory grows with the pattern area); it is
+    then shared among the C patterns of each group.
+    """
+    reference = CHUNK_REFERENCE_PX
+    scaled = int(patterns) * reference**2 // max(reference, model.pattern_size_px) ** 2
+    return max(1, scaled // model.num_channels)
 
 
 def prediction_arrays(

@@ -242,3 +242,32 @@ def test_forward_amplitude_with_canvas_is_independent_of_batch_composition(rng) 
             patches[b : b + 1], offsets[b : b + 1], probe, config, 10.0
         )
         np.testing.assert_allclose(together[b : b + 1], alone, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('sigma_px', [0.5, 0.8, 2.0])
+def test_the_smoothing_matrix_applies_smooth_patches(rng, sigma_px) -> None:
+    patches = _random_complex(rng, (3, 2, 24, 24))
+    matrix = physics.smoothing_matrix(24, sigma_px)
+    assert matrix.shape == (24, 24)
+    np.testing.assert_allclose(
+        matrix @ patches @ matrix.T, physics.smooth_patches(patches, sigma_px), atol=1e-13
+    )
+
+
+def test_no_smoothing_has_no_matrix() -> None:
+    assert physics.smoothing_matrix(24, 0.0) is None
+
+
+@pytest.mark.parametrize('largest', [0.0, 0.3, 3.5, 4.0, 8.2, 20.0])
+def test_the_padded_canvas_rounds_the_margin_up_to_a_multiple_of_8(largest) -> None:
+    offsets = np.array([[[largest, -largest / 3], [-largest / 2, 0.0]]])
+    side = physics.padded_canvas_size_px(32, offsets)
+    margin = (side - 32) // 2
+    assert side >= physics.canvas_size_px(32, largest)
+    assert (side - 32) % 2 == 0 and margin % physics.CANVAS_MARGIN_ROUNDING_PX == 0
+    assert margin - (physics.canvas_size_px(32, largest) - 32) // 2 < 8
+
+
+def test_the_padded_canvas_without_offsets_is_the_patch() -> None:
+    assert physics.padded_canvas_size_px(32, np.zeros((0, 4, 2))) == 32
+    assert physics.padded_canvas_size_px(36, np.zeros((2, 4, 2))) == 36

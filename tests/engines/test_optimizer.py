@@ -13,14 +13,13 @@ MODEL = ModelConfig(pattern_size_px=32, n_filters_scale=1)
 def test_pytorch_adam_uses_the_shared_settings() -> None:
     pytest.importorskip('lightning')
     from ptychopinn_plugin.engines.pytorch_engine import training
-    from ptychopinn_plugin.engines.pytorch_engine.network import build_network
+    from ptychopinn_plugin.engines.pytorch_engine.network import PtychoPINNNetwork
 
     module = training.PtychoPINNModule(
-        build_network(MODEL),
+        PtychoPINNNetwork(MODEL),
         MODEL,
         TrainingConfig(learning_rate=2e-3),
         canvas_px=32,
-        has_validation=False,
         channels_last=True,
     )
     optimizer = module.configure_optimizers()

@@ -1,4 +1,4 @@
-"""The PyTorch engine: the engine protocol of ``engines/__init__.py`` on PyTorch + Lightning.
+"""The PyTorch engine: the engine protocol of ``core/protocol.py`` on PyTorch + Lightning.
 
 Builds the network (``network.py``) from canonical weights (``weights.py``), trains it through
 Lightning (``training.py``) as an iterator of per-epoch reports, and predicts in fixed-size chunks
@@ -14,25 +14,23 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ...config import Backend, ExecutionConfig, Mode, ModelConfig, Precision, TrainingConfig
+from ...config import Backend, ExecutionConfig, ModelConfig, Precision, TrainingConfig
+from ...core import physics
 from ...core.protocol import EpochReport, TrainingArrays
-from ...core.weights import check_weights
 from ...errors import DeviceUnavailableError, ReconstructionError
-from ..chunking import predict_in_chunks, prediction_arrays
-from . import training as lightning_training
-from .network import PtychoPINNNetwork, build_network
+from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
+from .network import PtychoPINNNetwork
+from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
 
-__all__ = ['ENGINE_CLASS', 'PyTorchEngine']
+__all__ = ['ENGINE_CLASS', 'PREDICT_CHUNK_PATTERNS', 'PyTorchEngine']
 
-_PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'cuda': 256}
-"""Patterns of N = 64 per inference chunk, by device type; scaled by (64 / N)**2 for larger N.
+PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'gpu': 256}
+"""Patterns of N = 64 per inference call, by device kind (``chunking.predict_chunk_groups``).
 
-On CUDA the chunk matches the default inference batch (256 groups at gridsize 1): a larger chunk
-would pad every batch up to it and compute padding (1,024 did four times the work needed).
-
-Every chunk is padded to this size (``engines/chunking.py``): a fixed shape keeps predictions
-independent of batch size and batch mates. On out-of-memory the engine halves its chunk."""
+On a GPU the chunk matches the default inference batch (256 groups at gridsize 1), so batches are
+not padded beyond it. Every call is padded to the chunk (``engines/chunking.py``); on
+out-of-memory the engine halves it."""
 _AUTOCAST_DTYPES = {Precision.BF16_MIXED: torch.bfloat16, Precision.FP16_MIXED: torch.float16}
 
 
@@ -51,7 +49,7 @@ def _resolve_device(execution: ExecutionConfig) -> torch.device:
 
 
 class PyTorchEngine:
-    """Engine on PyTorch; see :class:`ptychopinn_plugin.engines.Engine`."""
+    """Engine on PyTorch; see :class:`ptychopinn_plugin.core.protocol.Engine`."""
 
     backend = Backend.PYTORCH
 
@@ -65,9 +63,9 @@ class PyTorchEngine:
         if self._autocast_dtype is torch.float16 and self._device.type == 'cpu':
             self._autocast_dtype = torch.bfloat16  # as Lightning trains 16-mixed on a CPU
         self._channels_last = True
-        self._chunk = self._chunk_groups(self._device)  # halved on out-of-memory
-        network = build_network(model)
-        check_weights(model, weights)
+        kind = 'gpu' if self._device.type == 'cuda' else 'cpu'
+        self._chunk = predict_chunk_groups(model, PREDICT_CHUNK_PATTERNS[kind])  # halved on OOM
+        network = PtychoPINNNetwork(model)
         set_canonical_weights(network, weights)
         self._network: PtychoPINNNetwork | None = network.to(
             self._device, memory_format=torch.channels_last
@@ -84,7 +82,6 @@ class PyTorchEngine:
         return get_canonical_weights(self._live_network())
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        check_weights(self._model, weights)
         set_canonical_weights(self._live_network(), weights)
 
     # -- inference -----------------------------------------------------------------------------
@@ -98,7 +95,7 @@ class PyTorchEngine:
     def _run(self, inputs: np.ndarray, offsets_px: np.ndarray, *, amplitude: bool) -> np.ndarray:
         network = self._live_network()
         inputs, offsets_px = prediction_arrays(self._model, inputs, offsets_px)
-        canvas_px = lightning_training.canvas_size_px(self._model, offsets_px)
+        canvas_px = physics.padded_canvas_size_px(self._model.pattern_size_px, offsets_px)
         was_training = network.training
         network.eval()
         outputs = [np.zeros((0,) + inputs.shape[1:], np.float32 if amplitude else np.complex64)]
@@ -115,11 +112,6 @@ class PyTorchEngine:
             network.train(was_training)
         return np.concatenate(outputs + chunks)
 
-    def _chunk_groups(self, device: torch.device) -> int:
-        patterns = _PREDICT_CHUNK_PATTERNS.get(device.type, _PREDICT_CHUNK_PATTERNS['cpu'])
-        patterns = patterns * 64**2 // max(64, self._model.pattern_size_px) ** 2
-        return max(1, patterns // self._model.num_channels)
-
     def _predict_chunk(
         self, inputs: np.ndarray, offsets_px: np.ndarray, *, canvas_px: int, amplitude: bool
     ) -> np.ndarray:
@@ -132,56 +124,25 @@ class PyTorchEngine:
             batch = batch.contiguous(memory_format=torch.channels_last)
         enabled = self._autocast_dtype is not None
         with torch.autocast(device.type, dtype=self._autocast_dtype, enabled=enabled):
-            _, _, patches = network(batch, offsets, canvas_px)
+            _, _, patches = network(batch, offsets, canvas_px=canvas_px)
         if not amplitude:
             return patches.to(torch.complex64).cpu().numpy()
-        physics_model = network.physics
-        counts = physics_model.farfield_intensity(patches)
-        result = physics_model.intensity_scale() * torch.sqrt(counts)
+        parameters = network.physics
+        counts = network.forward_model.farfield_intensity(patches, parameters)
+        result = parameters.intensity_scale() * torch.sqrt(counts)
         return result.float().cpu().numpy()
 
     # -- training ------------------------------------------------------------------------------
 
     def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
-        network = self._live_network()
-        use_truth = lightning_training.check_arrays(arrays, self._model, training)
-        supervised = self._model.mode is Mode.SUPERVISED
-        physics_model = network.physics
-        physics_model.probe_real.requires_grad_(training.probe_trainable and not supervised)
-        physics_model.probe_imag.requires_grad_(training.probe_trainable and not supervised)
-        physics_model.log_intensity_scale.requires_grad_(
-            training.intensity_scale_trainable and not supervised
-        )
-        train_loader, validation_loader = lightning_training.make_dataloaders(
-            arrays, training, use_truth=use_truth, pin_memory=self._device.type == 'cuda'
-        )
-        module = lightning_training.PtychoPINNModule(
-            network,
-            self._model,
+        return fit_network(
+            self._live_network(),
+            arrays,
             training,
-            canvas_px=lightning_training.canvas_size_px(self._model, arrays.offsets_px),
-            has_validation=validation_loader is not None,
+            execution=self._execution,
+            device=self._device,
             channels_last=self._channels_last,
         )
-
-        def train(on_report) -> None:
-            torch.manual_seed(training.seed)
-            trainer = lightning_training.build_trainer(
-                self._execution,
-                training,
-                accelerator=self._device.type,
-                callbacks=[lightning_training.EpochReporter(training, on_report)],
-            )
-            trainer.fit(module, train_loader, validation_loader)
-
-        return self._epochs(network, train)
-
-    def _epochs(self, network: PtychoPINNNetwork, train) -> Iterator[EpochReport]:
-        try:
-            yield from lightning_training.iterate_epochs(train)
-        finally:
-            network.to(self._device)  # Lightning's teardown leaves the module on the CPU
-            network.train(False)
 
     # -- memory --------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""The PtychoPINN network, its differentiable forward model and losses as ``torch.nn`` code (NCHW).
+"""The PtychoPINN network and its differentiable forward model as ``torch.nn`` code (NCHW).
 
 ``Generator`` is the encoder / two-decoder network exactly as ``core/weights.py`` describes it;
-``ForwardModel`` reproduces ``core/physics.py`` (overlap canvas, probe, smoothing, far field) in
-float32 and holds the physics parameters; ``PtychoPINNNetwork`` joins them; ``pinn_loss``,
-``realspace_mae`` and ``realspace_mse`` are the losses of ``core/physics.py``. Canonical weight
-names are mapped in ``weights.py``; the training loop is in ``training.py``.
+``PhysicsParameters`` holds the probe and the intensity scale; ``ForwardModel`` reproduces
+``core/physics.py`` (overlap canvas, probe, smoothing, far field) in float32;
+``PtychoPINNNetwork`` joins the three. Losses are in ``losses.py``, canonical weight names in
+``weights.py``, the training loop in ``training.py``.
 
 Bilinear translations with zero fill (``physics.translate_bilinear``) are separable, so each is
 applied as two small matrices with entries ``max(0, 1 - |source - (target - shift)|)``: exact,
@@ -24,17 +24,7 @@ from ...config import AmpActivation, ModelConfig
 from ...core import physics
 from ...core.weights import decoder_widths, encoder_widths
 
-__all__ = [
-    'ForwardModel',
-    'Generator',
-    'PtychoPINNNetwork',
-    'build_network',
-    'pinn_loss',
-    'poisson_nll',
-    'realspace_mae',
-    'realspace_mse',
-    'translation_matrices',
-]
+__all__ = ['ForwardModel', 'Generator', 'PhysicsParameters', 'PtychoPINNNetwork']
 
 _AMPLITUDE_ACTIVATIONS = {
     AmpActivation.SIGMOID: torch.sigmoid,
@@ -48,7 +38,7 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=True)
 
 
-class ConvBlock(nn.Module):
+class _ConvBlock(nn.Module):
     """conv3x3 -> ReLU -> conv3x3 -> ReLU."""
 
     def __init__(self, cin: int, cout: int) -> None:
@@ -80,14 +70,14 @@ class Generator(nn.Module):
         self.encoder = nn.ModuleList()
         cin = channels
         for width in encoder_widths(model):
-            self.encoder.append(ConvBlock(cin, width))
+            self.encoder.append(_ConvBlock(cin, width))
             cin = width
         bottleneck = cin
         for name in ('amp', 'phase'):
             blocks = nn.ModuleList()
             cin = bottleneck
             for width in decoder_widths(model):
-                blocks.append(ConvBlock(cin, width))
+                blocks.append(_ConvBlock(cin, width))
                 cin = width
             setattr(self, f'{name}_decoder', blocks)
             setattr(self, f'{name}_head', _conv(cin, channels))
@@ -97,6 +87,10 @@ class Generator(nn.Module):
         border = np.ones((n_px, n_px), np.float32)
         border[quarter : 3 * quarter, quarter : 3 * quarter] = 0.0
         self.register_buffer('border_mask', torch.from_numpy(border), persistent=False)
+
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        """Convolutions keyed by canonical prefix (``encoder.0.conv1``, ``amp_head``, ...)."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, nn.Conv2d)}
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = inputs
@@ -123,7 +117,7 @@ def _phase_activation(x: torch.Tensor) -> torch.Tensor:
     return math.pi * torch.tanh(x)
 
 
-def translation_matrices(
+def _translation_matrices(
     offsets_px: torch.Tensor, n_px: int, canvas_px: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Row and column matrices that place patches on the canvas, shifted by their offsets.
@@ -151,37 +145,42 @@ def translation_matrices(
     return rows, cols
 
 
-def _smoothing_matrix(n_px: int, sigma_px: float) -> torch.Tensor | None:
-    kernel = physics.gaussian_kernel_1d(sigma_px)
-    if kernel.size == 1:
-        return None
-    radius = kernel.size // 2
-    index = np.arange(n_px)
-    lag = index[None, :] - index[:, None] + radius  # out j <- in k with weight w[k - j + r]
-    matrix = np.where((lag >= 0) & (lag < kernel.size), kernel[np.clip(lag, 0, kernel.size - 1)], 0)
-    return torch.from_numpy(matrix.astype(np.float32))
+class PhysicsParameters(nn.Module):
+    """The trainable physics: the normalised probe (real and imaginary parts) and ``log K``."""
+
+    def __init__(self, n_px: int) -> None:
+        super().__init__()
+        self.probe_real = nn.Parameter(torch.zeros(n_px, n_px))
+        self.probe_imag = nn.Parameter(torch.zeros(n_px, n_px))
+        self.log_intensity_scale = nn.Parameter(torch.zeros(()))
+
+    def intensity_scale(self) -> torch.Tensor:
+        """``K = exp(log_intensity_scale)``."""
+        return torch.exp(self.log_intensity_scale)
 
 
 class ForwardModel(nn.Module):
-    """Physics of ``core/physics.py`` in float32, with the probe and intensity scale parameters."""
+    """Physics of ``core/physics.py`` in float32: constants as buffers, no parameters."""
 
     def __init__(self, model: ModelConfig) -> None:
         super().__init__()
         n_px = model.pattern_size_px
         self.n_px = n_px
-        self.use_canvas = model.object_big and model.num_channels > 1
-        self.probe_real = nn.Parameter(torch.zeros(n_px, n_px))
-        self.probe_imag = nn.Parameter(torch.zeros(n_px, n_px))
-        self.log_intensity_scale = nn.Parameter(torch.zeros(()))
+        self.uses_canvas = model.object_big and model.num_channels > 1
         support = physics.object_support_mask(n_px, model.pad_object, model.probe_big)
         self.register_buffer('support', torch.from_numpy(support.astype(np.float32)), False)
         disk = physics.disk_mask(n_px).astype(np.float32) if model.probe_mask else None
         self.register_buffer('disk', None if disk is None else torch.from_numpy(disk), False)
-        smoothing = _smoothing_matrix(n_px, model.gaussian_smoothing_sigma_px)
+        smoothing = physics.smoothing_matrix(n_px, model.gaussian_smoothing_sigma_px)
+        if smoothing is not None:
+            smoothing = torch.from_numpy(smoothing.astype(np.float32))
         self.register_buffer('smoothing', smoothing, False)
 
-    def intensity_scale(self) -> torch.Tensor:
-        return torch.exp(self.log_intensity_scale)
+    def canvas_size_px(self, offsets_px: np.ndarray) -> int:
+        """Canvas side for ``offsets_px`` (``physics.padded_canvas_size_px``); N without canvas."""
+        if not self.uses_canvas:
+            return self.n_px
+        return physics.padded_canvas_size_px(self.n_px, offsets_px)
 
     def object_patches(
         self,
@@ -197,9 +196,9 @@ class ForwardModel(nn.Module):
         """
         real = amplitude.float() * torch.cos(phase.float())
         imag = amplitude.float() * torch.sin(phase.float())
-        if not self.use_canvas:
+        if not self.uses_canvas:
             return torch.complex(real, imag)
-        rows, cols = translation_matrices(offsets_px, self.n_px, canvas_px)
+        rows, cols = _translation_matrices(offsets_px, self.n_px, canvas_px)
         rows_t, cols_t = rows.transpose(-1, -2), cols.transpose(-1, -2)
         parts = torch.stack((real, imag), dim=2) * self.support  # (B, C, 2, N, N)
         numerator = (rows[:, :, None] @ parts @ cols_t[:, :, None]).sum(dim=1)  # (B, 2, M, M)
@@ -211,12 +210,17 @@ class ForwardModel(nn.Module):
         patches = rows_t[:, :, None] @ canvas[:, None] @ cols[:, :, None]  # (B, C, 2, N, N)
         return torch.complex(patches[:, :, 0], patches[:, :, 1])
 
-    def farfield_intensity(self, patches: torch.Tensor) -> torch.Tensor:
-        """``|F(probe * smooth(patch) [* disk])|^2 / N^2``, fft-shifted, (B, C, N, N) float32."""
+    def farfield_intensity(
+        self, patches: torch.Tensor, parameters: PhysicsParameters
+    ) -> torch.Tensor:
+        """``|F(probe * smooth(patch) [* disk])|^2 / N^2``, fft-shifted, (B, C, N, N) float32.
+
+        ``patches`` complex (B, C, N, N); the probe is that of ``parameters``.
+        """
         if self.smoothing is not None:
             smoothing = self.smoothing.to(torch.complex64)
             patches = smoothing @ patches @ smoothing.T
-        wave = patches * torch.complex(self.probe_real, self.probe_imag)
+        wave = patches * torch.complex(parameters.probe_real, parameters.probe_imag)
         if self.disk is not None:
             wave = wave * self.disk
         spectrum = torch.fft.fft2(wave)
@@ -225,12 +229,22 @@ class ForwardModel(nn.Module):
 
 
 class PtychoPINNNetwork(nn.Module):
-    """Generator plus forward model; the module whose parameters are the canonical weights."""
+    """The module whose parameters are the canonical weights: generator and physics parameters.
+
+    ``generator`` (:class:`Generator`), ``physics`` (:class:`PhysicsParameters`) and
+    ``forward_model`` (:class:`ForwardModel`, constants only) of one :class:`ModelConfig`.
+    """
 
     def __init__(self, model: ModelConfig) -> None:
         super().__init__()
+        self.config = model
         self.generator = Generator(model)
-        self.physics = ForwardModel(model)
+        self.physics = PhysicsParameters(model.pattern_size_px)
+        self.forward_model = ForwardModel(model)
+
+    def generate(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw amplitude and phase (B, C, N, N) of the generator for inputs (B, C, N, N)."""
+        return self.generator(inputs)
 
     def forward(
         self, inputs: torch.Tensor, offsets_px: torch.Tensor, canvas_px: int
@@ -240,62 +254,8 @@ class PtychoPINNNetwork(nn.Module):
         The generator runs in whatever autocast context the caller set; the physics runs in
         float32 with autocast off.
         """
-        amplitude, phase = self.generator(inputs)
+        amplitude, phase = self.generate(inputs)
         with torch.autocast(inputs.device.type, enabled=False):
             amplitude, phase = amplitude.float(), phase.float()
-            patches = self.physics.object_patches(amplitude, phase, offsets_px, canvas_px)
+            patches = self.forward_model.object_patches(amplitude, phase, offsets_px, canvas_px)
         return amplitude, phase, patches
-
-
-def poisson_nll(predicted_counts: torch.Tensor, observed_counts: torch.Tensor) -> torch.Tensor:
-    """``mean(lam - y log lam)`` with ``lam = predicted + POISSON_EPSILON`` (as in physics)."""
-    lam = predicted_counts + physics.POISSON_EPSILON
-    return torch.mean(lam - observed_counts * torch.log(lam))
-
-
-def pinn_loss(
-    intensity: torch.Tensor,
-    scale: torch.Tensor,
-    counts: torch.Tensor,
-    *,
-    nll_weight: float,
-    mae_weight: float,
-) -> torch.Tensor:
-    """``physics.pinn_loss`` of the amplitude ``K sqrt(intensity)`` against observed counts.
-
-    The Poisson term uses the counts ``K^2 intensity`` directly (no square root to differentiate).
-    """
-    loss = nll_weight * poisson_nll(scale.square() * intensity, counts)
-    if mae_weight:
-        amplitude = scale * torch.sqrt(torch.clamp(intensity, min=1e-12))
-        loss = loss + mae_weight * torch.mean(torch.abs(amplitude - torch.sqrt(counts)))
-    return loss
-
-
-def realspace_mae(
-    amplitude: torch.Tensor, phase: torch.Tensor, truth: torch.Tensor, support: torch.Tensor
-) -> torch.Tensor:
-    """``physics.realspace_mae`` of ``amplitude * exp(i phase)`` vs complex ``truth``.
-
-    Modulus and angle are taken from the generator's amplitude and phase (a negative swish
-    amplitude flips the angle by pi), which keeps the gradient finite where the amplitude is 0.
-    """
-    modulus = torch.abs(amplitude)
-    angle = phase + math.pi * (amplitude < 0)
-    difference = angle - torch.angle(truth)
-    wrapped = torch.atan2(torch.sin(difference), torch.cos(difference))
-    error = (torch.abs(modulus - torch.abs(truth)) + torch.abs(wrapped)) * support
-    return error.sum() / (support.sum() * amplitude.shape[0] * amplitude.shape[1])
-
-
-def realspace_mse(
-    patches: torch.Tensor, truth: torch.Tensor, support: torch.Tensor
-) -> torch.Tensor:
-    """``physics.realspace_mse``: mean of ``|p - t|^2`` over the support pixels."""
-    error = (patches - truth).abs().square() * support
-    return error.sum() / (support.sum() * patches.shape[0] * patches.shape[1])
-
-
-def build_network(model: ModelConfig) -> PtychoPINNNetwork:
-    """A fresh network for ``model`` (parameters to be set from canonical weights)."""
-    return PtychoPINNNetwork(model)

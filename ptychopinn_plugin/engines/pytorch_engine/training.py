@@ -1,16 +1,17 @@
 """Training with Lightning: data loaders, the LightningModule and the per-epoch hand-off.
 
-``engine.py`` builds a :class:`PtychoPINNModule` around the engine's network, a ``Trainer`` from
-:func:`build_trainer`, and runs ``Trainer.fit`` through :func:`iterate_epochs`, which turns the
-per-epoch :class:`EpochReporter` callback into an iterator of ``EpochReport`` (the training runs in
-a worker thread that waits at the end of every epoch until the consumer asks for the next one).
+:func:`fit_network` (the entry point ``engine.py`` calls, as in ``tensorflow_engine``) checks the
+arrays, sets which physics parameters train, builds a :class:`PtychoPINNModule` around the network
+and a ``Trainer`` (:func:`build_trainer`), and runs ``Trainer.fit`` through :func:`iterate_epochs`,
+which turns the per-epoch :class:`EpochReporter` callback into an iterator of ``EpochReport`` (the
+training runs in a worker thread that waits at the end of every epoch until the consumer asks for
+the next one).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -25,17 +26,20 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
 from ...core import physics
-from ...core.protocol import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
-from ...errors import DataContractError
-from .network import PtychoPINNNetwork, pinn_loss, realspace_mae, realspace_mse
+from ...core.weights import trainable_physics
+from .losses import pinn_loss, realspace_mae, realspace_mse
+from .network import PtychoPINNNetwork
+from .weights import canonical_parameters
 
 __all__ = [
+    'EpochOrderSampler',
     'EpochReporter',
     'GroupDataset',
     'PtychoPINNModule',
     'build_trainer',
-    'canvas_size_px',
+    'fit_network',
     'iterate_epochs',
     'make_dataloaders',
 ]
@@ -59,17 +63,6 @@ _LIGHTNING_CHATTER = (
     'lightning.pytorch.utilities.rank_zero',
     'lightning.pytorch.accelerators.cuda',
 )
-CANVAS_ROUNDING_PX = 8
-"""Canvas sides are rounded up to a multiple of this (results do not depend on the side)."""
-
-
-def canvas_size_px(model: ModelConfig, offsets_px: np.ndarray) -> int:
-    """Static canvas side for these offsets (rounded up to limit distinct shapes)."""
-    n_px = model.pattern_size_px
-    if offsets_px.size == 0:
-        return n_px
-    side = physics.canvas_size_px(n_px, float(np.max(np.abs(offsets_px))))
-    return int(math.ceil(side / CANVAS_ROUNDING_PX) * CANVAS_ROUNDING_PX)
 
 
 class GroupDataset(Dataset):
@@ -168,7 +161,6 @@ class PtychoPINNModule(pl.LightningModule):
         training: TrainingConfig,
         *,
         canvas_px: int,
-        has_validation: bool,
         channels_last: bool,
     ) -> None:
         super().__init__()
@@ -177,7 +169,6 @@ class PtychoPINNModule(pl.LightningModule):
         self.training_config = training
         self.canvas_px = canvas_px
         self.channels_last = channels_last
-        self.monitor = 'val_loss' if has_validation else 'train_loss'
         self._sums: dict[str, list[torch.Tensor]] = {}
 
     def configure_optimizers(self):
@@ -193,29 +184,30 @@ class PtychoPINNModule(pl.LightningModule):
         inputs = batch['inputs']
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        amplitude, phase, patches = self.network(inputs, batch['offsets'], self.canvas_px)
+        amplitude, phase, patches = self.network(inputs, batch['offsets'], canvas_px=self.canvas_px)
         training = self.training_config
-        physics_model = self.network.physics
+        parameters = self.network.physics
+        support = self.network.forward_model.support
         with torch.autocast(inputs.device.type, enabled=False):
             if self.supervised:
-                return realspace_mae(amplitude, phase, batch['truth'], physics_model.support)
+                return realspace_mae(amplitude, phase, batch['truth'], support)
             loss = pinn_loss(
-                physics_model.farfield_intensity(patches),
-                physics_model.intensity_scale(),
+                self.network.forward_model.farfield_intensity(patches, parameters),
+                parameters.log_intensity_scale,
                 batch['counts'],
                 nll_weight=training.nll_weight,
                 mae_weight=training.mae_weight,
             )
             if 'truth' in batch and training.realspace_mae_weight > 0:
                 loss = loss + training.realspace_mae_weight * realspace_mae(
-                    amplitude, phase, batch['truth'], physics_model.support
+                    amplitude, phase, batch['truth'], support
                 )
             if 'truth' in batch and training.realspace_weight > 0:
                 generated = torch.complex(
                     amplitude * torch.cos(phase), amplitude * torch.sin(phase)
                 )
                 loss = loss + training.realspace_weight * realspace_mse(
-                    generated, batch['truth'], physics_model.support
+                    generated, batch['truth'], support
                 )
         return loss
 
@@ -284,7 +276,7 @@ class EpochReporter(pl.Callback):
         for optimizer in trainer.optimizers:  # the schedule's rate for the next epoch
             for group in optimizer.param_groups:
                 group['lr'] = self.monitor.learning_rate
-        physics_model = pl_module.network.physics
+        parameters = pl_module.network.physics
         report = EpochReport(
             epoch=trainer.current_epoch + 1,
             num_epochs=self.num_epochs,
@@ -292,7 +284,7 @@ class EpochReporter(pl.Callback):
             validation_loss=validation_loss,
             learning_rate=learning_rate,
             seconds=seconds,
-            intensity_scale=float(physics_model.intensity_scale().detach()),
+            intensity_scale=float(parameters.intensity_scale().detach()),
             stopped_early=stop_early,
         )
         if stop_early:
@@ -393,21 +385,71 @@ def iterate_epochs(train: Callable[[Callable[[EpochReport], bool]], None]) -> It
         worker.join()
 
 
-def check_arrays(arrays: TrainingArrays, model: ModelConfig, training: TrainingConfig) -> bool:
-    """Check what training needs; returns whether ground truth is used."""
-    if arrays.train_indices.size == 0:
-        raise DataContractError('no training groups: train_indices is empty')
-    n_px, channels = model.pattern_size_px, model.num_channels
-    if arrays.inputs.shape[1:] != (channels, n_px, n_px):
-        raise DataContractError(
-            f'training inputs of shape {arrays.inputs.shape} do not fit the model, which expects '
-            f'(G, {channels}, {n_px}, {n_px}) (gridsize {model.gridsize}, N = {n_px})'
+def fit_network(
+    network: PtychoPINNNetwork,
+    arrays: TrainingArrays,
+    training: TrainingConfig,
+    *,
+    execution: ExecutionConfig,
+    device: torch.device,
+    channels_last: bool,
+) -> Iterator[EpochReport]:
+    """Train ``network`` in place, one epoch per step of the returned iterator.
+
+    The arrays are checked and the physics parameters set trainable or not now (errors surface
+    here, not at the first epoch); the epochs run as the caller iterates.
+
+    Parameters
+    ----------
+    network : the network, on ``device``.
+    arrays : grouped, normalised training arrays (``core.dataset.prepare_training``).
+    training : epochs, batch size, optimiser schedule, loss weights, trainable physics.
+    execution : devices, nodes, strategy and precision of the Lightning Trainer.
+    device : the engine's device; the network is back on it after training.
+    channels_last : feed the generator channels-last tensors.
+
+    Returns
+    -------
+    Iterator of EpochReport
+        One after each epoch; the network holds that epoch's weights while the caller looks at
+        it, and keeps them when the caller stops iterating.
+    """
+    model = network.config
+    use_truth = check_training_arrays(arrays, model, training)
+    parameters = canonical_parameters(network)
+    for name, trainable in trainable_physics(model, training).items():
+        parameters[name].requires_grad_(trainable)
+    train_loader, validation_loader = make_dataloaders(
+        arrays, training, use_truth=use_truth, pin_memory=device.type == 'cuda'
+    )
+    module = PtychoPINNModule(
+        network,
+        model,
+        training,
+        canvas_px=physics.padded_canvas_size_px(model.pattern_size_px, arrays.offsets_px),
+        channels_last=channels_last,
+    )
+
+    def train(on_report: Callable[[EpochReport], bool]) -> None:
+        torch.manual_seed(training.seed)
+        trainer = build_trainer(
+            execution,
+            training,
+            accelerator=device.type,
+            callbacks=[EpochReporter(training, on_report)],
         )
-    supervised = model.mode is Mode.SUPERVISED
-    wants_truth = supervised or training.realspace_mae_weight > 0 or training.realspace_weight > 0
-    if supervised and arrays.truth_patches is None:
-        raise DataContractError(
-            'Supervised training needs ground-truth object patches (truth_patches is None); '
-            'train in PINN mode or provide data with a known object'
-        )
-    return wants_truth and arrays.truth_patches is not None
+        trainer.fit(module, train_loader, validation_loader)
+
+    return _epochs(network, device, train)
+
+
+def _epochs(
+    network: PtychoPINNNetwork,
+    device: torch.device,
+    train: Callable[[Callable[[EpochReport], bool]], None],
+) -> Iterator[EpochReport]:
+    try:
+        yield from iterate_epochs(train)
+    finally:
+        network.to(device)  # Lightning's teardown leaves the module on the CPU
+        network.train(False)

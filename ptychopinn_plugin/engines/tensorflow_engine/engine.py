@@ -25,24 +25,22 @@ from ...errors import (
     DeviceUnavailableError,
     ReconstructionError,
 )
-from ..chunking import predict_in_chunks, prediction_arrays
-from .network import ForwardModel, PtychoPINNNetwork
+from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
+from .network import PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['ENGINE_CLASS', 'TensorFlowEngine']
+__all__ = ['ENGINE_CLASS', 'JIT_COMPILE', 'PREDICT_CHUNK_PATTERNS', 'TensorFlowEngine']
 
-PREDICT_CHUNK_GROUPS = {'GPU': 256, 'CPU': 32}
-"""Groups per compiled inference call, by device type. Every call is padded to exactly this many
-groups (``engines/chunking.py``): convolution kernels (oneDNN, cuDNN) pick their algorithm by batch
-size, and float32 results then differ by ~1e-5 between batch sizes; a fixed size makes a group's
-prediction independent of its batch. The engine halves it on out-of-memory. On a CPU the
-throughput is flat beyond ~32 groups, on a GPU larger chunks pay. For N > 64 the chunk shrinks by
-(64 / N)**2 to bound memory."""
+PREDICT_CHUNK_PATTERNS = {'cpu': 32, 'gpu': 256}
+"""Patterns of N = 64 per compiled inference call at gridsize 1, by device kind
+(``chunking.predict_chunk_groups``); this engine keeps that many groups at every gridsize (C
+patterns each). Every call is padded to the chunk (``engines/chunking.py``); on out-of-memory the
+engine halves it."""
 JIT_COMPILE = False
-"""Compile steps with XLA; measured slower than the oneDNN kernels on CPU for this network."""
+"""Compile steps with XLA (off: the oneDNN kernels are faster on CPU for this network)."""
 _POLICIES = {
     Precision.FP32: 'float32',
     Precision.BF16_MIXED: 'mixed_bfloat16',
@@ -97,7 +95,7 @@ def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy 
 
 
 class TensorFlowEngine:
-    """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.engines.Engine`).
+    """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.core.protocol.Engine`).
 
     Parameters
     ----------
@@ -119,12 +117,14 @@ class TensorFlowEngine:
         self._device, self._strategy = _placement(execution)
         self._policy = _POLICIES[Precision(execution.precision)]
         with self._scope():
-            self._network = PtychoPINNNetwork(model, dtype_policy=self._policy)
-            self._forward = ForwardModel(model)
+            self._network: PtychoPINNNetwork | None = PtychoPINNNetwork(
+                model, dtype_policy=self._policy
+            )
         set_canonical_weights(self._network, weights)
         self._predict_functions: dict[tuple[str, int, int], object] = {}
-        base = PREDICT_CHUNK_GROUPS['GPU' if 'GPU' in self._device else 'CPU']
-        self._chunk = max(1, min(base, base * 64**2 // model.pattern_size_px**2))
+        kind = 'gpu' if 'GPU' in self._device else 'cpu'
+        patterns = PREDICT_CHUNK_PATTERNS[kind] * model.num_channels
+        self._chunk = predict_chunk_groups(model, patterns)  # halved on out-of-memory
         logger.info(
             'TensorFlow engine on %s (%s%s)',
             self._device,
@@ -135,7 +135,7 @@ class TensorFlowEngine:
     def _scope(self):
         return self._strategy.scope() if self._strategy is not None else tf.device(self._device)
 
-    def _network_or_raise(self) -> PtychoPINNNetwork:
+    def _live_network(self) -> PtychoPINNNetwork:
         if self._network is None:
             raise ReconstructionError('this TensorFlow engine was released; build a new engine')
         return self._network
@@ -143,8 +143,7 @@ class TensorFlowEngine:
     def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
         """Train, yielding an :class:`EpochReport` after each epoch (stop any time)."""
         return fit_network(
-            self._network_or_raise(),
-            self._forward,
+            self._live_network(),
             arrays,
             training,
             device=self._device,
@@ -156,7 +155,7 @@ class TensorFlowEngine:
     def _compiled(self, kind: str, canvas_px: int, chunk: int):
         key = (kind, canvas_px, chunk)
         if key not in self._predict_functions:
-            network, forward = self._network_or_raise(), self._forward
+            network = self._live_network()
             model = self._model
             shape = (
                 chunk,
@@ -167,36 +166,27 @@ class TensorFlowEngine:
             signature = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(shape[:2] + (2,))]
 
             def run(inputs, offsets):
-                amplitude, phase = network(tf.transpose(inputs, [0, 2, 3, 1]), training=False)
-                amplitude = tf.transpose(amplitude, [0, 3, 1, 2])
-                phase = tf.transpose(phase, [0, 3, 1, 2])
-                real, imag = forward.object_patches(amplitude, phase, offsets, canvas_px)
+                _, _, patches = network(inputs, offsets, canvas_px=canvas_px, training=False)
                 if kind == 'patches':
-                    return tf.complex(real, imag)
+                    return tf.complex(*patches)
                 parameters = network.physics
-                intensity = forward.farfield_intensity(
-                    real, imag, parameters.probe_real.value, parameters.probe_imag.value
-                )
-                return tf.exp(parameters.log_intensity_scale.value) * tf.sqrt(intensity)
+                intensity = network.forward_model.farfield_intensity(patches, parameters)
+                return parameters.intensity_scale() * tf.sqrt(intensity)
 
             self._predict_functions[key] = tf.function(
                 run, input_signature=signature, jit_compile=JIT_COMPILE
             )
         return self._predict_functions[key]
 
-    def _predict(self, kind: str, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: np.ndarray, offsets_px: np.ndarray, *, amplitude: bool) -> np.ndarray:
         inputs, offsets = prediction_arrays(self._model, inputs, offsets_px)
-        forward = self._forward
-        canvas_px = (
-            forward.canvas_px(offsets) if forward.uses_canvas else self._model.pattern_size_px
-        )
-        amplitude = kind == 'amplitude'
+        canvas_px = self._live_network().forward_model.canvas_size_px(offsets)
 
         def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             return self._predict_chunk(batch, offsets, canvas_px=canvas_px, amplitude=amplitude)
 
         chunks, self._chunk = predict_in_chunks(
-            run_chunk, inputs, offsets, self._chunk, free_memory=gc.collect
+            run_chunk, inputs, offsets, self._chunk, free_memory=self._free_memory
         )
         dtype = np.float32 if amplitude else np.complex64
         if not chunks:
@@ -217,19 +207,22 @@ class TensorFlowEngine:
 
         With ``object_big`` and gridsize > 1, the patches re-extracted from each group's canvas.
         """
-        return self._predict('patches', inputs, offsets_px)
+        return self._run(inputs, offsets_px, amplitude=False)
 
     def predict_amplitude(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
         """Predicted count amplitudes ``K |F|`` (B, C, N, N) float32."""
-        return self._predict('amplitude', inputs, offsets_px)
+        return self._run(inputs, offsets_px, amplitude=True)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights, float32 copies."""
-        return get_canonical_weights(self._network_or_raise())
+        return get_canonical_weights(self._live_network())
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Load canonical weights (checked with ``core.weights.check_weights``)."""
-        set_canonical_weights(self._network_or_raise(), weights)
+        set_canonical_weights(self._live_network(), weights)
+
+    def _free_memory(self) -> None:
+        gc.collect()
 
     def release(self) -> None:
         """Drop the network and compiled functions, clear the Keras session, collect garbage."""

@@ -1,13 +1,15 @@
-"""The PtychoPINN network (Keras 3, channels-last) and its differentiable forward model.
+"""The PtychoPINN network (Keras 3) and its differentiable forward model.
 
-:class:`PtychoPINNNetwork` is exactly the network of ``core/weights.py``: encoder, amplitude and
-phase decoders, heads (and border heads with ``probe_big``), plus the physics variables
-``probe.real``, ``probe.imag`` and ``log_intensity_scale`` as tracked Keras variables.
-:class:`ForwardModel` reproduces ``core/physics.py`` in float32: object support, canvas merge and
-re-extraction (bilinear translations written as per-patch interpolation matrices, so every
-(group, member) has its own offset and the whole chain is batched matmuls), Gaussian smoothing,
-probe, disk mask and far field. Arrays here are (B, C, N, N) unless named ``*_nhwc``. The training
-loop is in ``training.py``; canonical weight mapping in ``weights.py``.
+:class:`Generator` is exactly the network of ``core/weights.py`` (channels-last inside): encoder,
+amplitude and phase decoders, heads (and border heads with ``probe_big``).
+:class:`PhysicsParameters` holds ``probe.real``, ``probe.imag`` and ``log_intensity_scale`` as
+tracked Keras variables. :class:`ForwardModel` reproduces ``core/physics.py`` in float32: object
+support, canvas merge and re-extraction (bilinear translations written as per-patch interpolation
+matrices, so every (group, member) has its own offset and the whole chain is batched matmuls),
+Gaussian smoothing, probe, disk mask and far field. :class:`PtychoPINNNetwork` joins the three.
+Arrays here are (B, C, N, N) unless named ``*_nhwc``; complex patches are ``(real, imag)`` pairs.
+Losses are in ``losses.py``, canonical weight mapping in ``weights.py``, the training loop in
+``training.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ...config import AmpActivation, ModelConfig
 from ...core import physics
 from ...core.weights import DECODERS, decoder_widths, encoder_widths
 
-__all__ = ['ForwardModel', 'PhysicsParameters', 'PtychoPINNNetwork']
+__all__ = ['ForwardModel', 'Generator', 'PhysicsParameters', 'PtychoPINNNetwork']
 
 
 def _amplitude_activation(name: AmpActivation):
@@ -41,8 +43,8 @@ def _phase_activation(values: tf.Tensor) -> tf.Tensor:
 class PhysicsParameters(keras.layers.Layer):
     """The normalised probe (real and imaginary parts) and ``log K``, always float32."""
 
-    def __init__(self, n_px: int, **kwargs) -> None:
-        super().__init__(dtype='float32', **kwargs)
+    def __init__(self, n_px: int) -> None:
+        super().__init__(dtype='float32', name='physics')
         self.probe_real = self.add_weight(
             shape=(n_px, n_px), initializer='zeros', dtype='float32', name='probe_real'
         )
@@ -53,28 +55,29 @@ class PhysicsParameters(keras.layers.Layer):
             shape=(), initializer='zeros', dtype='float32', name='log_intensity_scale'
         )
 
-    def call(self, inputs):  # pragma: no cover - parameters only, never called as a layer
-        return inputs
+    def intensity_scale(self) -> tf.Tensor:
+        """``K = exp(log_intensity_scale)``."""
+        return tf.exp(self.log_intensity_scale.value)
 
 
-class PtychoPINNNetwork(keras.Model):
+class Generator(keras.Model):
     """Encoder, two decoders and heads; amplitude and phase patches for (B, N, N, C) inputs.
 
     Parameters
     ----------
-    config : ModelConfig
+    model : ModelConfig
         The architecture (``core/weights.py`` describes it).
     dtype_policy : str
         Keras dtype policy of the convolutions (``'float32'``, ``'mixed_float16'`` or
-        ``'mixed_bfloat16'``); heads, activations and physics always compute in float32.
+        ``'mixed_bfloat16'``); heads and activations always compute in float32.
     """
 
-    def __init__(self, config: ModelConfig, dtype_policy: str = 'float32') -> None:
-        super().__init__(name='ptychopinn')
-        self.config = config
+    def __init__(self, model: ModelConfig, dtype_policy: str = 'float32') -> None:
+        super().__init__(name='generator')
+        self.config = model
         self.dtype_policy_name = dtype_policy
-        n_px, channels = config.pattern_size_px, config.num_channels
-        self._border = config.pad_object and config.probe_big
+        n_px, channels = model.pattern_size_px, model.num_channels
+        self._border = model.pad_object and model.probe_big
         layers: dict[str, keras.layers.Conv2D] = {}
 
         def conv(name: str, cin: int, cout: int, relu: bool) -> keras.layers.Conv2D:
@@ -92,7 +95,7 @@ class PtychoPINNNetwork(keras.Model):
 
         cin = channels
         self.encoder_layers = []
-        for level, width in enumerate(encoder_widths(config)):
+        for level, width in enumerate(encoder_widths(model)):
             self.encoder_layers.append(conv(f'encoder.{level}.conv1', cin, width, True))
             self.encoder_layers.append(conv(f'encoder.{level}.conv2', width, width, True))
             cin = width
@@ -103,7 +106,7 @@ class PtychoPINNNetwork(keras.Model):
         for decoder in DECODERS:
             cin = bottleneck
             blocks = []
-            for block, width in enumerate(decoder_widths(config)):
+            for block, width in enumerate(decoder_widths(model)):
                 blocks.append(conv(f'{decoder}_decoder.{block}.conv1', cin, width, True))
                 blocks.append(conv(f'{decoder}_decoder.{block}.conv2', width, width, True))
                 cin = width
@@ -111,14 +114,13 @@ class PtychoPINNNetwork(keras.Model):
             self.head_layers.append(conv(f'{decoder}_head', cin, channels, False))
             if self._border:
                 self.border_layers.append(conv(f'{decoder}_border', cin, channels, False))
-        self.physics = PhysicsParameters(n_px, name='physics')
         self.pool = keras.layers.MaxPooling2D(2, dtype=dtype_policy)
         self.upsample = keras.layers.UpSampling2D(2, interpolation='nearest', dtype=dtype_policy)
         self.conv_names = list(layers)
         self.conv_list = list(layers.values())
         central = physics.object_support_mask(n_px, pad_object=True, probe_big=False)
         self._border_mask = tf.constant((1.0 - central)[None, :, :, None], tf.float32)
-        self._activations = (_amplitude_activation(config.amp_activation), _phase_activation)
+        self._activations = (_amplitude_activation(model.amp_activation), _phase_activation)
         self.built = True
 
     def conv_layers(self) -> dict[str, keras.layers.Conv2D]:
@@ -208,37 +210,29 @@ class ForwardModel:
 
     Parameters
     ----------
-    config : ModelConfig
+    model : ModelConfig
         Supplies N, gridsize, ``object_big``, ``pad_object``, ``probe_big``, ``probe_mask`` and
         ``gaussian_smoothing_sigma_px``.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
-        n_px = config.pattern_size_px
+    def __init__(self, model: ModelConfig) -> None:
+        n_px = model.pattern_size_px
         self.n_px = n_px
-        self.uses_canvas = config.object_big and config.num_channels > 1
-        support = physics.object_support_mask(n_px, config.pad_object, config.probe_big)
+        self.uses_canvas = model.object_big and model.num_channels > 1
+        support = physics.object_support_mask(n_px, model.pad_object, model.probe_big)
         self.support = tf.constant(support, tf.float32)
         # both support masks are outer products of one 1-D profile (all ones or a central band)
         self.support_1d = tf.constant(support[n_px // 2], tf.float32)
         self.support_count = float(support.sum())
-        kernel = physics.gaussian_kernel_1d(config.gaussian_smoothing_sigma_px)
-        self.smoothing = None
-        if kernel.size > 1:
-            radius = kernel.size // 2
-            index = np.arange(n_px)
-            lag = index[None, :] - index[:, None] + radius
-            inside = (lag >= 0) & (lag < kernel.size)
-            matrix = np.where(inside, kernel[np.clip(lag, 0, kernel.size - 1)], 0.0)
-            self.smoothing = tf.constant(matrix, tf.float32)
-        self.disk = tf.constant(physics.disk_mask(n_px), tf.float32) if config.probe_mask else None
+        matrix = physics.smoothing_matrix(n_px, model.gaussian_smoothing_sigma_px)
+        self.smoothing = None if matrix is None else tf.constant(matrix, tf.float32)
+        self.disk = tf.constant(physics.disk_mask(n_px), tf.float32) if model.probe_mask else None
 
-    def canvas_px(self, offsets_px: np.ndarray) -> int:
-        """Canvas side for ``offsets_px`` (B, C, 2): at least the oracle's, rounded up to limit
-        retracing (margin a multiple of 8 pixels each side)."""
-        largest = float(np.max(np.abs(offsets_px))) if np.size(offsets_px) else 0.0
-        margin = (physics.canvas_size_px(self.n_px, largest) - self.n_px) // 2
-        return self.n_px + 2 * (8 * math.ceil(margin / 8))
+    def canvas_size_px(self, offsets_px: np.ndarray) -> int:
+        """Canvas side for ``offsets_px`` (``physics.padded_canvas_size_px``); N without canvas."""
+        if not self.uses_canvas:
+            return self.n_px
+        return physics.padded_canvas_size_px(self.n_px, offsets_px)
 
     def object_patches(
         self, amplitude: tf.Tensor, phase: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int
@@ -252,9 +246,9 @@ class ForwardModel:
         imag = amplitude * tf.sin(phase)
         if not self.uses_canvas:
             return real, imag
-        return self.merge_and_extract(real, imag, offsets_px, canvas_px)
+        return self._merge_and_extract(real, imag, offsets_px, canvas_px)
 
-    def merge_and_extract(
+    def _merge_and_extract(
         self, real: tf.Tensor, imag: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """``extract_from_canvas(merge_on_canvas(patches))`` of ``core/physics.py``, per group."""
@@ -284,9 +278,15 @@ class ForwardModel:
         return patches[..., :n_px, :], patches[..., n_px:, :]
 
     def farfield_intensity(
-        self, real: tf.Tensor, imag: tf.Tensor, probe_real: tf.Tensor, probe_imag: tf.Tensor
+        self, patches: tuple[tf.Tensor, tf.Tensor], parameters: PhysicsParameters
     ) -> tf.Tensor:
-        """``fftshift(|fft2(probe * smooth(patch) [* disk])|**2 / N**2)`` (B, C, N, N) float32."""
+        """``fftshift(|fft2(probe * smooth(patch) [* disk])|**2 / N**2)`` (B, C, N, N) float32.
+
+        ``patches`` is the ``(real, imag)`` pair of :meth:`object_patches`; the probe is that of
+        ``parameters``.
+        """
+        real, imag = patches
+        probe_real, probe_imag = parameters.probe_real.value, parameters.probe_imag.value
         if self.smoothing is not None:
             real = _smooth(real, self.smoothing)
             imag = _smooth(imag, self.smoothing)
@@ -301,3 +301,41 @@ class ForwardModel:
         )
         half = self.n_px // 2
         return tf.roll(intensity, shift=[half, half], axis=[-2, -1])
+
+
+class PtychoPINNNetwork(keras.Model):
+    """The model whose variables are the canonical weights: generator and physics parameters.
+
+    ``generator`` (:class:`Generator`), ``physics`` (:class:`PhysicsParameters`) and
+    ``forward_model`` (:class:`ForwardModel`, constants only) of one :class:`ModelConfig`.
+
+    Parameters
+    ----------
+    model : ModelConfig
+    dtype_policy : str
+        Keras dtype policy of the generator's convolutions; the physics is always float32.
+    """
+
+    def __init__(self, model: ModelConfig, dtype_policy: str = 'float32') -> None:
+        super().__init__(name='ptychopinn')
+        self.config = model
+        self.generator = Generator(model, dtype_policy=dtype_policy)
+        self.physics = PhysicsParameters(model.pattern_size_px)
+        self.forward_model = ForwardModel(model)
+        self.built = True
+
+    def generate(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Raw amplitude and phase (B, C, N, N) float32 of the generator for inputs (B, C, N, N)."""
+        amplitude, phase = self.generator(tf.transpose(inputs, [0, 2, 3, 1]))
+        return tf.transpose(amplitude, [0, 3, 1, 2]), tf.transpose(phase, [0, 3, 1, 2])
+
+    def call(
+        self, inputs: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
+        """Raw amplitude and phase (B, C, N, N) of the generator and the object patches.
+
+        ``training`` is Keras's flag, handed down by Keras itself (no layer here depends on it).
+        """
+        amplitude, phase = self.generate(inputs)
+        patches = self.forward_model.object_patches(amplitude, phase, offsets_px, canvas_px)
+        return amplitude, phase, patches

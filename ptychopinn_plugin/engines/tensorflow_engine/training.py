@@ -1,12 +1,14 @@
-"""Losses and the training loop of the TensorFlow engine (a compiled step, one epoch per yield).
+"""The training loop of the TensorFlow engine (a compiled step, one epoch per yield).
 
-PINN mode minimises the Poisson negative log-likelihood of the counts (plus the optional amplitude
-MAE and, with ground truth, the real-space terms) through the physics chain of ``network.py``;
-Supervised mode minimises the real-space amplitude/phase MAE of the raw network patches, no
-physics. The loss definitions are those of ``core/physics.py``. Adam, reduce-on-plateau and early
-stopping (``core/schedule.py``, shared with the PyTorch engine) are applied here, epoch by epoch,
-so the caller can stop between epochs. Engine plumbing
-(devices, strategies, weights) is in ``engine.py``.
+:func:`fit_network` (the entry point ``engine.py`` calls, as in ``pytorch_engine``) checks the
+arrays, sets which physics parameters train and returns the epochs as an iterator.
+:func:`per_group_losses` adds up the terms of ``losses.py``: PINN mode minimises the Poisson
+negative log-likelihood of the counts (plus the optional amplitude MAE and, with ground truth, the
+real-space terms) through the physics chain of ``network.py``; Supervised mode minimises the
+real-space amplitude/phase MAE of the raw network patches, no physics. Adam, reduce-on-plateau and
+early stopping (``core/schedule.py``, shared with the PyTorch engine) are applied here, epoch by
+epoch, so the caller can stop between epochs. Engine plumbing (devices, strategies, weights) is in
+``engine.py``.
 """
 
 from __future__ import annotations
@@ -21,65 +23,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ...config import Mode, ModelConfig, Precision, TrainingConfig
-from ...core import physics
-from ...core.protocol import EpochReport, TrainingArrays
+from ...config import Mode, Precision, TrainingConfig
+from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
-from ...errors import DataContractError
-from .network import ForwardModel, PtychoPINNNetwork
+from ...core.weights import trainable_physics
+from .losses import pinn_loss, realspace_mae, realspace_mse
+from .network import PtychoPINNNetwork
+from .weights import canonical_parameters
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    'EpochMonitor',
-    'fit_network',
-    'make_optimizer',
-    'per_group_losses',
-]  # EpochMonitor: core
+__all__ = ['LOSS_SCALE', 'fit_network', 'make_optimizer', 'per_group_losses']
 
-SQRT_FLOOR = 1e-30
-"""Predicted counts are floored here before the square root of the amplitude MAE (finite gradient
-at zero intensity; changes the value by at most 1e-15 counts)."""
 LOSS_SCALE = 16.0
-"""Initial dynamic loss scale of float16 mixed precision. The Poisson likelihood of photon counts
-has large gradients; Keras's default 2**15 overflows float16 for the first ~10 steps, which are
-then skipped. The scale still adapts (halved on overflow, doubled after 200 finite steps)."""
-
-
-def _to_channels_first(values: tf.Tensor) -> tf.Tensor:
-    return tf.transpose(values, [0, 3, 1, 2])
-
-
-def _realspace_mae(
-    amplitude: tf.Tensor, phase: tf.Tensor, truth: tf.Tensor, forward: ForwardModel
-) -> tf.Tensor:
-    """Per-group ``physics.realspace_mae`` of ``amplitude * exp(i phase)`` (B,) float32.
-
-    The modulus and angle of the patch are taken from the real amplitude and phase (a negative
-    amplitude turns the angle by pi; a zero one has angle 0), so gradients stay finite at zero.
-    """
-    truth_amplitude = tf.abs(truth)
-    truth_phase = tf.math.angle(truth)
-    patch_phase = tf.where(
-        amplitude > 0,
-        phase,
-        tf.where(amplitude < 0, phase + math.pi, tf.zeros_like(phase)),
-    )
-    difference = patch_phase - truth_phase
-    wrapped = tf.atan2(tf.sin(difference), tf.cos(difference))
-    error = tf.abs(tf.abs(amplitude) - truth_amplitude) + tf.abs(wrapped)
-    return _support_mean(error, forward)
-
-
-def _support_mean(values: tf.Tensor, forward: ForwardModel) -> tf.Tensor:
-    channels = tf.cast(tf.shape(values)[1], tf.float32)
-    total = tf.reduce_sum(values * forward.support, axis=[1, 2, 3])
-    return total / (channels * forward.support_count)
+"""Initial dynamic loss scale of float16 mixed precision, below Keras's default 2**15, which the
+large gradients of the Poisson likelihood overflow. The scale still adapts (halved on overflow,
+doubled after 200 finite steps)."""
 
 
 def per_group_losses(
     network: PtychoPINNNetwork,
-    forward: ForwardModel,
     training: TrainingConfig,
     batch: tuple[tf.Tensor, ...],
     canvas_px: int,
@@ -93,49 +56,30 @@ def per_group_losses(
     ground truth over the object support, as in Supervised mode.
 
     ``batch`` is ``(inputs, count_targets, offsets_px[, truth_patches])`` as in
-    :class:`~ptychopinn_plugin.engines.TrainingArrays`, channels first.
+    :class:`~ptychopinn_plugin.core.protocol.TrainingArrays`, channels first.
     """
     inputs, counts, offsets = batch[:3]
-    amplitude, phase = network(tf.transpose(inputs, [0, 2, 3, 1]), training=is_training)
-    amplitude = _to_channels_first(amplitude)
-    phase = _to_channels_first(phase)
+    forward = network.forward_model
     if network.config.mode is Mode.SUPERVISED:
-        return _realspace_mae(amplitude, phase, batch[3], forward)
-    real, imag = forward.object_patches(amplitude, phase, offsets, canvas_px)
+        amplitude, phase = network.generate(inputs)
+        return realspace_mae(amplitude, phase, batch[3], forward.support)
+    amplitude, phase, patches = network(inputs, offsets, canvas_px=canvas_px, training=is_training)
     parameters = network.physics
-    intensity = forward.farfield_intensity(
-        real, imag, parameters.probe_real.value, parameters.probe_imag.value
+    loss = pinn_loss(
+        forward.farfield_intensity(patches, parameters),
+        parameters.log_intensity_scale.value,
+        counts,
+        nll_weight=training.nll_weight,
+        mae_weight=training.mae_weight,
     )
-    predicted_counts = tf.exp(2.0 * parameters.log_intensity_scale.value) * intensity
-    lam = predicted_counts + physics.POISSON_EPSILON
-    loss = training.nll_weight * tf.reduce_mean(lam - counts * tf.math.log(lam), axis=[1, 2, 3])
-    if training.mae_weight:
-        predicted = tf.sqrt(tf.maximum(predicted_counts, SQRT_FLOOR))
-        error = tf.abs(predicted - tf.sqrt(counts))
-        loss += training.mae_weight * tf.reduce_mean(error, axis=[1, 2, 3])
     if uses_truth and training.realspace_mae_weight:
-        loss += training.realspace_mae_weight * _realspace_mae(amplitude, phase, batch[3], forward)
+        loss += training.realspace_mae_weight * realspace_mae(
+            amplitude, phase, batch[3], forward.support
+        )
     if uses_truth and training.realspace_weight:
-        truth = batch[3]
-        generated_real = amplitude * tf.cos(phase)
-        generated_imag = amplitude * tf.sin(phase)
-        squared = (generated_real - tf.math.real(truth)) ** 2 + (
-            generated_imag - tf.math.imag(truth)
-        ) ** 2
-        loss += training.realspace_weight * _support_mean(squared, forward)
+        generated = (amplitude * tf.cos(phase), amplitude * tf.sin(phase))
+        loss += training.realspace_weight * realspace_mse(generated, batch[3], forward.support)
     return loss
-
-
-def _uses_truth(model: ModelConfig, training: TrainingConfig, arrays: TrainingArrays) -> bool:
-    if model.mode is Mode.SUPERVISED:
-        if arrays.truth_patches is None:
-            raise DataContractError(
-                'Supervised training needs ground-truth object patches (TrainingArrays.'
-                'truth_patches is None); train in PINN mode or provide ground truth'
-            )
-        return True
-    wants = training.realspace_mae_weight > 0 or training.realspace_weight > 0
-    return wants and arrays.truth_patches is not None
 
 
 @dataclass(frozen=True)
@@ -146,7 +90,6 @@ class _Steps:
 
 def _build_steps(
     network: PtychoPINNNetwork,
-    forward: ForwardModel,
     training: TrainingConfig,
     optimizer: keras.optimizers.Optimizer,
     variables: list,
@@ -171,7 +114,6 @@ def _build_steps(
         """Weighted sum of the group losses of ``batch`` (whose last column is the weights)."""
         per_group = per_group_losses(
             network,
-            forward,
             training,
             batch[:-1],
             canvas_px,
@@ -275,7 +217,6 @@ def make_optimizer(learning_rate: float, precision: Precision) -> keras.optimize
 
 def fit_network(
     network: PtychoPINNNetwork,
-    forward: ForwardModel,
     arrays: TrainingArrays,
     training: TrainingConfig,
     *,
@@ -291,7 +232,7 @@ def fit_network(
 
     Parameters
     ----------
-    network, forward : the network and its physics chain (same ModelConfig).
+    network : the network (generator, physics parameters and forward model).
     arrays : grouped, normalised training arrays (``core.dataset.prepare_training``).
     training : epochs, batch size, optimiser schedule, loss weights, trainable physics.
     device : TensorFlow device of the single-device steps (``'/GPU:0'``, ``'/CPU:0'``).
@@ -306,25 +247,17 @@ def fit_network(
         it, and keeps them when the caller stops iterating.
     """
     config = network.config
-    uses_truth = _uses_truth(config, training, arrays)
-    train_indices = np.asarray(arrays.train_indices, np.int64)
-    if train_indices.size == 0:
-        raise DataContractError('no training groups: TrainingArrays.train_indices is empty')
-    parameters = network.physics
-    physical = config.mode is Mode.PINN  # Supervised training has no physics to train
-    parameters.log_intensity_scale.trainable = physical and training.intensity_scale_trainable
-    parameters.probe_real.trainable = physical and training.probe_trainable
-    parameters.probe_imag.trainable = physical and training.probe_trainable
+    uses_truth = check_training_arrays(arrays, config, training)
+    variables_by_name = canonical_parameters(network)
+    for name, trainable in trainable_physics(config, training).items():
+        variables_by_name[name].trainable = trainable
     variables = list(network.trainable_variables)
-    canvas_px = (
-        forward.canvas_px(arrays.offsets_px) if forward.uses_canvas else config.pattern_size_px
-    )
+    canvas_px = network.forward_model.canvas_size_px(arrays.offsets_px)
     with strategy.scope() if strategy is not None else tf.device(device):
         optimizer = make_optimizer(training.learning_rate, precision)
         optimizer.build(variables)
     steps = _build_steps(
         network,
-        forward,
         training,
         optimizer,
         variables,

@@ -20,12 +20,13 @@ from ...core.weights import (
 from ...errors import ArchiveError
 from .network import PtychoPINNNetwork
 
-__all__ = ['get_canonical_weights', 'set_canonical_weights']
+__all__ = ['canonical_parameters', 'get_canonical_weights', 'set_canonical_weights']
 
 
-def _variables(network: PtychoPINNNetwork) -> dict[str, keras.Variable]:
+def canonical_parameters(network: PtychoPINNNetwork) -> dict[str, keras.Variable]:
+    """The network's variables keyed by canonical name, in ``weight_specs`` order."""
     variables: dict[str, keras.Variable] = {}
-    for prefix, layer in network.conv_layers().items():
+    for prefix, layer in network.generator.conv_layers().items():
         variables[f'{prefix}.kernel'] = layer.kernel
         variables[f'{prefix}.bias'] = layer.bias
     variables[PROBE_REAL] = network.physics.probe_real
@@ -53,7 +54,7 @@ def get_canonical_weights(network: PtychoPINNNetwork) -> dict[str, np.ndarray]:
     """
     return {
         name: np.array(variable.value.numpy(), dtype=np.float32, copy=True)
-        for name, variable in _variables(network).items()
+        for name, variable in canonical_parameters(network).items()
     }
 
 
@@ -67,5 +68,5 @@ def set_canonical_weights(network: PtychoPINNNetwork, weights: dict[str, np.ndar
         Every canonical name with its shape; values are cast to float32.
     """
     check_weights(network.config, weights)
-    for name, variable in _variables(network).items():
+    for name, variable in canonical_parameters(network).items():
         variable.assign(np.asarray(weights[name], dtype=np.float32))
