@@ -222,7 +222,7 @@ def _correlate_same(values: np.ndarray, kernel: np.ndarray, axis: int) -> np.nda
     radius = kernel.size // 2
     values = np.moveaxis(values, axis, -1)
     length = values.shape[-1]
-    padded = np.zeros(values.shape[:-1] + (length + 2 * radius,), dtype=values.dtype)
+    padded = np.zeros((*values.shape[:-1], length + 2 * radius), dtype=values.dtype)
     padded[..., radius : radius + length] = values
     out = np.zeros_like(values)
     for k, weight in enumerate(kernel):
@@ -559,7 +559,7 @@ def _gather_zero(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     cols_ok = (cols >= 0) & (cols < width)
     rows_c = np.clip(rows, 0, height - 1)
     cols_c = np.clip(cols, 0, width - 1)
-    picked = np.take_along_axis(images, np.broadcast_to(rows_c, rows_c.shape[:-1] + (width,)), -2)
+    picked = np.take_along_axis(images, np.broadcast_to(rows_c, (*rows_c.shape[:-1], width)), -2)
     picked = np.take_along_axis(picked, np.broadcast_to(cols_c, picked.shape), -1)
     return np.where(rows_ok & cols_ok, picked, 0)
 
@@ -611,9 +611,9 @@ def _canvas_pad(n_px: int, canvas_px: int) -> int:
 
 def _check_offsets(offsets_px: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
     offsets = np.asarray(offsets_px, dtype=np.float64)
-    if offsets.shape != lead + (2,):
+    if offsets.shape != (*lead, 2):
         raise DataContractError(
-            f'offsets must have shape {lead + (2,)} (one (dx, dy) per patch), got {offsets.shape}'
+            f'offsets must have shape {(*lead, 2)} (one (dx, dy) per patch), got {offsets.shape}'
         )
     return offsets
 
@@ -658,7 +658,7 @@ def merge_on_canvas(
         raise DataContractError(f'support mask must be {n_px} x {n_px}, got {support.shape}')
     pad = _canvas_pad(n_px, canvas_px)
     window = (slice(pad, pad + n_px), slice(pad, pad + n_px))
-    padded = np.zeros(patches.shape[:2] + (canvas_px, canvas_px), dtype=np.complex128)
+    padded = np.zeros((*patches.shape[:2], canvas_px, canvas_px), dtype=np.complex128)
     padded[(..., *window)] = patches * support
     weights = np.zeros((1, 1, canvas_px, canvas_px), dtype=np.float64)
     weights[(..., *window)] = support

@@ -107,8 +107,8 @@ def predict_in_chunks(
     start = 0
     while start < total:
         count = min(chunk, total - start)
-        batch_inputs = np.zeros((chunk,) + inputs.shape[1:], np.float32)
-        batch_offsets = np.zeros((chunk,) + offsets_px.shape[1:], np.float32)
+        batch_inputs = np.zeros((chunk, *inputs.shape[1:]), np.float32)
+        batch_offsets = np.zeros((chunk, *offsets_px.shape[1:]), np.float32)
         batch_inputs[:count] = inputs[start : start + count]
         batch_offsets[:count] = offsets_px[start : start + count]
         failure = None

@@ -43,10 +43,12 @@ def _as_amplitudes(data):
 
 def test_split_is_disjoint_sorted_and_covers_every_group() -> None:
     train, validation = split_groups(50, 0.2, seed=3)
-    assert train.size == 40 and validation.size == 10
+    assert train.size == 40
+    assert validation.size == 10
     assert not set(train) & set(validation)
     assert sorted(set(train) | set(validation)) == list(range(50))
-    assert np.all(np.diff(train) > 0) and np.all(np.diff(validation) > 0)
+    assert np.all(np.diff(train) > 0)
+    assert np.all(np.diff(validation) > 0)
 
 
 def test_split_is_seeded() -> None:
@@ -74,13 +76,15 @@ def test_a_configured_photon_count_wins(scan) -> None:
 def test_measured_photon_counts_are_averaged_over_the_files(scan, other_scan) -> None:
     photons, measured = resolve_photons([scan.data, other_scan.data], TrainingConfig())
     expected = np.mean([scan.data.metadata.num_photons, other_scan.data.metadata.num_photons])
-    assert measured and photons == pytest.approx(expected)
+    assert measured
+    assert photons == pytest.approx(expected)
 
 
 def test_counts_without_a_declared_number_are_measured_from_the_patterns(scan) -> None:
     data = replace(scan.data, metadata=replace(scan.data.metadata, num_photons=None))
     photons, measured = resolve_photons([data], TrainingConfig())
-    assert measured and photons == pytest.approx(scan.data.mean_total_counts())
+    assert measured
+    assert photons == pytest.approx(scan.data.mean_total_counts())
 
 
 def test_amplitudes_of_unknown_dose_need_a_configured_photon_count(scan) -> None:
@@ -98,10 +102,13 @@ def test_arrays_have_the_shapes_and_types_the_engines_expect(scan, model) -> Non
     g = arrays.num_groups
     assert arrays.inputs.shape == arrays.count_targets.shape == (g, c, N, N)
     assert arrays.inputs.dtype == arrays.count_targets.dtype == np.float32
-    assert arrays.offsets_px.shape == (g, c, 2) and arrays.offsets_px.dtype == np.float32
-    assert arrays.truth_patches is not None and arrays.truth_patches.shape == (g, c, N, N)
+    assert arrays.offsets_px.shape == (g, c, 2)
+    assert arrays.offsets_px.dtype == np.float32
+    assert arrays.truth_patches is not None
+    assert arrays.truth_patches.shape == (g, c, N, N)
     assert arrays.train_indices.size + arrays.validation_indices.size == g
-    assert len(prepared.groups) == 1 and prepared.groups[0].num_groups == g
+    assert len(prepared.groups) == 1
+    assert prepared.groups[0].num_groups == g
     np.testing.assert_allclose(arrays.offsets_px.mean(axis=1), 0.0, atol=1e-4)
 
 
@@ -186,7 +193,7 @@ def test_no_data_is_an_error() -> None:
 
 
 def test_a_pattern_size_that_does_not_fit_the_model_is_an_error(scan) -> None:
-    with pytest.raises(DataContractError, match='32 px patterns but the model .* 64 px'):
+    with pytest.raises(DataContractError, match=r'32 px patterns but the model .* 64 px'):
         prepare_training(
             [scan.data], MODEL.model_copy(update={'pattern_size_px': 64}), TrainingConfig()
         )
@@ -199,7 +206,7 @@ def test_too_few_patterns_for_the_gridsize_is_an_error(scan) -> None:
 
 
 @pytest.mark.parametrize(
-    'model, training',
+    ('model', 'training'),
     [
         (MODEL.model_copy(update={'mode': Mode.SUPERVISED}), TrainingConfig()),
         (MODEL, TrainingConfig(realspace_weight=0.5)),

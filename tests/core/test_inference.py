@@ -55,7 +55,9 @@ def test_perfect_patches_reconstruct_the_object_batch_by_batch(gridsize) -> None
     total = data.num_patterns
     assert [s.num_done for s in steps] == [25, 50, 75, 100, total]
     partial = [s.num_done for s in steps if s.object_ is not None]
-    assert len(partial) == 3 and partial[-1] == total and steps[-1].finished
+    assert len(partial) == 3
+    assert partial[-1] == total
+    assert steps[-1].finished
     assert max(engine.batch_sizes) == 25
     mask = scanned_region_mask(data.positions_px, scan.object_.shape, 32, 10)
     score = psnr(steps[-1].object_, scan.object_, mask=mask, part='complex')

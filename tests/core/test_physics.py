@@ -221,7 +221,8 @@ def test_canvas_pixels_no_patch_covers_are_zero_and_everything_finite(rng) -> No
     support = physics.object_support_mask(N, pad_object=True, probe_big=False)
     canvas = physics.merge_on_canvas(patches, offsets, support, physics.canvas_size_px(N, 6.0))
     assert np.all(np.isfinite(canvas))
-    assert np.all(canvas[0, :8] == 0) and np.all(canvas[0, :, :8] == 0)
+    assert np.all(canvas[0, :8] == 0)
+    assert np.all(canvas[0, :, :8] == 0)
     assert np.max(np.abs(canvas)) <= np.max(np.abs(patches)) * (1 + FLOAT64_RTOL)
 
 
@@ -264,7 +265,8 @@ def test_the_padded_canvas_rounds_the_margin_up_to_a_multiple_of_8(largest) -> N
     side = physics.padded_canvas_size_px(32, offsets)
     margin = (side - 32) // 2
     assert side >= physics.canvas_size_px(32, largest)
-    assert (side - 32) % 2 == 0 and margin % physics.CANVAS_MARGIN_ROUNDING_PX == 0
+    assert (side - 32) % 2 == 0
+    assert margin % physics.CANVAS_MARGIN_ROUNDING_PX == 0
     assert margin - (physics.canvas_size_px(32, largest) - 32) // 2 < 8
 
 

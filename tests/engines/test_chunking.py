@@ -9,7 +9,7 @@ from ptychopinn_plugin.engines.chunking import predict_chunk_groups
 
 
 @pytest.mark.parametrize(
-    'pattern_size_px, gridsize, patterns, groups',
+    ('pattern_size_px', 'gridsize', 'patterns', 'groups'),
     [
         (64, 1, 128, 128),  # the budget counts patterns of 64 px
         (32, 1, 128, 128),  # smaller patterns do not enlarge the chunk

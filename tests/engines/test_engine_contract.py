@@ -69,7 +69,8 @@ def test_forward_model_matches_the_numpy_oracle(backend, model) -> None:
     engine, weights = build_engine(backend, model)
     inputs, offsets = _inputs(model, 5)
     patches = engine.predict(inputs, offsets)
-    assert patches.shape == inputs.shape and patches.dtype == np.complex64
+    assert patches.shape == inputs.shape
+    assert patches.dtype == np.complex64
     probe = weights[PROBE_REAL] + 1j * weights['probe.imag']
     scale = float(np.exp(weights[LOG_INTENSITY_SCALE]))
     # predict() already merged and re-extracted the canvas: apply only the rest of the chain
@@ -145,7 +146,8 @@ def test_training_lowers_the_pinn_loss_and_reports_every_epoch(backend) -> None:
     assert [r.epoch for r in reports] == [1, 2, 3, 4]
     assert all(r.num_epochs == 4 and r.seconds > 0 for r in reports)
     assert reports[-1].training_loss < reports[0].training_loss
-    assert reports[-1].validation_loss is not None and np.isfinite(reports[-1].validation_loss)
+    assert reports[-1].validation_loss is not None
+    assert np.isfinite(reports[-1].validation_loss)
     assert reports[0].learning_rate == pytest.approx(config.learning_rate)
 
 

@@ -96,7 +96,7 @@ def _reconstruct(engine, scan, batch_size: int) -> np.ndarray:
 def test_device_cuda_without_a_gpu_is_a_clear_error(backend) -> None:
     factory = get_engine(backend)
     execution = ExecutionConfig(backend=backend, device='cuda')
-    with pytest.raises(DeviceUnavailableError, match='device cuda was requested but .* cpu'):
+    with pytest.raises(DeviceUnavailableError, match=r'device cuda was requested but .* cpu'):
         factory(MODEL, execution, _weights())
 
 
@@ -128,7 +128,8 @@ def test_inference_survives_out_of_memory_with_the_same_object(
             result = _reconstruct(engine, scan, batch_size=16)
     finally:
         engine.release()
-    assert calls[0] > 4 and calls[-1] == 4
+    assert calls[0] > 4
+    assert calls[-1] == 4
     assert 'predicting 4 groups per call from now on' in caplog.text
     np.testing.assert_allclose(result, expected, rtol=0, atol=BATCH_ATOL)
 
@@ -140,7 +141,7 @@ def test_inference_out_of_memory_for_a_single_group_is_a_clear_error(backend, sc
     error = _framework_oom(backend)
     try:
         never = OutOfMemoryAbove(engine, limit=0, error=error)
-        with pytest.raises(DeviceOutOfMemoryError, match='single group .* Device = cpu') as info:
+        with pytest.raises(DeviceOutOfMemoryError, match=r'single group .* Device = cpu') as info:
             _reconstruct(never, scan, batch_size=4)
     finally:
         engine.release()
@@ -216,7 +217,8 @@ def test_an_engine_halves_its_own_chunk_on_out_of_memory(
             result = engine.predict(inputs, offsets)
         first_chunk = calls[0]
         assert first_chunk > 4
-        assert calls[-1] == 4 and set(calls[calls.index(4) :]) == {4}
+        assert calls[-1] == 4
+        assert set(calls[calls.index(4) :]) == {4}
         assert len(calls) == calls.index(4) + 10  # 40 groups in calls of 4, none repeated
         assert f'out of memory predicting {first_chunk} groups per call' in caplog.text
         calls.clear()
@@ -241,7 +243,8 @@ def test_an_engine_out_of_memory_for_one_group_reaches_the_caller(backend, monke
             engine.predict(np.zeros((2, 1, 32, 32), np.float32), np.zeros((2, 1, 2), np.float32))
     finally:
         engine.release()
-    assert calls[-1] == 1 and calls == sorted(calls, reverse=True)
+    assert calls[-1] == 1
+    assert calls == sorted(calls, reverse=True)
 
 
 def test_an_engine_does_not_retry_other_errors(backend, monkeypatch) -> None:

@@ -98,7 +98,7 @@ class PyTorchEngine:
         canvas_px = physics.padded_canvas_size_px(self._model.pattern_size_px, offsets_px)
         was_training = network.training
         network.eval()
-        outputs = [np.zeros((0,) + inputs.shape[1:], np.float32 if amplitude else np.complex64)]
+        outputs = [np.zeros((0, *inputs.shape[1:]), np.float32 if amplitude else np.complex64)]
 
         def run_chunk(batch: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             return self._predict_chunk(batch, offsets, canvas_px=canvas_px, amplitude=amplitude)

@@ -224,12 +224,20 @@ class PtychoPINNModule(pl.LightningModule):
         total = self.trainer.strategy.reduce(total, reduce_op='sum')
         return float(total[0] / total[1])
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self,
+        batch: dict[str, torch.Tensor],
+        batch_idx: int,  # noqa: ARG002  # Lightning's hook
+    ) -> torch.Tensor:
         loss = self.compute_loss(batch)
         self._accumulate('train', loss, batch['inputs'].shape[0])
         return loss
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(
+        self,
+        batch: dict[str, torch.Tensor],
+        batch_idx: int,  # noqa: ARG002  # Lightning's hook
+    ) -> None:
         self._accumulate('val', self.compute_loss(batch), batch['inputs'].shape[0])
 
     def on_train_epoch_start(self) -> None:
@@ -260,7 +268,11 @@ class EpochReporter(pl.Callback):
         self.on_report = on_report
         self.started = 0.0
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_epoch_start(
+        self,
+        trainer: pl.Trainer,  # noqa: ARG002  # Lightning's hook signature
+        pl_module: pl.LightningModule,  # noqa: ARG002
+    ) -> None:
         self.started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -40,7 +40,7 @@ __all__: list[str] = []
 if 'keras' not in sys.modules:
     os.environ['KERAS_BACKEND'] = 'tensorflow'
 
-import keras  # noqa: E402
+import keras
 
 if keras.config.backend() != 'tensorflow':
     raise BackendUnavailableError(

@@ -163,7 +163,7 @@ class TensorFlowEngine:
                 model.pattern_size_px,
                 model.pattern_size_px,
             )
-            signature = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(shape[:2] + (2,))]
+            signature = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((*shape[:2], 2))]
 
             def run(inputs, offsets):
                 _, _, patches = network(inputs, offsets, canvas_px=canvas_px, training=False)

@@ -330,7 +330,11 @@ class PtychoPINNNetwork(keras.Model):
         return tf.transpose(amplitude, [0, 3, 1, 2]), tf.transpose(phase, [0, 3, 1, 2])
 
     def call(
-        self, inputs: tf.Tensor, offsets_px: tf.Tensor, canvas_px: int, training: bool = False
+        self,
+        inputs: tf.Tensor,
+        offsets_px: tf.Tensor,
+        canvas_px: int,
+        training: bool = False,  # noqa: ARG002  # Keras hands it to every call
     ) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
         """Raw amplitude and phase (B, C, N, N) of the generator and the object patches.
 

@@ -103,7 +103,7 @@ def _build_steps(
     specs = [
         tf.TensorSpec(shape, tf.float32),
         tf.TensorSpec(shape, tf.float32),
-        tf.TensorSpec(shape[:2] + (2,), tf.float32),
+        tf.TensorSpec((*shape[:2], 2), tf.float32),
     ]
     if uses_truth:
         specs.append(tf.TensorSpec(shape, tf.complex64))
