@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     'count_parameters',
     'decoder_widths',
     'encoder_widths',
+    'in_canonical_order',
     'initial_weights',
     'trainable_physics',
     'weight_specs',
@@ -173,6 +175,34 @@ def check_weights(model: ModelConfig, weights: dict[str, np.ndarray]) -> None:
             raise ArchiveError(f'weight {name!r} has shape {array.shape}, expected {shape}')
         if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
             raise ArchiveError(f'weight {name!r} must be finite floating point, got {array.dtype}')
+
+
+_Parameter = TypeVar('_Parameter')
+
+
+def in_canonical_order(
+    model: ModelConfig, parameters: dict[str, _Parameter], framework: str
+) -> dict[str, _Parameter]:
+    """An engine's parameters keyed by canonical name, reordered as ``weight_specs`` lists them.
+
+    Parameters
+    ----------
+    model : the configuration the network was built from.
+    parameters : the framework's parameter objects (tensors, variables) by canonical name.
+    framework : named in the error (``'PyTorch'``, ``'TensorFlow'``).
+
+    Raises
+    ------
+    ArchiveError
+        When the names differ from the canonical list (the network was built for another model).
+    """
+    expected = [spec.name for spec in weight_specs(model)]
+    if sorted(parameters) != sorted(expected):
+        raise ArchiveError(
+            f'the {framework} network does not match the canonical weight list: '
+            f'{sorted(set(parameters) ^ set(expected))[:5]}'
+        )
+    return {name: parameters[name] for name in expected}
 
 
 def trainable_physics(model: ModelConfig, training: TrainingConfig) -> dict[str, bool]:

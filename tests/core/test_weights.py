@@ -19,6 +19,7 @@ from ptychopinn_plugin.core.weights import (
     count_parameters,
     decoder_widths,
     encoder_widths,
+    in_canonical_order,
     initial_weights,
     trainable_physics,
     weight_specs,
@@ -75,6 +76,22 @@ def test_specs_have_unique_names_in_a_fixed_order() -> None:
     assert names[-3:] == list(PHYSICS_WEIGHTS)
     kernels = [spec for spec in weight_specs(SMALL) if spec.is_kernel]
     assert all(spec.name.endswith('.kernel') and len(spec.shape) == 4 for spec in kernels)
+
+
+def test_engine_parameters_are_put_in_canonical_order() -> None:
+    names = [spec.name for spec in weight_specs(SMALL)]
+    shuffled = {name: index for index, name in reversed(list(enumerate(names)))}
+    ordered = in_canonical_order(SMALL, shuffled, 'Test')
+    assert list(ordered) == names
+    assert list(ordered.values()) == list(range(len(names)))
+
+
+def test_engine_parameters_of_another_network_are_refused_naming_the_framework() -> None:
+    parameters = {spec.name: 0 for spec in weight_specs(SMALL)}
+    del parameters[PROBE_REAL]
+    parameters['extra.kernel'] = 0
+    with pytest.raises(ArchiveError, match=r"Test network .*'extra.kernel', 'probe.real'"):
+        in_canonical_order(SMALL, parameters, 'Test')
 
 
 def test_parameter_count_excludes_the_physics() -> None:

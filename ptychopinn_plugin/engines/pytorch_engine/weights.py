@@ -18,9 +18,8 @@ from ...core.weights import (
     PROBE_IMAG,
     PROBE_REAL,
     check_weights,
-    weight_specs,
+    in_canonical_order,
 )
-from ...errors import ArchiveError
 from .network import PtychoPINNNetwork
 
 __all__ = ['canonical_parameters', 'get_canonical_weights', 'set_canonical_weights']
@@ -38,13 +37,7 @@ def canonical_parameters(network: PtychoPINNNetwork) -> dict[str, nn.Parameter]:
     parameters[PROBE_REAL] = network.physics.probe_real
     parameters[PROBE_IMAG] = network.physics.probe_imag
     parameters[LOG_INTENSITY_SCALE] = network.physics.log_intensity_scale
-    expected = [spec.name for spec in weight_specs(network.config)]
-    if sorted(parameters) != sorted(expected):
-        raise ArchiveError(
-            'the PyTorch network does not match the canonical weight list: '
-            f'{sorted(set(parameters) ^ set(expected))[:5]}'
-        )
-    return {name: parameters[name] for name in expected}
+    return in_canonical_order(network.config, parameters, 'PyTorch')
 
 
 def get_canonical_weights(network: PtychoPINNNetwork) -> dict[str, np.ndarray]:

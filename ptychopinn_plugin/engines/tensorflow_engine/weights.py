@@ -15,9 +15,8 @@ from ...core.weights import (
     PROBE_IMAG,
     PROBE_REAL,
     check_weights,
-    weight_specs,
+    in_canonical_order,
 )
-from ...errors import ArchiveError
 from .network import PtychoPINNNetwork
 
 __all__ = ['canonical_parameters', 'get_canonical_weights', 'set_canonical_weights']
@@ -32,13 +31,7 @@ def canonical_parameters(network: PtychoPINNNetwork) -> dict[str, keras.Variable
     variables[PROBE_REAL] = network.physics.probe_real
     variables[PROBE_IMAG] = network.physics.probe_imag
     variables[LOG_INTENSITY_SCALE] = network.physics.log_intensity_scale
-    expected = [spec.name for spec in weight_specs(network.config)]
-    if sorted(variables) != sorted(expected):
-        raise ArchiveError(
-            'the TensorFlow network does not match the canonical weight list: '
-            f'{sorted(set(variables) ^ set(expected))[:5]}'
-        )
-    return {name: variables[name] for name in expected}
+    return in_canonical_order(network.config, variables, 'TensorFlow')
 
 
 def get_canonical_weights(network: PtychoPINNNetwork) -> dict[str, np.ndarray]:
