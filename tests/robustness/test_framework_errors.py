@@ -107,6 +107,22 @@ def test_the_frameworks_out_of_memory_errors_are_recognised(backend) -> None:
     assert not is_out_of_memory(ValueError('out of memory'))  # only runtime or memory errors
 
 
+def _fail_above(engine, backend, limit: int, monkeypatch) -> list[int]:
+    """Make ``engine``'s chunk calls above ``limit`` groups raise the framework's out-of-memory
+    error; the returned list records the size of every call."""
+    real_chunk = engine._predict_chunk
+    calls: list[int] = []
+
+    def out_of_memory_above(batch, offsets_px, **kwargs):
+        calls.append(batch.shape[0])
+        if batch.shape[0] > limit:
+            raise _framework_oom(backend)
+        return real_chunk(batch, offsets_px, **kwargs)
+
+    monkeypatch.setattr(engine, '_predict_chunk', out_of_memory_above)
+    return calls
+
+
 def test_inference_survives_out_of_memory_with_the_same_object(
     backend, scan, monkeypatch, caplog
 ) -> None:
@@ -114,16 +130,7 @@ def test_inference_survives_out_of_memory_with_the_same_object(
     engine = get_engine(backend)(MODEL, ExecutionConfig(backend=backend, device='cpu'), _weights())
     try:
         expected = _reconstruct(engine, scan, batch_size=16)
-        real_chunk = engine._predict_chunk
-        calls: list[int] = []
-
-        def out_of_memory_above_4(batch, offsets_px, **kwargs):
-            calls.append(batch.shape[0])
-            if batch.shape[0] > 4:
-                raise _framework_oom(backend)
-            return real_chunk(batch, offsets_px, **kwargs)
-
-        monkeypatch.setattr(engine, '_predict_chunk', out_of_memory_above_4)
+        calls = _fail_above(engine, backend, 4, monkeypatch)
         with caplog.at_level(logging.WARNING):
             result = _reconstruct(engine, scan, batch_size=16)
     finally:
@@ -203,16 +210,7 @@ def test_an_engine_halves_its_own_chunk_on_out_of_memory(
     offsets = np.zeros((40, 1, 2), np.float32)
     try:
         expected = engine.predict(inputs, offsets)
-        real_chunk = engine._predict_chunk
-        calls: list[int] = []
-
-        def out_of_memory_above_4(batch, offsets_px, **kwargs):
-            calls.append(batch.shape[0])
-            if batch.shape[0] > 4:
-                raise _framework_oom(backend)
-            return real_chunk(batch, offsets_px, **kwargs)
-
-        monkeypatch.setattr(engine, '_predict_chunk', out_of_memory_above_4)
+        calls = _fail_above(engine, backend, 4, monkeypatch)
         with caplog.at_level(logging.WARNING):
             result = engine.predict(inputs, offsets)
         first_chunk = calls[0]
