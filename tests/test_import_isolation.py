@@ -1,4 +1,5 @@
-"""Importing the package and every core module loads no framework; the core loads no engine.
+"""Importing the package and every core module loads no framework; the core loads no engine and
+no Ptychodus.
 
 The module list is discovered, not written by hand: a new core module is covered the day it is
 added.
@@ -16,8 +17,9 @@ import ptychopinn_plugin.core
 
 FRAMEWORKS = ('torch', 'tensorflow', 'keras', 'lightning', 'jax')
 """Never loaded by importing the package, its configuration, the engine chooser or the core."""
-CORE_FORBIDDEN = ('ptychopinn_plugin.engines',)
-"""Never loaded by importing only the core (the core sits below the engines)."""
+CORE_FORBIDDEN = ('ptychopinn_plugin.engines', 'ptychodus', 'ptychopinn_plugin.ptychodus_io')
+"""Never loaded by importing only the core: it sits below the engines, and Ptychodus's objects and
+files are read and written in ``ptychodus_io``."""
 
 CORE_MODULES = tuple(
     sorted(
@@ -55,6 +57,6 @@ def test_importing_the_package_and_core_loads_no_framework() -> None:
 
 
 @pytest.mark.e2e
-def test_importing_the_core_loads_no_engine() -> None:
+def test_importing_the_core_loads_no_engine_and_no_ptychodus() -> None:
     loaded = _loaded_after_import(CORE_MODULES, CORE_FORBIDDEN)
     assert loaded == [], f'the core imported {loaded}'
