@@ -24,8 +24,9 @@ import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ...config import ExecutionConfig, Mode, ModelConfig, TrainingConfig
+from ...config import ExecutionConfig, ModelConfig, TrainingConfig
 from ...core import physics
+from ...core.losses import LossTerm, loss_terms, weighted_sum
 from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...core.weights import trainable_physics
@@ -147,11 +148,10 @@ def make_dataloaders(
 class PtychoPINNModule(pl.LightningModule):
     """Loss, optimiser and schedule around a :class:`PtychoPINNNetwork`.
 
-    PINN: ``pinn_loss`` through the forward model, plus the real-space terms when ground truth is
-    present and their weights are positive. Supervised: ``realspace_mae`` only, no physics. The
-    real-space terms compare the generator's own patches (before the overlap canvas) with the
-    ground truth over the object support. Epoch losses are means
-    over groups (batch means weighted by batch size), reduced over processes.
+    The loss adds up the terms of ``core.losses.loss_terms`` (PINN: ``pinn_loss`` through the
+    forward model, plus the real-space terms of the generator's own patches when ground truth is
+    present; Supervised: ``realspace_mae`` only). Epoch losses are means over groups (batch means
+    weighted by batch size), reduced over processes.
     """
 
     def __init__(
@@ -165,7 +165,7 @@ class PtychoPINNModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.network = network
-        self.supervised = model.mode is Mode.SUPERVISED
+        self.model_config = model
         self.training_config = training
         self.canvas_px = canvas_px
         self.channels_last = channels_last
@@ -188,28 +188,24 @@ class PtychoPINNModule(pl.LightningModule):
         training = self.training_config
         parameters = self.network.physics
         support = self.network.forward_model.support
-        with torch.autocast(inputs.device.type, enabled=False):
-            if self.supervised:
+
+        def value_of(term: LossTerm) -> torch.Tensor:
+            if term is LossTerm.DIFFRACTION:
+                return pinn_loss(
+                    self.network.forward_model.farfield_intensity(patches, parameters),
+                    parameters.log_intensity_scale,
+                    batch['counts'],
+                    nll_weight=training.nll_weight,
+                    mae_weight=training.mae_weight,
+                )
+            if term is LossTerm.REALSPACE_MAE:
                 return realspace_mae(amplitude, phase, batch['truth'], support)
-            loss = pinn_loss(
-                self.network.forward_model.farfield_intensity(patches, parameters),
-                parameters.log_intensity_scale,
-                batch['counts'],
-                nll_weight=training.nll_weight,
-                mae_weight=training.mae_weight,
-            )
-            if 'truth' in batch and training.realspace_mae_weight > 0:
-                loss = loss + training.realspace_mae_weight * realspace_mae(
-                    amplitude, phase, batch['truth'], support
-                )
-            if 'truth' in batch and training.realspace_weight > 0:
-                generated = torch.complex(
-                    amplitude * torch.cos(phase), amplitude * torch.sin(phase)
-                )
-                loss = loss + training.realspace_weight * realspace_mse(
-                    generated, batch['truth'], support
-                )
-        return loss
+            generated = torch.complex(amplitude * torch.cos(phase), amplitude * torch.sin(phase))
+            return realspace_mse(generated, batch['truth'], support)
+
+        terms = loss_terms(self.model_config, training, uses_truth='truth' in batch)
+        with torch.autocast(inputs.device.type, enabled=False):
+            return weighted_sum(terms, value_of)
 
     def _accumulate(self, key: str, loss: torch.Tensor, size: int) -> None:
         total = self._sums.setdefault(key, [torch.zeros((), device=loss.device)] * 2)

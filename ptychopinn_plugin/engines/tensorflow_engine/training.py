@@ -2,7 +2,8 @@
 
 :func:`fit_network` (the entry point ``engine.py`` calls, as in ``pytorch_engine``) checks the
 arrays, sets which physics parameters train and returns the epochs as an iterator.
-:func:`per_group_losses` adds up the terms of ``losses.py``: PINN mode minimises the Poisson
+:func:`per_group_losses` adds up the terms ``core.losses.loss_terms`` names, computed by
+``losses.py``: PINN mode minimises the Poisson
 negative log-likelihood of the counts (plus the optional amplitude MAE and, with ground truth, the
 real-space terms) through the physics chain of ``network.py``; Supervised mode minimises the
 real-space amplitude/phase MAE of the raw network patches, no physics. Adam, reduce-on-plateau and
@@ -24,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from ...config import Mode, Precision, TrainingConfig
+from ...core.losses import LossTerm, loss_terms, weighted_sum
 from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
 from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
 from ...core.weights import trainable_physics
@@ -60,26 +62,31 @@ def per_group_losses(
     """
     inputs, counts, offsets = batch[:3]
     forward = network.forward_model
-    if network.config.mode is Mode.SUPERVISED:
-        amplitude, phase = network.generate(inputs)
-        return realspace_mae(amplitude, phase, batch[3], forward.support)
-    amplitude, phase, patches = network(inputs, offsets, canvas_px=canvas_px, training=is_training)
     parameters = network.physics
-    loss = pinn_loss(
-        forward.farfield_intensity(patches, parameters),
-        parameters.log_intensity_scale.value,
-        counts,
-        nll_weight=training.nll_weight,
-        mae_weight=training.mae_weight,
-    )
-    if uses_truth and training.realspace_mae_weight:
-        loss += training.realspace_mae_weight * realspace_mae(
-            amplitude, phase, batch[3], forward.support
+    terms = loss_terms(network.config, training, uses_truth=uses_truth)
+    if network.config.mode is Mode.SUPERVISED:  # no physics: the generator alone
+        amplitude, phase = network.generate(inputs)
+        patches = None
+    else:
+        amplitude, phase, patches = network(
+            inputs, offsets, canvas_px=canvas_px, training=is_training
         )
-    if uses_truth and training.realspace_weight:
+
+    def value_of(term: LossTerm) -> tf.Tensor:
+        if term is LossTerm.DIFFRACTION:
+            return pinn_loss(
+                forward.farfield_intensity(patches, parameters),
+                parameters.log_intensity_scale.value,
+                counts,
+                nll_weight=training.nll_weight,
+                mae_weight=training.mae_weight,
+            )
+        if term is LossTerm.REALSPACE_MAE:
+            return realspace_mae(amplitude, phase, batch[3], forward.support)
         generated = (amplitude * tf.cos(phase), amplitude * tf.sin(phase))
-        loss += training.realspace_weight * realspace_mse(generated, batch[3], forward.support)
-    return loss
+        return realspace_mse(generated, batch[3], forward.support)
+
+    return weighted_sum(terms, value_of)
 
 
 @dataclass(frozen=True)
