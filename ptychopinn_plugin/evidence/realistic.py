@@ -108,7 +108,9 @@ def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
     return config, overrides
 
 
-def _pinn_in_process(config: PluginConfig, train, test) -> tuple[MethodRun, np.ndarray, list]:
+def _pinn_in_process(
+    config: PluginConfig, train, test
+) -> tuple[MethodRun, np.ndarray | None, list[dict]]:
     from ..ptychodus_io.inputs import training_data_from_reconstruct_input
     from ..workflow import TrainingRun, reconstruct
 
@@ -226,7 +228,13 @@ def _warnings_logged() -> Iterator[list[str]]:
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     """Simulate, train, reconstruct, score; the result that the report and the JSON hold."""
-    from ..ptychodus_io.realistic import IMAGES, power_diameter_px, scan_step_px, zone_plate
+    from ..ptychodus_io.realistic import (
+        IMAGES,
+        Role,
+        power_diameter_px,
+        scan_step_px,
+        zone_plate,
+    )
     from .benchmark import score_object
 
     spec, train, test = _scans(args)
@@ -277,10 +285,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             'probe_90pct_diameter_px': power_diameter_px(probe),
             'step_px': scan_step_px(spec, probe),
             'object_shape': list(test.truth.shape),
-            'train_images': asdict(IMAGES['train']),
+            'train_images': asdict(IMAGES[Role.TRAIN]),
             'test_object': spec.test_object.value
             if spec.test_object.value != 'natural'
-            else asdict(IMAGES['test']),
+            else asdict(IMAGES[Role.TEST]),
             'seed': args.seed,
         },
         'config': json.loads(config.to_json()),
