@@ -372,7 +372,9 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         '## Results',
         'Scores over the scanned region after removing the global complex scale (the phase '
         'offset); seconds: PtychoPINN training and reconstruction wall time (in process: '
-        'engine build, inference and stitching), pty-chi Ptychodus\'s "Reconstruction time".',
+        'engine build, inference and stitching; through `ptychodus -b`: training is the wall '
+        "time of `ptychodus -b train` with start-up, reconstruction Ptychodus's "
+        '"Reconstruction time"), pty-chi Ptychodus\'s "Reconstruction time".',
         '',
         markdown_table(
             [
