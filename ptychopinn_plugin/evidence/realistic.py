@@ -111,11 +111,19 @@ def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
 def _pinn_in_process(
     config: PluginConfig, train, test
 ) -> tuple[MethodRun, np.ndarray | None, list[dict]]:
+    from ptychodus.api.reconstruct import prepare_reconstruct_input
+
     from ..ptychodus_io.inputs import training_data_from_reconstruct_input
     from ..workflow import TrainingRun, reconstruct
 
-    train_data = training_data_from_reconstruct_input(train.simulated.reconstruct_input)
-    test_data = training_data_from_reconstruct_input(test.simulated.reconstruct_input)
+    # what Ptychodus would hand the reconstructor: the counts with the product as written to the
+    # workflow directory (probe at the data's power), not the simulator's own probe scale
+    train_data, test_data = (
+        training_data_from_reconstruct_input(
+            prepare_reconstruct_input(scan.simulated.assembled, scan.simulated.product)
+        )
+        for scan in (train, test)
+    )
     start = time.perf_counter()
     run = TrainingRun([train_data], config)
     history = [asdict(report) for report in run.epochs()]
