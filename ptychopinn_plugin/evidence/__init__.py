@@ -8,7 +8,10 @@
   (``python -m ptychopinn_plugin.evidence.benchmark --out DIR``).
 - ``baseline.py``: pty-chi reconstructions of the same workflow directories through
   ``ptychodus -b reconstruct``, timed by Ptychodus's own log line.
-- ``report.py``: Markdown tables, machine description and figures shared by the three.
+- ``realistic.py``: the realistic benchmark of issue 14 (Ptychodus's zone plate, natural-image
+  objects, a held-out scan, pty-chi LSQML at 50 / 100 / 200 iterations)
+  (``python -m ptychopinn_plugin.evidence.realistic --out DIR``).
+- ``report.py``: Markdown tables, machine description and figures shared by the others.
 
 Nothing here is imported by the plugin; frameworks load only when an engine is built.
 """

@@ -58,6 +58,7 @@ __all__ = [
     'BaselineRun',
     'main',
     'ptychi_settings',
+    'reconstruct_in_ptychodus',
     'registered_scores',
     'run_batch',
     'score',
@@ -142,9 +143,14 @@ def _final_object(output: Path) -> np.ndarray | None:
     return np.asarray(load_product(products[-1]).object_.get_layer(0))
 
 
-def _reconstruct(
+def reconstruct_in_ptychodus(
     executable: Path, directory: Path, output: Path, method: str, iterations, truth, mask
 ) -> tuple[BaselineRun, np.ndarray | None]:
+    """Reconstruct a workflow directory with ``EXECUTABLE -b reconstruct``, time and score it.
+
+    Returns the run (Ptychodus's "Reconstruction time", scores against ``truth`` over ``mask``,
+    or a note saying why there are none) and the final object (None when none was written).
+    """
     done = run_batch(executable, 'reconstruct', directory, output)
     run = BaselineRun(
         method, iterations, done.returncode, done.seconds, reconstruction_seconds(done.log)
@@ -284,7 +290,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
         directory = write_workflow_scan(out / f'pinn-{backend}' / 'test', test_scan, settings)
         shutil.copyfile(model, directory / 'model.zip')
         for repeat in range(args.repeats):
-            run, estimate = _reconstruct(
+            run, estimate = reconstruct_in_ptychodus(
                 main_ptychodus,
                 directory,
                 directory.parent / f'test-output-{repeat}',
@@ -304,7 +310,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, object]:
                 test_scan,
                 ptychi_settings(algorithm, iterations),
             )
-            run, estimate = _reconstruct(
+            run, estimate = reconstruct_in_ptychodus(
                 bench_ptychodus,
                 directory,
                 directory.parent / 'test-output',

@@ -10,6 +10,8 @@ The one place where both the reconstructor (``ptychodus_adapter``) and the ``pty
   (``product.h5``, ``diffraction.h5``, ``settings.ini``)
 - ``layout.py``: the file names of that directory (imports nothing from Ptychodus)
 - ``simulation.py``: scans simulated with Ptychodus's forward model, simulated workflow scans
+- ``realistic.py``: the quality benchmark's scans (natural images or a Siemens star, Ptychodus's
+  zone-plate presets defocused, raster or spiral, calibrated dose)
 - ``batch.py``: ``ptychodus -b`` runs (demo, evidence, tests)
 
 Importing this package itself imports nothing; every module but ``layout.py`` and ``batch.py``

@@ -1,0 +1,481 @@
+"""The realistic quality benchmark (issue 14): PtychoPINN on a held-out scan, against pty-chi.
+
+``python -m ptychopinn_plugin.evidence.realistic --out DIR`` simulates a training scan and a
+different test scan with ``ptychodus_io/realistic.py`` (natural-image objects, Ptychodus's
+zone-plate preset defocused, Ptychodus's simulator), trains PtychoPINN on the first with the
+plugin's default settings (``--epochs``, ``--n-filters-scale`` and ``--gridsize`` override them,
+and the report says so) and reconstructs the second, then reconstructs the same test scan with
+pty-chi LSQML at 50, 100 and 200 iterations through ``ptychodus -b reconstruct`` from the
+benchmark environment (``benchmarks/setup_bench_env.sh`` makes ``.venv-bench``; without it the
+rows say NOT RUN and give that command).
+
+PtychoPINN runs in this process through ``workflow.TrainingRun`` / ``workflow.reconstruct`` after
+the conversion Ptychodus's reconstructor uses (``ptychodus_io.inputs``), so it runs this
+checkout's code; ``--through-ptychodus`` runs ``ptychodus -b train`` / ``-b reconstruct`` instead
+(the installed copy of the plugin). Both scans carry the probe at the data's mean counts per
+pattern, as Ptychodus's probe builders scale it (see ``baseline.py``).
+
+Scores: amplitude and phase SSIM and PSNR over the scanned region after removing the global
+complex scale (so the phase offset), and the FRC resolution (``benchmark.score_object``).
+Writes ``DIR/realistic.md``, ``DIR/realistic.json`` and ``DIR/realistic_objects.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..config import (
+    ExecutionConfig,
+    InferenceConfig,
+    ModelConfig,
+    PluginConfig,
+    TrainingConfig,
+    default_stitch_crop_px,
+)
+from ..core import metrics
+from ..core.stitching import scanned_region_mask
+from .report import Status, load_note, machine_description, markdown_table, save_object_figure
+
+logger = logging.getLogger('ptychopinn_plugin.evidence.realistic')
+
+__all__ = ['MethodRun', 'main', 'run_benchmark']
+
+PTYCHI_ITERATIONS = (50, 100, 200)
+"""pty-chi LSQML iteration counts (issue 14)."""
+SETUP_BENCH_COMMAND = 'bash benchmarks/setup_bench_env.sh'
+"""What creates ``.venv-bench`` (pty-chi and its own Ptychodus)."""
+REFERENCE = 'reference'
+"""Status of the flat initial guess's row: the floor every method should beat."""
+QUICK = {'num_points': 64, 'epochs': 1, 'n_filters_scale': 1}
+"""``--quick``: a tiny run that checks the command works (its scores mean nothing)."""
+
+
+@dataclass
+class MethodRun:
+    """One reconstruction of the test scan."""
+
+    method: str
+    status: str
+    iterations: int | None = None
+    training_s: float | None = None
+    reconstruction_s: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    note: str = ''
+
+
+def _scans(args: argparse.Namespace):
+    from ..ptychodus_io.realistic import RealisticSpec, make_realistic_scan
+
+    spec = RealisticSpec(
+        num_points=args.num_points,
+        pattern=args.pattern,
+        num_photons=args.photons,
+        test_object=args.test_object,
+    )
+    train = make_realistic_scan('train', spec, seed=args.seed).with_probe_power_of_data()
+    test = make_realistic_scan('test', spec, seed=args.seed).with_probe_power_of_data()
+    return spec, train, test
+
+
+def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
+    """The plugin's default configuration with the command's overrides (also returned)."""
+    requested = {
+        'n_filters_scale': args.n_filters_scale,
+        'gridsize': args.gridsize,
+        'num_epochs': args.epochs,
+    }
+    defaults = {**ModelConfig().model_dump(), **TrainingConfig().model_dump()}
+    overrides = {k: v for k, v in requested.items() if v is not None and v != defaults[k]}
+    model = {k: v for k, v in overrides.items() if k in ModelConfig.model_fields}
+    training = {k: v for k, v in overrides.items() if k in TrainingConfig.model_fields}
+    config = PluginConfig(
+        model=ModelConfig(**model),
+        training=TrainingConfig(seed=args.seed, **training),
+        execution=ExecutionConfig(backend=args.backend, device=args.device),
+    )
+    return config, overrides
+
+
+def _pinn_in_process(
+    config: PluginConfig, train, test
+) -> tuple[MethodRun, np.ndarray | None, list[dict]]:
+    from ptychodus.api.reconstruct import prepare_reconstruct_input
+
+    from ..ptychodus_io.inputs import training_data_from_reconstruct_input
+    from ..workflow import TrainingRun, reconstruct
+
+    # what Ptychodus would hand the reconstructor: the counts with the product as written to the
+    # workflow directory (probe at the data's power), not the simulator's own probe scale
+    train_data, test_data = (
+        training_data_from_reconstruct_input(
+            prepare_reconstruct_input(scan.simulated.assembled, scan.simulated.product)
+        )
+        for scan in (train, test)
+    )
+    start = time.perf_counter()
+    run = TrainingRun([train_data], config)
+    history = [asdict(report) for report in run.epochs()]
+    archive = run.archive()
+    run.release()
+    training_s = time.perf_counter() - start
+    start = time.perf_counter()
+    steps = reconstruct(
+        archive,
+        test_data,
+        execution=config.execution,
+        inference=InferenceConfig(),
+        object_shape=test.truth.shape,
+    )
+    estimate = [step.object_ for step in steps if step.finished][-1]
+    reconstruction_s = time.perf_counter() - start
+    method = f'PtychoPINN {config.execution.backend.value} (in process)'
+    return MethodRun(method, Status.PASS, None, training_s, reconstruction_s), estimate, history
+
+
+def _pinn_settings(config: PluginConfig, overrides: dict[str, object]) -> dict:
+    settings: dict[str, dict[str, object]] = {
+        'Processing': {'Algorithm': 'ptychopinn_pinn'},
+        'PtychoPINN': {
+            'Backend': config.execution.backend.value,
+            'Device': config.execution.device.value,
+            'Seed': config.training.seed,
+        },
+        'PtychoPINNModel': {},
+        'PtychoPINNTraining': {},
+    }
+    names = {'n_filters_scale': 'NumFiltersScale', 'gridsize': 'GridSize'}
+    for key, value in overrides.items():
+        if key == 'num_epochs':
+            settings['PtychoPINNTraining']['NumEpochs'] = value
+        else:
+            settings['PtychoPINNModel'][names[key]] = value
+    return {group: values for group, values in settings.items() if values}
+
+
+def _pinn_through_ptychodus(out: Path, settings: dict, train, test, truth, mask):
+    from ..ptychodus_io.simulation import write_workflow_scan
+    from .baseline import reconstruct_in_ptychodus, run_batch
+
+    executable = Path(sys.executable).with_name('ptychodus')
+    train_dir = write_workflow_scan(out / 'pinn' / 'train', train, settings)
+    trained = run_batch(executable, 'train', train_dir, out / 'pinn' / 'train-output')
+    model = out / 'pinn' / 'train-output' / 'model.zip'
+    method = 'PtychoPINN (ptychodus -b, installed copy)'
+    if trained.returncode != 0 or not model.is_file():
+        last = trained.log.strip().splitlines()[-1:] or ['no log']
+        return MethodRun(method, Status.FAIL, note='training failed: ' + last[0]), None
+    test_dir = write_workflow_scan(out / 'pinn' / 'test', test, settings)
+    shutil.copyfile(model, test_dir / 'model.zip')
+    run, estimate = reconstruct_in_ptychodus(
+        executable, test_dir, out / 'pinn' / 'test-output', method, None, truth, mask
+    )
+    status = Status.PASS if estimate is not None and run.scores else Status.FAIL
+    return (
+        MethodRun(method, status, None, trained.seconds, run.reconstruction_s, note=run.note),
+        estimate,
+    )
+
+
+def _ptychi(out: Path, bench_venv: Path, test, truth, mask, iterations: tuple[int, ...]):
+    from ..ptychodus_io.simulation import write_workflow_scan
+    from .baseline import ptychi_settings, reconstruct_in_ptychodus
+
+    executable = (bench_venv / 'bin' / 'ptychodus').absolute()
+    runs, objects = [], {}
+    for count in iterations:
+        method = 'pty-chi LSQML'
+        if not executable.is_file():
+            note = f'{executable} does not exist; create it with `{SETUP_BENCH_COMMAND}`'
+            runs.append(MethodRun(method, Status.NOT_RUN, count, note=note))
+            continue
+        directory = write_workflow_scan(
+            out / f'ptychi-lsqml-{count}' / 'test', test, ptychi_settings('LSQML', count)
+        )
+        run, estimate = reconstruct_in_ptychodus(
+            executable, directory, directory.parent / 'test-output', method, count, truth, mask
+        )
+        status = Status.PASS if estimate is not None and run.scores else Status.FAIL
+        runs.append(MethodRun(method, status, count, None, run.reconstruction_s, note=run.note))
+        if estimate is not None:
+            objects[f'pty-chi LSQML {count}'] = estimate
+    return runs, objects
+
+
+class _WarningList(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _warnings_logged() -> Iterator[list[str]]:
+    """The plugin's warnings while the block runs (they go into the report's note)."""
+    handler = _WarningList()
+    plugin_logger = logging.getLogger('ptychopinn_plugin')
+    plugin_logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        plugin_logger.removeHandler(handler)
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
+    """Simulate, train, reconstruct, score; the result that the report and the JSON hold."""
+    from ..ptychodus_io.realistic import (
+        IMAGES,
+        Role,
+        power_diameter_px,
+        scan_step_px,
+        zone_plate,
+    )
+    from .benchmark import score_object
+
+    spec, train, test = _scans(args)
+    probe = np.asarray(train.simulated.product.probes.get_array()).reshape(
+        -1, spec.pattern_size_px, spec.pattern_size_px
+    )[0]
+    n = spec.pattern_size_px
+    mask = scanned_region_mask(test.positions_px, test.truth.shape, n, default_stitch_crop_px(n))
+    config, overrides = _config(args)
+    runs = [MethodRun('initial guess (flat)', REFERENCE)]
+    objects: dict[str, np.ndarray] = {}
+    history: list = []
+    with _warnings_logged() as warnings:
+        if args.through_ptychodus:
+            run, estimate = _pinn_through_ptychodus(
+                args.out, _pinn_settings(config, overrides), train, test, test.truth, mask
+            )
+        else:
+            run, estimate, history = _pinn_in_process(config, train, test)
+    run.note = ' / '.join([run.note, *warnings]).strip(' /')
+    runs.append(run)
+    if estimate is not None:
+        objects['PtychoPINN'] = estimate
+    ptychi_runs, ptychi_objects = _ptychi(
+        args.out, args.bench_venv, test, test.truth, mask, PTYCHI_ITERATIONS
+    )
+    runs += ptychi_runs
+    objects.update(ptychi_objects)
+    for run in runs:
+        if run.status == REFERENCE:
+            run.scores = score_object(test.initial_guess, test.truth, mask)
+        elif run.status == Status.PASS:
+            key = 'PtychoPINN' if run.method.startswith('PtychoPINN') else ''
+            key = key or f'pty-chi LSQML {run.iterations}'
+            run.scores = score_object(objects[key], test.truth, mask)
+    panels = [('truth', test.truth * mask)] + [
+        (name, metrics.align_complex(o, test.truth, mask) * mask) for name, o in objects.items()
+    ]
+    save_object_figure(args.out / 'realistic_objects.png', panels)
+    plate = zone_plate(spec.zone_plate_preset)
+    return {
+        'scans': {
+            'spec': {
+                k: str(v) if not isinstance(v, int | float) else v for k, v in asdict(spec).items()
+            },
+            'zone_plate': plate.model_dump(),
+            'pixel_size_m': spec.pixel_size_m,
+            'probe_90pct_diameter_px': power_diameter_px(probe),
+            'step_px': scan_step_px(spec, probe),
+            'object_shape': list(test.truth.shape),
+            'train_images': asdict(IMAGES[Role.TRAIN]),
+            'test_object': spec.test_object.value
+            if spec.test_object.value != 'natural'
+            else asdict(IMAGES[Role.TEST]),
+            'seed': args.seed,
+        },
+        'config': json.loads(config.to_json()),
+        'overrides_of_defaults': overrides,
+        'history': history,
+        'runs': [asdict(r) for r in runs],
+    }
+
+
+SCORE_COLUMNS = (
+    ('amplitude SSIM', 'amplitude_ssim'),
+    ('phase SSIM', 'phase_ssim'),
+    ('amplitude PSNR dB', 'amplitude_psnr_db'),
+    ('phase PSNR dB', 'phase_psnr_db'),
+    ('FRC px', 'frc_px'),
+)
+
+
+def _seconds(value: float | None) -> str:
+    return f'{value:.1f}' if value is not None else ''
+
+
+def write_report(out: Path, result: dict, command: str, seconds: float, load: str) -> Path:
+    """``out/realistic.md`` and ``out/realistic.json`` from :func:`run_benchmark`'s result."""
+    scans = result['scans']
+    spec = scans['spec']
+    plate = scans['zone_plate']
+    rows = []
+    for run in result['runs']:
+        scores = run['scores']
+        rows.append(
+            [
+                run['method'],
+                run['iterations'] if run['iterations'] is not None else '',
+                run['status'],
+                _seconds(run['training_s']),
+                _seconds(run['reconstruction_s']),
+                *(f'{scores[key]:.3f}' if key in scores else '' for _, key in SCORE_COLUMNS),
+                run['note'],
+            ]
+        )
+    overrides = result['overrides_of_defaults']
+    settings = (
+        'the plugin defaults except ' + ', '.join(f'{k} = {v}' for k, v in overrides.items())
+        if overrides
+        else 'the plugin defaults'
+    )
+    model, training = result['config']['model'], result['config']['training']
+    lines = [
+        '# Realistic benchmark (issue 14): held-out scan, PtychoPINN against pty-chi',
+        '',
+        f'Command: `{command}`  ',
+        f'Date: {result["date"]}; finished in {seconds / 60:.1f} min; {load} at the start, '
+        f'{load_note()} at the end.  ',
+        'Machine: ' + ', '.join(f'{k} {v}' for k, v in machine_description().items()) + '.',
+        '',
+        '## Scans',
+        f'- Simulated by Ptychodus (`ptychodus_io/realistic.py`, seed {scans["seed"]}): '
+        f'{spec["num_points"]} points per scan, {spec["pattern"]}, '
+        f'{spec["overlap_fraction"]:.0%} linear overlap (step {scans["step_px"]:.2f} px), '
+        f'N = {spec["pattern_size_px"]}, {spec["num_photons"]:.3g} counts per pattern, '
+        f'object {scans["object_shape"][0]} x {scans["object_shape"][1]} px of '
+        f'{scans["pixel_size_m"] * 1e9:.1f} nm.',
+        f'- Probe: Ptychodus zone-plate preset {spec["zone_plate_preset"]} (diameter '
+        f'{plate["zone_plate_diameter_m"] * 1e6:.0f} um, outermost zone '
+        f'{plate["outermost_zone_width_m"] * 1e9:.0f} nm, central stop '
+        f'{plate["central_beamstop_diameter_m"] * 1e6:.0f} um), defocus '
+        f'{spec["defocus_m"] * 1e6:.0f} um; 90 % of its power within a diameter of '
+        f'{scans["probe_90pct_diameter_px"]:.1f} px.',
+        f'- Objects: amplitude [0.5, 1], phase [-1, 1] rad. Training: {scans["train_images"]}; '
+        f'test: {scans["test_object"]} (random crops).',
+        '',
+        '## Settings',
+        f'PtychoPINN: {settings} (mode {model["mode"]}, gridsize {model["gridsize"]}, '
+        f'NumFiltersScale {model["n_filters_scale"]}, {training["num_epochs"]} epochs, batch '
+        f'{training["batch_size"]}, learning rate {training["learning_rate"]}), backend '
+        f'{result["config"]["execution"]["backend"]}, device '
+        f'{result["config"]["execution"]["device"]}. pty-chi LSQML as shipped in Ptychodus '
+        '(`baseline.ptychi_settings`), through `ptychodus -b reconstruct` from `.venv-bench`.',
+        '',
+        '## Results',
+        'Scores over the scanned region after removing the global complex scale (the phase '
+        'offset); seconds: PtychoPINN training and reconstruction wall time (in process: '
+        'engine build, inference and stitching; through `ptychodus -b`: training is the wall '
+        "time of `ptychodus -b train` with start-up, reconstruction Ptychodus's "
+        '"Reconstruction time"), pty-chi Ptychodus\'s "Reconstruction time".',
+        '',
+        markdown_table(
+            [
+                'method',
+                'iterations',
+                'status',
+                'training s',
+                'reconstruction s',
+                *(name for name, _ in SCORE_COLUMNS),
+                'note',
+            ],
+            rows,
+        ),
+        '',
+        'Figure: `realistic_objects.png` (truth and each reconstruction, amplitude and phase).',
+        '',
+    ]
+    if result.get('quick'):
+        lines[2:2] = [
+            '**Quick mode: a check that the command works; its scores mean nothing.**',
+            '',
+        ]
+    path = out / 'realistic.md'
+    path.write_text('\n'.join(lines))
+    payload = {
+        'command': command,
+        'seconds': seconds,
+        'machine': machine_description(),
+        **result,
+    }
+    (out / 'realistic.json').write_text(json.dumps(payload, indent=1, default=str))
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='python -m ptychopinn_plugin.evidence.realistic',
+        description=(__doc__ or '').splitlines()[0],
+    )
+    parser.add_argument('--out', type=Path, required=True, help='output folder')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='tiny check of the command: 64 points, 1 epoch, NumFiltersScale 1 (unless given)',
+    )
+    parser.add_argument('--backend', choices=('pytorch', 'tensorflow'), default='pytorch')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'gpu'")
+    parser.add_argument('--epochs', type=int, help='training epochs (default: the plugin default)')
+    parser.add_argument('--n-filters-scale', type=int, help='NumFiltersScale (default: plugin)')
+    parser.add_argument('--gridsize', type=int, help='GridSize (default: the plugin default)')
+    parser.add_argument('--num-points', type=int, help='points per scan (default 1024)')
+    parser.add_argument('--pattern', choices=('raster', 'spiral'), default='raster')
+    parser.add_argument('--photons', type=float, default=5e5, help='counts per pattern')
+    parser.add_argument(
+        '--test-object', choices=('natural', 'siemens'), default='natural', help='held-out object'
+    )
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--through-ptychodus',
+        action='store_true',
+        help='train and reconstruct with `ptychodus -b` (the installed copy of the plugin)',
+    )
+    parser.add_argument(
+        '--bench-venv',
+        type=Path,
+        default=Path('.venv-bench'),
+        help=f'environment with pty-chi ({SETUP_BENCH_COMMAND})',
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    if args.num_points is None:
+        args.num_points = 1024
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    args.out.mkdir(parents=True, exist_ok=True)
+    load = load_note()
+    start = time.perf_counter()
+    result = run_benchmark(args)
+    result['quick'] = args.quick
+    result['date'] = datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')
+    command = 'python -m ptychopinn_plugin.evidence.realistic ' + ' '.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    path = write_report(args.out, result, command, time.perf_counter() - start, load)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
