@@ -41,9 +41,11 @@ from ..config import default_stitch_crop_px
 from ..core import metrics
 from ..core.stitching import scanned_region_mask
 from .report import (
+    command_line,
     load_note,
     machine_description,
     markdown_table,
+    prepare_output,
     pyplot,
     reconstruction_seconds,
     save_object_figure,
@@ -463,14 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--algorithms', default=','.join(PTYCHI_ALGORITHMS))
     parser.add_argument('--iterations', default='2,5,10,20,50,100')
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    args.out.mkdir(parents=True, exist_ok=True)
-    load = load_note()
+    load = prepare_output(args.out)
     start = time.perf_counter()
     result = run_experiment(args)
-    command = 'python -m ptychopinn_plugin.evidence.baseline ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line('ptychopinn_plugin.evidence.baseline', argv)
     path = write_report(args.out, result, command, time.perf_counter() - start, load)
     print(path.read_text())
     return 0

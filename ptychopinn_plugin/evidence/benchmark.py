@@ -40,9 +40,11 @@ from ..core import metrics, simulate
 from ..core.contract import TrainingData
 from ..core.stitching import extract_patches, scanned_region_mask
 from .report import (
+    command_line,
     load_note,
     machine_description,
     markdown_table,
+    prepare_output,
     pyplot,
     save_object_figure,
     spread,
@@ -444,9 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--ptychi-algorithm', default='LSQML')
     parser.add_argument('--ptychi-iterations', type=int, default=100)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    args.out.mkdir(parents=True, exist_ok=True)
-    load = load_note()
+    load = prepare_output(args.out)
     start = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(',') if s]
     results: list[Measured] = []
@@ -483,9 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             pattern_size_px=args.star_size,
             probe_trainable=args.star_probe_trainable,
         )
-    command = 'python -m ptychopinn_plugin.evidence.benchmark ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line('ptychopinn_plugin.evidence.benchmark', argv)
     lines = [
         '# Reconstruction quality',
         '',

@@ -46,7 +46,16 @@ from ..config import (
 )
 from ..core import metrics
 from ..core.stitching import scanned_region_mask
-from .report import Status, load_note, machine_description, markdown_table, save_object_figure
+from .baseline import DEFAULT_BENCH_VENV
+from .report import (
+    Status,
+    command_line,
+    load_note,
+    machine_description,
+    markdown_table,
+    prepare_output,
+    save_object_figure,
+)
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.realistic')
 
@@ -448,7 +457,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--bench-venv',
         type=Path,
-        default=Path('.venv-bench'),
+        default=DEFAULT_BENCH_VENV,
         help=f'environment with pty-chi ({SETUP_BENCH_COMMAND})',
     )
     return parser
@@ -462,16 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(args, name, value)
     if args.num_points is None:
         args.num_points = 1024
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    args.out.mkdir(parents=True, exist_ok=True)
-    load = load_note()
+    load = prepare_output(args.out)
     start = time.perf_counter()
     result = run_benchmark(args)
     result['quick'] = args.quick
     result['date'] = datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')
-    command = 'python -m ptychopinn_plugin.evidence.realistic ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line('ptychopinn_plugin.evidence.realistic', argv)
     path = write_report(args.out, result, command, time.perf_counter() - start, load)
     print(path.read_text())
     return 0

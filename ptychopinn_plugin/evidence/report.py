@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,8 +27,10 @@ __all__ = [
     'RECONSTRUCTION_TIME_PATTERN',
     'Spread',
     'Status',
+    'command_line',
     'machine_description',
     'markdown_table',
+    'prepare_output',
     'pyplot',
     'reconstruction_seconds',
     'spread',
@@ -119,6 +122,19 @@ def machine_description() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return info
+
+
+def prepare_output(out: Path) -> str:
+    """Start an evidence command: log at INFO to stderr, create ``out``; the load note at start."""
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    out.mkdir(parents=True, exist_ok=True)
+    return load_note()
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+    """The command as a reader re-runs it: ``python -m MODULE ARGS`` (``argv`` or sys.argv's)."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    return ' '.join(['python', '-m', module, *arguments])
 
 
 def load_note() -> str:

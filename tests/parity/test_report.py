@@ -7,6 +7,7 @@ import pytest
 from ptychopinn_plugin.config import Mode
 from ptychopinn_plugin.evidence.baseline import BaselineRun, headlines, ptychi_settings
 from ptychopinn_plugin.evidence.parity import Case
+from ptychopinn_plugin.evidence import report
 from ptychopinn_plugin.evidence.report import markdown_table, reconstruction_seconds, spread
 
 PTYCHODUS_LOG = (
@@ -60,3 +61,14 @@ def test_the_headline_takes_the_cheapest_iterative_run_at_least_as_good_in_both_
     assert by_algorithm['pty-chi LSQML'].ratio == pytest.approx(15.0)
     assert by_algorithm['pty-chi ePIE'].ratio is None
     assert 'did not reach' in by_algorithm['pty-chi ePIE'].sentence()
+
+
+def test_the_command_line_reads_as_a_reader_re_runs_it(tmp_path) -> None:
+    assert (
+        report.command_line('ptychopinn_plugin.evidence.baseline', ['--out', 'dir'])
+        == 'python -m ptychopinn_plugin.evidence.baseline --out dir'
+    )
+    out = tmp_path / 'new' / 'folder'
+    note = report.prepare_output(out)
+    assert out.is_dir()
+    assert note.startswith(('quiet', 'under load', 'load unknown'))

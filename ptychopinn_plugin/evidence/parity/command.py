@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from ...config import Mode
-from ..report import load_note
+from ..report import command_line, prepare_output
 from .cases import ALL_CASES, Case
 from .cycle import batch_cycle
 from .quality import QUALITY_SEEDS, quality_parity
@@ -75,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         '--train-patterns', type=int, default=256, help='patterns per training scan'
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    load_at_start = load_note()
+    load_at_start = prepare_output(args.out)
 
     weights = []
     for text in filter(None, args.weights_cases.split(',')):
@@ -112,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     quality_figure(args.out / 'quality_ssim.png', qualities)
 
-    command = 'python -m ptychopinn_plugin.evidence.parity ' + ' '.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line('ptychopinn_plugin.evidence.parity', argv)
     path = write_report(
         args.out,
         weights,
