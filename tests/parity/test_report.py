@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ptychopinn_plugin.config import Mode
+from ptychopinn_plugin.evidence import report
 from ptychopinn_plugin.evidence.baseline import BaselineRun, headlines, ptychi_settings
 from ptychopinn_plugin.evidence.parity import Case
-from ptychopinn_plugin.evidence import report
 from ptychopinn_plugin.evidence.report import markdown_table, reconstruction_seconds, spread
 
 PTYCHODUS_LOG = (
