@@ -44,6 +44,7 @@ __all__ = [
     'lines_object',
     'make_object',
     'make_scan',
+    'power_diameter_px',
     'raster_scan',
     'siemens_star_object',
     'simulate_dataset',
@@ -360,6 +361,30 @@ def disk_probe(
 
 
 # ------------------------------------------------------------------------------------------ scans
+
+
+def power_diameter_px(probe: np.ndarray, fraction: float = 0.9) -> float:
+    """Diameter of the disc about the intensity centroid holding ``fraction`` of the power.
+
+    Parameters
+    ----------
+    probe : ndarray, shape (N, N), complex
+    fraction : float in (0, 1]
+
+    Returns
+    -------
+    float
+        Diameter in pixels.
+    """
+    intensity = np.abs(probe) ** 2
+    intensity = intensity / np.sum(intensity)
+    rows, cols = np.indices(intensity.shape)
+    centre = (np.sum(intensity * rows), np.sum(intensity * cols))
+    radius = np.hypot(rows - centre[0], cols - centre[1]).ravel()
+    order = np.argsort(radius)
+    enclosed = np.cumsum(intensity.ravel()[order])
+    index = min(int(np.searchsorted(enclosed, fraction)), radius.size - 1)
+    return 2.0 * float(radius[order][index])
 
 
 def step_for_overlap(probe_diameter_px: float, overlap_fraction: float) -> float:

@@ -44,7 +44,7 @@ from ..config import (
     TrainingConfig,
     default_stitch_crop_px,
 )
-from ..core import metrics
+from ..core import metrics, simulate
 from ..core.stitching import scanned_region_mask
 from .baseline import DEFAULT_BENCH_VENV
 from .report import (
@@ -248,7 +248,6 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     from ..ptychodus_io.realistic import (
         IMAGES,
         Role,
-        power_diameter_px,
         scan_step_px,
         zone_plate,
     )
@@ -299,7 +298,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             },
             'zone_plate': plate.model_dump(),
             'pixel_size_m': spec.pixel_size_m,
-            'probe_90pct_diameter_px': power_diameter_px(probe),
+            'probe_90pct_diameter_px': simulate.power_diameter_px(probe),
             'step_px': scan_step_px(spec, probe),
             'object_shape': list(test.truth.shape),
             'train_images': asdict(IMAGES[Role.TRAIN]),

@@ -49,7 +49,6 @@ __all__ = [
     'TestObject',
     'make_realistic_scan',
     'natural_object',
-    'power_diameter_px',
     'realistic_object_shape',
     'realistic_positions',
     'scan_step_px',
@@ -200,33 +199,10 @@ def zone_plate_probe(spec: RealisticSpec) -> np.ndarray:
     return np.asarray(probe.get_array(), dtype=np.complex128).reshape(n, n)
 
 
-def power_diameter_px(probe: np.ndarray, fraction: float = POWER_FRACTION) -> float:
-    """Diameter of the disc about the intensity centroid holding ``fraction`` of the power.
-
-    Parameters
-    ----------
-    probe : ndarray, shape (N, N), complex
-    fraction : float in (0, 1]
-
-    Returns
-    -------
-    float
-        Diameter in pixels.
-    """
-    intensity = np.abs(probe) ** 2
-    intensity = intensity / np.sum(intensity)
-    rows, cols = np.indices(intensity.shape)
-    centre = (np.sum(intensity * rows), np.sum(intensity * cols))
-    radius = np.hypot(rows - centre[0], cols - centre[1]).ravel()
-    order = np.argsort(radius)
-    enclosed = np.cumsum(intensity.ravel()[order])
-    index = min(int(np.searchsorted(enclosed, fraction)), radius.size - 1)
-    return 2.0 * float(radius[order][index])
-
-
 def scan_step_px(spec: RealisticSpec, probe: np.ndarray) -> float:
     """Scan step giving the spec's linear overlap for this probe's 90 %-power diameter."""
-    return simulate.step_for_overlap(power_diameter_px(probe), spec.overlap_fraction)
+    diameter_px = simulate.power_diameter_px(probe, POWER_FRACTION)
+    return simulate.step_for_overlap(diameter_px, spec.overlap_fraction)
 
 
 # ------------------------------------------------------------------------------------ scan, object

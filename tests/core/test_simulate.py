@@ -223,3 +223,11 @@ def test_aberrated_probe_is_not_centrosymmetric_and_keeps_its_aperture() -> None
     np.testing.assert_allclose(
         np.sum(np.abs(aberrated) ** 2), np.sum(np.abs(symmetric) ** 2), rtol=1e-4
     )
+
+
+def test_power_diameter_of_a_uniform_disc_follows_the_enclosed_area() -> None:
+    rows, cols = np.indices((128, 128))
+    disc = (np.hypot(rows - 70.0, cols - 50.0) <= 20.0).astype(np.complex64)
+    # a uniform disc of radius r holds the fraction f of its power within radius r sqrt(f)
+    assert simulate.power_diameter_px(disc, 0.9) == pytest.approx(2 * 20 * np.sqrt(0.9), abs=1.0)
+    assert simulate.power_diameter_px(disc, 1.0) == pytest.approx(40.0, abs=1.0)

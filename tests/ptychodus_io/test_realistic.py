@@ -13,13 +13,13 @@ from ptychodus.model.product.probe.settings import ProbeSettings
 from ptychodus.plugins.fresnel_zone_plate import register_plugins
 from scipy.spatial import cKDTree
 
+from ptychopinn_plugin.core import simulate
 from ptychopinn_plugin.errors import ConfigurationError
 from ptychopinn_plugin.ptychodus_io.realistic import (
     AMPLITUDE_RANGE,
     PHASE_RANGE_RAD,
     RealisticSpec,
     make_realistic_scan,
-    power_diameter_px,
     scan_step_px,
     zone_plate_probe,
 )
@@ -86,7 +86,7 @@ def test_probe_is_what_ptychodus_zone_plate_builder_makes_from_the_preset() -> N
 
 def test_probe_matches_the_diagnostics_zone_plate_with_its_central_stop() -> None:
     probe = zone_plate_probe(RealisticSpec())
-    assert power_diameter_px(probe) == pytest.approx(DIAGNOSTICS_DIAMETER_PX, abs=1.0)
+    assert simulate.power_diameter_px(probe) == pytest.approx(DIAGNOSTICS_DIAMETER_PX, abs=1.0)
     far_field = np.abs(np.fft.fftshift(np.fft.fft2(probe))) ** 2
     rows, cols = np.indices(far_field.shape)
     radius = np.hypot(rows - 32, cols - 32)
