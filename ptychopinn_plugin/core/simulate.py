@@ -383,7 +383,8 @@ def power_diameter_px(probe: np.ndarray, fraction: float = 0.9) -> float:
     radius = np.hypot(rows - centre[0], cols - centre[1]).ravel()
     order = np.argsort(radius)
     enclosed = np.cumsum(intensity.ravel()[order])
-    index = min(int(np.searchsorted(enclosed, fraction)), radius.size - 1)
+    # against the summed total, so that float rounding cannot push fraction 1 past the last pixel
+    index = min(int(np.searchsorted(enclosed, fraction * enclosed[-1])), radius.size - 1)
     return 2.0 * float(radius[order][index])
 
 
