@@ -11,6 +11,10 @@
 - ``realistic.py``: the realistic benchmark of issue 14 (Ptychodus's zone plate, natural-image
   objects, a held-out scan, pty-chi LSQML at 50 / 100 / 200 iterations)
   (``python -m ptychopinn_plugin.evidence.realistic --out DIR``).
+- ``oracles.py``: where quality is lost on a realistic scan, with the engine's physics and no
+  network: the true patches, one free patch per pattern (the gridsize-1 ceiling), the gridsize-2
+  canvas (truth through it, free member patches on it) and one free object for all patterns
+  (``python -m ptychopinn_plugin.evidence.oracles --out DIR``).
 - ``report.py``: Markdown tables, machine description and figures shared by the others.
 
 Nothing here is imported by the plugin; frameworks load only when an engine is built.
