@@ -23,11 +23,11 @@ likelihood and no network:
   all patterns at once with the same forward model: what the same physics reaches when the
   overlap between scan points constrains the patches (ptychography by gradient descent).
 
-Each row gives the excess likelihood, the median correlation of predicted and true patches
-(phase after removing each patch's offset, and amplitude, over the stitching crop) and the
-stitched object's scores (``benchmark.score_object``; the plugin's default stitching: global
-phase synchronisation and the data-fitted ramp). Writes ``DIR/oracles.md`` and
-``DIR/oracles.json``.
+Each row gives the excess likelihood (truth rows at the truth's best intensity scale), the
+median correlation of predicted and true patches (phase after removing each patch's offset, and
+amplitude, over the stitching crop) and the stitched object's scores (``benchmark.score_object``;
+the plugin's default stitching: global phase synchronisation and the data-fitted ramp). Writes
+``DIR/oracles.md`` and ``DIR/oracles.json``.
 """
 
 from __future__ import annotations
@@ -126,10 +126,15 @@ class _Problem:
         with torch.no_grad():
             self.physics.probe_real.copy_(torch.from_numpy(probe.real.astype(np.float32)))
             self.physics.probe_imag.copy_(torch.from_numpy(probe.imag.astype(np.float32)))
-            self.physics.log_intensity_scale.fill_(
-                math.log(prepared.normalization.initial_intensity_scale)
-            )
+            self.initial_log_scale = math.log(prepared.normalization.initial_intensity_scale)
+            self.physics.log_intensity_scale.fill_(self.initial_log_scale)
         self.true_patches = extract_patches(truth, data.positions_px, self.n_px)
+
+    def reset_scale(self) -> None:
+        """Start a free fit from the training's initial intensity scale, trainable."""
+        with self.torch.no_grad():
+            self.physics.log_intensity_scale.fill_(self.initial_log_scale)
+        self.physics.log_intensity_scale.requires_grad_(True)
 
     def nll(self, patches):
         """Mean Poisson NLL of complex patches (n, N, N) against the counts (engine's physics)."""
@@ -157,7 +162,7 @@ class _Problem:
     def fit(self, make_patches, parameters, iterations: int):
         """Adam on the NLL of ``make_patches()`` over ``parameters`` and ``log K``."""
         torch = self.torch
-        self.physics.log_intensity_scale.requires_grad_(True)
+        self.reset_scale()
         optimiser = torch.optim.Adam([*parameters, self.physics.log_intensity_scale], LEARNING_RATE)
         loss = None
         for _ in range(iterations):
@@ -171,16 +176,20 @@ class _Problem:
         return patches.numpy().astype(np.complex64), float(loss) - self.saturated
 
 
+def _best_scale_excess(problem: _Problem, intensity, counts) -> float:
+    """Excess NLL of ``intensity`` at its best intensity scale (closed form for Poisson)."""
+    torch = problem.torch
+    lam = counts.sum() / intensity.sum() * intensity + 1e-6
+    return float((lam - counts * torch.log(lam)).mean()) - problem.saturated
+
+
 def _truth_row(problem: _Problem) -> OracleRow:
     torch = problem.torch
     start = time.perf_counter()
     with torch.no_grad():
         patches = torch.from_numpy(problem.true_patches)
         intensity = problem.forward.farfield_intensity(patches[:, None], problem.physics)[:, 0]
-        # the truth's best intensity scale, in closed form for the Poisson likelihood
-        scale_sq = problem.counts.sum() / intensity.sum()
-        lam = scale_sq * intensity + 1e-6
-        excess = float((lam - problem.counts * torch.log(lam)).mean()) - problem.saturated
+        excess = _best_scale_excess(problem, intensity, problem.counts)
     seconds = time.perf_counter() - start
     return problem.row('truth (true patches)', problem.true_patches, excess, seconds)
 
@@ -254,7 +263,8 @@ def _canvas_rows(problem: _Problem, iterations: int) -> list[OracleRow]:
     with torch.no_grad():
         true = torch.from_numpy(truth)
         through = merged(true.abs(), true.angle())
-        excess = float(nll(through)) - problem.saturated
+        intensity = problem.forward.farfield_intensity(through, problem.physics)
+        excess = _best_scale_excess(problem, intensity, counts)
     rows = [row('truth through the gridsize-2 canvas', through.numpy(), excess, 0.0)]
     rows[0].seconds = time.perf_counter() - start
 
@@ -262,7 +272,7 @@ def _canvas_rows(problem: _Problem, iterations: int) -> list[OracleRow]:
     shape = (*members.shape, n_px, n_px)
     amplitude = torch.zeros(shape, requires_grad=True)
     phase = torch.empty(shape).normal_(0.0, 0.01, generator=generator).requires_grad_(True)
-    problem.physics.log_intensity_scale.requires_grad_(True)
+    problem.reset_scale()
     optimiser = torch.optim.Adam(
         [amplitude, phase, problem.physics.log_intensity_scale], LEARNING_RATE
     )
