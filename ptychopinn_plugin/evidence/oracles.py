@@ -46,6 +46,7 @@ from ..config import ModelConfig, TrainingConfig, default_stitch_crop_px
 from ..core.dataset import prepare_training
 from ..core.refine import apply_phase_ramp, fit_phase_ramp
 from ..core.stitching import Stitcher, extract_patches, scanned_region_mask
+from ..engines.pytorch_engine.losses import poisson_nll
 from .report import command_line, machine_description, markdown_table, prepare_output
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.oracles')
@@ -118,8 +119,7 @@ class _Problem:
         self.data, self.truth = data, truth
         self.n_px = self.model.pattern_size_px
         self.crop_px = default_stitch_crop_px(self.n_px)
-        self.counts = torch.from_numpy(prepared.arrays.count_targets[:, 0])
-        self.saturated = float((self.counts - self.counts * torch.log(self.counts + 1e-12)).mean())
+        self.counts = torch.from_numpy(prepared.arrays.count_targets[:, :1])  # (n, 1, N, N)
         self.forward = ForwardModel(self.model)
         self.physics = PhysicsParameters(self.n_px)
         probe = prepared.normalized_probe
@@ -136,21 +136,43 @@ class _Problem:
             self.physics.log_intensity_scale.fill_(self.initial_log_scale)
         self.physics.log_intensity_scale.requires_grad_(True)
 
-    def nll(self, patches):
-        """Mean Poisson NLL of complex patches (n, N, N) against the counts (engine's physics)."""
-        torch = self.torch
-        intensity = self.forward.farfield_intensity(patches[:, None], self.physics)[:, 0]
-        lam = torch.exp(2 * self.physics.log_intensity_scale) * intensity + 1e-6
-        return (lam - self.counts * torch.log(lam)).mean()
+    def excess(self, patches, counts, *, best_scale: bool = False) -> float:
+        """Mean Poisson NLL per pixel of complex patches (B, C, N, N) above the saturated one.
 
-    def row(self, name: str, patches: np.ndarray, excess: float, seconds: float) -> OracleRow:
+        At the trained ``log K``, or with ``best_scale`` at the patches' best intensity scale
+        (closed form for the Poisson likelihood: total counts over total intensity).
+        """
+        torch = self.torch
+        with torch.no_grad():
+            intensity = self.forward.farfield_intensity(patches, self.physics)
+            scale_sq = (
+                counts.sum() / intensity.sum()
+                if best_scale
+                else torch.exp(2 * self.physics.log_intensity_scale)
+            )
+            nll = poisson_nll(scale_sq * intensity, counts)
+            saturated = torch.mean(counts - counts * torch.log(torch.clamp(counts, min=1e-12)))
+        return float(nll - saturated)
+
+    def row(
+        self,
+        name: str,
+        patches: np.ndarray,
+        excess: float,
+        seconds: float,
+        *,
+        data=None,
+        true_patches: np.ndarray | None = None,
+    ) -> OracleRow:
+        """Score patches (n, N, N) of ``data`` (default: the scan) against ``true_patches``."""
         from .benchmark import score_object
 
-        phase_corr, amplitude_corr = patch_correlations(patches, self.true_patches, self.crop_px)
+        data = self.data if data is None else data
+        true_patches = self.true_patches if true_patches is None else true_patches
+        phase_corr, amplitude_corr = patch_correlations(patches, true_patches, self.crop_px)
         stitcher = Stitcher(self.truth.shape, self.n_px, self.crop_px, synchronize_phase=True)
-        stitcher.add(patches, self.data.positions_px)
+        stitcher.add(patches, data.positions_px)
         object_, weight = stitcher.result()
-        data = self.data
         ramp = fit_phase_ramp(
             object_, weight, data.positions_px, data.diffraction_amplitude, data.probe
         )
@@ -159,37 +181,34 @@ class _Problem:
         scores = score_object(object_, self.truth, mask)
         return OracleRow(name, excess, phase_corr, amplitude_corr, scores, seconds)
 
-    def fit(self, make_patches, parameters, iterations: int):
-        """Adam on the NLL of ``make_patches()`` over ``parameters`` and ``log K``."""
+    def fit(self, make_patches, parameters, iterations: int, counts=None):
+        """Adam on the NLL of ``make_patches()`` (B, C, N, N) over ``parameters`` and ``log K``.
+
+        ``counts`` (B, C, N, N) default to the scan's own, one pattern per patch. Returns the
+        fitted patches (complex64) and their excess NLL.
+        """
         torch = self.torch
+        counts = self.counts if counts is None else counts
         self.reset_scale()
         optimiser = torch.optim.Adam([*parameters, self.physics.log_intensity_scale], LEARNING_RATE)
-        loss = None
         for _ in range(iterations):
-            loss = self.nll(make_patches())
+            intensity = self.forward.farfield_intensity(make_patches(), self.physics)
+            scale_sq = torch.exp(2 * self.physics.log_intensity_scale)
+            loss = poisson_nll(scale_sq * intensity, counts)
             optimiser.zero_grad()
-            (loss * self.counts.shape[0]).backward()
+            (loss * counts.shape[0]).backward()
             optimiser.step()
         with torch.no_grad():
             patches = make_patches()
-            loss = self.nll(patches)
-        return patches.numpy().astype(np.complex64), float(loss) - self.saturated
-
-
-def _best_scale_excess(problem: _Problem, intensity, counts) -> float:
-    """Excess NLL of ``intensity`` at its best intensity scale (closed form for Poisson)."""
-    torch = problem.torch
-    lam = counts.sum() / intensity.sum() * intensity + 1e-6
-    return float((lam - counts * torch.log(lam)).mean()) - problem.saturated
+        return patches.numpy().astype(np.complex64), self.excess(patches, counts)
 
 
 def _truth_row(problem: _Problem) -> OracleRow:
     torch = problem.torch
     start = time.perf_counter()
     with torch.no_grad():
-        patches = torch.from_numpy(problem.true_patches)
-        intensity = problem.forward.farfield_intensity(patches[:, None], problem.physics)[:, 0]
-        excess = _best_scale_excess(problem, intensity, problem.counts)
+        patches = torch.from_numpy(problem.true_patches)[:, None]
+        excess = problem.excess(patches, problem.counts, best_scale=True)
     seconds = time.perf_counter() - start
     return problem.row('truth (true patches)', problem.true_patches, excess, seconds)
 
@@ -198,7 +217,7 @@ def _single_pattern_row(problem: _Problem, iterations: int) -> OracleRow:
     torch = problem.torch
     generator = torch.Generator().manual_seed(0)
     count, half, quarter = problem.counts.shape[0], problem.n_px // 2, problem.n_px // 4
-    fields = [torch.zeros(count, half, half) for _ in range(4)]
+    fields = [torch.zeros(count, 1, half, half) for _ in range(4)]
     for phase in fields[2:]:
         phase.normal_(0.0, 0.01, generator=generator)
     for tensor in fields:
@@ -219,7 +238,7 @@ def _single_pattern_row(problem: _Problem, iterations: int) -> OracleRow:
     start = time.perf_counter()
     patches, excess = problem.fit(make_patches, fields, iterations)
     seconds = time.perf_counter() - start
-    return problem.row('single pattern (free patch per pattern)', patches, excess, seconds)
+    return problem.row('single pattern (free patch per pattern)', patches[:, 0], excess, seconds)
 
 
 def _canvas_rows(problem: _Problem, iterations: int) -> list[OracleRow]:
@@ -236,63 +255,41 @@ def _canvas_rows(problem: _Problem, iterations: int) -> list[OracleRow]:
     offsets = torch.from_numpy(groups.relative_offsets_px.astype(np.float32))
     forward = ForwardModel(model)
     canvas_px = forward.canvas_size_px(groups.relative_offsets_px)
-    counts = problem.counts[members]  # (G, C, N, N)
+    counts = problem.counts[members, 0]  # (G, C, N, N)
     positions = problem.data.positions_px[members].reshape(-1, 2)
     truth = problem.true_patches[members]
     n_px = problem.n_px
-
-    def nll(patches):
-        intensity = problem.forward.farfield_intensity(patches, problem.physics)
-        lam = torch.exp(2 * problem.physics.log_intensity_scale) * intensity + 1e-6
-        return (lam - counts * torch.log(lam)).mean()
 
     def merged(amplitude, phase):
         return forward.object_patches(amplitude, phase, offsets, canvas_px)
 
     def row(name, patches, excess, seconds):
         flat = patches.reshape(-1, n_px, n_px)
-        saved = problem.data, problem.true_patches
-        problem.true_patches = truth.reshape(-1, n_px, n_px)
-        problem.data = _with_positions(problem.data, positions, members.reshape(-1))
-        try:
-            return problem.row(name, flat, excess, seconds)
-        finally:
-            problem.data, problem.true_patches = saved
+        data = _with_positions(problem.data, positions, members.reshape(-1))
+        return problem.row(
+            name, flat, excess, seconds, data=data, true_patches=truth.reshape(-1, n_px, n_px)
+        )
 
     start = time.perf_counter()
     with torch.no_grad():
         true = torch.from_numpy(truth)
         through = merged(true.abs(), true.angle())
-        intensity = problem.forward.farfield_intensity(through, problem.physics)
-        excess = _best_scale_excess(problem, intensity, counts)
-    rows = [row('truth through the gridsize-2 canvas', through.numpy(), excess, 0.0)]
-    rows[0].seconds = time.perf_counter() - start
+        excess = problem.excess(through, counts, best_scale=True)
+    seconds = time.perf_counter() - start
+    rows = [row('truth through the gridsize-2 canvas', through.numpy(), excess, seconds)]
 
     generator = torch.Generator().manual_seed(0)
     shape = (*members.shape, n_px, n_px)
     amplitude = torch.zeros(shape, requires_grad=True)
     phase = torch.empty(shape).normal_(0.0, 0.01, generator=generator).requires_grad_(True)
-    problem.reset_scale()
-    optimiser = torch.optim.Adam(
-        [amplitude, phase, problem.physics.log_intensity_scale], LEARNING_RATE
-    )
 
     def make_patches():
         return merged(torch.sigmoid(amplitude), math.pi * torch.tanh(phase))
 
     start = time.perf_counter()
-    for _ in range(iterations):
-        loss = nll(make_patches())
-        optimiser.zero_grad()
-        (loss * counts.shape[0]).backward()
-        optimiser.step()
-    with torch.no_grad():
-        patches = make_patches()
-        excess = float(nll(patches)) - problem.saturated
+    patches, excess = problem.fit(make_patches, [amplitude, phase], iterations, counts)
     seconds = time.perf_counter() - start
-    rows.append(
-        row('gridsize 2 (free member patches on the canvas)', patches.numpy(), excess, seconds)
-    )
+    rows.append(row('gridsize 2 (free member patches on the canvas)', patches, excess, seconds))
     return rows
 
 
@@ -329,17 +326,18 @@ def _overlap_row(problem: _Problem, iterations: int) -> OracleRow:
             mode='bilinear',
             padding_mode='zeros',
             align_corners=True,
-        ).reshape(2, -1, n_px, n_px)
+        ).reshape(2, -1, 1, n_px, n_px)
         return torch.polar(torch.sigmoid(fields[0]), math.pi * torch.tanh(fields[1]))
 
     start = time.perf_counter()
     patches, excess = problem.fit(make_patches, [fields_], iterations)
     seconds = time.perf_counter() - start
-    return problem.row('overlap (one free object for all patterns)', patches, excess, seconds)
+    name = 'overlap (one free object for all patterns)'
+    return problem.row(name, patches[:, 0], excess, seconds)
 
 
 def run_oracles(num_points: int, iterations: int, seed: int) -> list[OracleRow]:
-    """The three oracles on the training scan of the realistic benchmark."""
+    """The oracles' rows on the realistic benchmark's training scan (see the module docstring)."""
     from ptychodus.api.reconstruct import prepare_reconstruct_input
 
     from ..ptychodus_io.inputs import training_data_from_reconstruct_input
