@@ -236,6 +236,15 @@ class InferenceConfig(_Strict):
             'stitched object, fitted to the centres of mass of the measured diffraction.'
         ),
     )
+    refine_iterations: int = Field(
+        50,
+        ge=0,
+        le=100_000,
+        description=(
+            'Iterations refining the stitched object against the measured patterns through '
+            'their overlap, probe and positions fixed (0: the network output as stitched).'
+        ),
+    )
     num_partial_results: int = Field(
         4, ge=1, le=100, description='Partial objects yielded to Ptychodus during reconstruction.'
     )

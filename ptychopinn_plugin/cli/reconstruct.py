@@ -81,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f'(default: {"on" if InferenceConfig().phase_ramp_correction else "off"})',
     )
     parser.add_argument(
+        '--refine-iterations',
+        type=int,
+        default=None,
+        help='iterations refining the stitched object against the measured patterns through '
+        f'their overlap, 0 for none (default: {InferenceConfig().refine_iterations})',
+    )
+    parser.add_argument(
         '--num-neighbors',
         type=int,
         default=None,
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = {
         'phase_alignment': args.phase_alignment,
         'phase_ramp_correction': args.phase_ramp_correction,
+        'refine_iterations': args.refine_iterations,
     }
     inference = build_config(
         InferenceConfig,
@@ -197,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         say(
             f'reconstructed {final.num_groups} groups of {data.num_patterns} scan points with '
-            f'{execution.backend.value} in {seconds:.2f} s '
+            f'{execution.backend.value}, refined over {inference.refine_iterations} iterations, '
+            f'in {seconds:.2f} s '
             f'({data.num_patterns / max(seconds, 1e-9):.0f} patterns/s)'
         )
     for path in written:

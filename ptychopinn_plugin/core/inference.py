@@ -34,6 +34,7 @@ from . import physics
 from .contract import TrainingData
 from .dataset import group_inputs
 from .grouping import Groups, group_scan_points, overlap_order
+from .overlap_refine import OverlapRefinement
 from .protocol import Engine
 from .refine import apply_phase_ramp, fit_phase_ramp
 from .stitching import Stitcher, _checked_fill
@@ -59,10 +60,24 @@ class InferenceProgress:
     """(H, W) complex64 object stitched so far (at checkpoints and at the end), else None."""
     weight: np.ndarray | None
     """(H, W) float32 number of patch crops covering each pixel, alongside ``object_``."""
+    num_refined: int = 0
+    """Refinement iterations done so far (they start once every group is stitched)."""
+    num_refine_iterations: int = 0
+    """Refinement iterations asked for (``InferenceConfig.refine_iterations``)."""
 
     @property
     def finished(self) -> bool:
-        return self.num_done == self.num_groups
+        return self.num_done == self.num_groups and self.num_refined == self.num_refine_iterations
+
+    @property
+    def num_steps_done(self) -> int:
+        """Groups predicted plus refinement iterations done (the unit of progress bars)."""
+        return self.num_done + self.num_refined
+
+    @property
+    def num_steps(self) -> int:
+        """Groups plus refinement iterations: the goal of :attr:`num_steps_done`."""
+        return self.num_groups + self.num_refine_iterations
 
 
 def reconstruct_object(
@@ -124,6 +139,8 @@ def reconstruct_object(
         else np.arange(groups.num_groups, dtype=np.int64)
     )
     total = groups.num_groups
+    iterations = inference.refine_iterations
+    stitched: tuple[np.ndarray, np.ndarray] | None = None
     checkpoints = sorted(_checkpoints(total, inference.batch_size, inference.num_partial_results))
     logger.info('reconstructing %d groups in batches of %d', total, inference.batch_size)
     begin = 0
@@ -140,10 +157,45 @@ def reconstruct_object(
         if checkpoints and begin >= checkpoints[0]:
             while checkpoints and checkpoints[0] <= begin:
                 checkpoints.pop(0)
-            object_, weight = _stitched(stitcher, data, inference, fill)
-            yield InferenceProgress(begin, total, object_, weight)
+            stitched = _stitched(stitcher, data, inference, fill)
+            yield InferenceProgress(begin, total, *stitched, 0, iterations)
         else:
-            yield InferenceProgress(begin, total, None, None)
+            yield InferenceProgress(begin, total, None, None, 0, iterations)
+    if iterations and stitched is not None:
+        yield from _refined(*stitched, data, total, iterations, filled=fill is not None)
+
+
+def _refined(
+    object_: np.ndarray,
+    weight: np.ndarray,
+    data: TrainingData,
+    total: int,
+    iterations: int,
+    *,
+    filled: bool,
+) -> Iterator[InferenceProgress]:
+    """Refine the stitched object against the data (``overlap_refine.py``), one step a yield.
+
+    The probe windows reach beyond the stitched crops, so the refinement also updates pixels no
+    crop covers: it starts them from the fill, or from free space (1) without one, and pixels no
+    window reaches keep the value they were stitched with.
+    """
+    start = object_ if filled else np.where(weight > 0, object_, np.complex64(1))
+    refinement = OverlapRefinement(start, data.positions_px, data.diffraction_amplitude, data.probe)
+    logger.info('refining the stitched object against the patterns: %d iterations', iterations)
+    errors = []
+    for count in range(1, iterations + 1):
+        errors.append(refinement.step())
+        if count < iterations:
+            yield InferenceProgress(total, total, None, None, count, iterations)
+    logger.info(
+        'refinement: mean squared amplitude misfit %.4g -> %.4g (counts) over %d iterations',
+        errors[0],
+        errors[-1],
+        iterations,
+    )
+    refined = np.where(refinement.illuminated, refinement.object_, object_)
+    yield InferenceProgress(total, total, refined, weight, iterations, iterations)
 
 
 def _predict(engine: Engine, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:

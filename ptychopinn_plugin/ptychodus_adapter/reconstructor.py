@@ -168,7 +168,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         num_groups = data.num_patterns
         if settings_config.inference.num_groups is not None:
             num_groups = min(num_groups, settings_config.inference.num_groups)
-        self._progress_goal = num_groups
+        self._progress_goal = num_groups + settings_config.inference.refine_iterations
         execution = settings_config.execution
         logger.info(
             'PtychoPINN %s (ptychopinn-plugin %s): reconstructing %d scan points (%d groups of '
@@ -194,10 +194,16 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         ):
             if step.object_ is None:
                 continue
-            logger.info('reconstructed %d of %d groups', step.num_done, step.num_groups)
+            logger.info(
+                'reconstructed %d of %d groups, %d of %d refinement iterations',
+                step.num_done,
+                step.num_groups,
+                step.num_refined,
+                step.num_refine_iterations,
+            )
             yield ReconstructOutput(
                 product=product_with_object(parameters.product, step.object_),
-                progress=step.num_done,
+                progress=step.num_steps_done,
             )
 
     def _check_against_model(self, archive: Archive, pattern_size_px: int, num_points: int) -> None:

@@ -43,6 +43,7 @@ from ..config import (
     AmpActivation,
     Backend,
     Device,
+    InferenceConfig,
     Mode,
     PhaseAlignment,
     PluginConfig,
@@ -193,6 +194,9 @@ class PtychoPINNPluginSettings:
         self.stitch_crop_px = group.integer('StitchCropPx', 0, minimum=0)
         self.phase_alignment = group.string('PhaseAlignment', PhaseAlignment.GLOBAL.value)
         self.phase_ramp_correction = group.boolean('PhaseRampCorrection', True)
+        self.refine_iterations = group.integer(
+            'RefineIterations', InferenceConfig().refine_iterations, minimum=0, maximum=100_000
+        )
         self.num_partial_results = group.integer('NumPartialResults', 4, minimum=1, maximum=100)
 
 
@@ -261,6 +265,7 @@ _FIELD_SETTINGS = {
     ('inference', 'num_partial_results'): f'[{PLUGIN_GROUP}] NumPartialResults',
     ('inference', 'phase_alignment'): f'[{PLUGIN_GROUP}] PhaseAlignment',
     ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
+    ('inference', 'refine_iterations'): f'[{PLUGIN_GROUP}] RefineIterations',
     ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
     ('training',): f'[{PLUGIN_GROUP}] LearningRate / MinLearningRate',
 }
@@ -470,4 +475,5 @@ def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[s
         'num_partial_results': plugin.num_partial_results.get_value(),
         'phase_alignment': choices.phase_alignment,
         'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
+        'refine_iterations': plugin.refine_iterations.get_value(),
     }

@@ -245,6 +245,13 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             group=_INFERENCE,
         )
         builder.add_spin_box(
+            plugin.refine_iterations,
+            'Refine Iterations:',
+            tool_tip='Iterations refining the stitched object against the measured patterns '
+            '(their overlap; probe and positions fixed). 0: the network output as stitched.',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(
             plugin.num_partial_results,
             'Partial Results:',
             tool_tip='Intermediate products shown while reconstructing.',

@@ -14,8 +14,10 @@ from cli_helpers import NUM_PATTERNS, SCRIPT
 from suite_helpers import BACKEND_NAMES
 
 from ptychopinn_plugin.cli import ExitCode
+from ptychopinn_plugin.config import InferenceConfig
 from ptychopinn_plugin.core.archive import load_archive
 from ptychopinn_plugin.core.contract import read_training_data
+from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.core.weights import PHYSICS_WEIGHTS
 
 EPOCH_LINE = 'epoch   1/1  loss '
@@ -125,12 +127,15 @@ def test_reconstruct_writes_product_object_and_figures_on_the_scan_grid(
     with np.load(out / 'object.npz') as npz:
         object_ = npz['object']
         coverage = npz['coverage']
+        positions, size = npz['positions_px'], int(npz['pattern_size_px'])
         info = json.loads(str(npz['info_json']))
     assert object_.shape == truth.shape
     assert np.all(np.isfinite(object_))
     assert info['backend'] == backend
     assert info['num_groups'] == NUM_PATTERNS
-    assert np.all(object_[coverage == 0] == 1)  # uncovered pixels keep the flat fill
+    assert info['inference']['refine_iterations'] == InferenceConfig().refine_iterations
+    lit = scanned_region_mask(positions, object_.shape, size, size)  # every probe window
+    assert np.all(object_[~lit] == 1)  # pixels no window reaches keep the flat fill
     assert np.any(object_[coverage > 0] != 1)
     product = load_product(out / 'product.h5')
     np.testing.assert_array_equal(product.object_.get_layer(0), object_)
@@ -143,9 +148,19 @@ def test_reconstructing_a_workflow_directory_keeps_its_product(run_cli, cli_data
 
     out = tmp_path / 'out'
     result = run_cli(
-        '-q', 'reconstruct', cli_data['model'], cli_data['test_dir'], '-o', out, '--no-figures'
+        '-q',
+        'reconstruct',
+        cli_data['model'],
+        cli_data['test_dir'],
+        '-o',
+        out,
+        '--no-figures',
+        '--refine-iterations',
+        '3',
     )
     assert result.code == 0, result.stderr
+    with np.load(out / 'object.npz') as npz:
+        assert json.loads(str(npz['info_json']))['inference']['refine_iterations'] == 3
     source = load_product(cli_data['test_dir'] / 'product.h5')
     written = load_product(out / 'product.h5')
     assert written.metadata.name == source.metadata.name

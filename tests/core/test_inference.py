@@ -47,8 +47,11 @@ def test_perfect_patches_reconstruct_the_object_batch_by_batch(gridsize) -> None
     scan, data, scale = _scan()
     engine = OracleEngine(data, scale)
     model = ModelConfig(pattern_size_px=32, gridsize=gridsize, num_neighbors=4)
-    # the oracle's index in pixel (0, 0) moves every pattern's centre of mass: no ramp fit here
-    inference = InferenceConfig(batch_size=25, num_partial_results=3, phase_ramp_correction=False)
+    # the oracle's index in pixel (0, 0) moves every pattern's centre of mass: no ramp fit here,
+    # and no refinement against those patterns (this test is about batching and stitching)
+    inference = InferenceConfig(
+        batch_size=25, num_partial_results=3, phase_ramp_correction=False, refine_iterations=0
+    )
     steps = list(
         reconstruct_object(engine, data, model, inference, object_shape=scan.object_.shape)
     )

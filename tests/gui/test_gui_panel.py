@@ -70,6 +70,7 @@ PINN_LABELS = {
     'Number of Groups:',
     'Stitch Crop [px]:',
     'Partial Results:',
+    'Refine Iterations:',
 }
 
 

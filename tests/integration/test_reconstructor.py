@@ -17,6 +17,7 @@ from ptychodus.api.reconstruct import ReconstructInput, TrainOutput
 from ptychodus.api.settings import SettingsRegistry
 from ptychodus_workflow import WorkflowScan, write_workflow_scan
 
+from ptychopinn_plugin.config import InferenceConfig
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.contract import read_training_data
 from ptychopinn_plugin.errors import (
@@ -109,8 +110,9 @@ def test_reconstruction_yields_a_few_partial_products_and_ends_at_the_goal(
     parameters = _input(workflow_scan)
     outputs = list(reconstructor.reconstruct(parameters))
     num_points = workflow_scan.positions_px.shape[0]
-    assert [output.progress for output in outputs] == [48, 80, 112, num_points]
-    assert reconstructor.get_progress_goal() == num_points
+    goal = num_points + InferenceConfig().refine_iterations  # groups, then refinement steps
+    assert [output.progress for output in outputs] == [48, 80, 112, num_points, goal]
+    assert reconstructor.get_progress_goal() == goal
     product = outputs[-1].product
     given = parameters.product
     assert product.probe_positions is given.probe_positions
@@ -135,7 +137,8 @@ def test_num_groups_limits_the_reconstruction_and_the_goal(
         outputs = list(reconstructor.reconstruct(_input(workflow_scan)))
     finally:
         reconstructor._settings.plugin_settings.num_groups.set_value(0)
-    assert outputs[-1].progress == 20 == reconstructor.get_progress_goal()
+    goal = 20 + InferenceConfig().refine_iterations
+    assert outputs[-1].progress == goal == reconstructor.get_progress_goal()
 
 
 def test_a_saved_model_loads_into_a_fresh_reconstructor(trained, tmp_path: Path) -> None:
@@ -162,7 +165,7 @@ def test_loading_a_model_warms_an_engine_that_reconstructions_reuse(
     library.settings.plugin_settings.precision.set_value('bf16-mixed')
     second = list(reconstructor.reconstruct(_input(workflow_scan)))[-1]
     assert reconstructor._engine is not warm  # other execution settings: a new engine
-    assert first.progress == second.progress == 144
+    assert first.progress == second.progress == 144 + InferenceConfig().refine_iterations
 
 
 def test_model_path_setting_loads_the_model_on_first_reconstruction(
@@ -174,7 +177,7 @@ def test_model_path_setting_loads_the_model_on_first_reconstruction(
     reconstructor = library.get_reconstructor('PINN')
     outputs = list(reconstructor.reconstruct(_input(workflow_scan)))
     assert reconstructor.is_model_loaded()
-    assert outputs[-1].progress == 144
+    assert outputs[-1].progress == 144 + InferenceConfig().refine_iterations
 
 
 def test_reconstructing_without_a_model_says_how_to_get_one(workflow_scan: WorkflowScan) -> None:

@@ -86,6 +86,7 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.model.gridsize == 1
     assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
     assert config.inference.phase_ramp_correction is True
+    assert config.inference.refine_iterations == 50
 
 
 def test_settings_map_onto_the_config_fields() -> None:
@@ -101,6 +102,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.early_stopping_patience.set_value(3)
     settings.plugin_settings.phase_alignment.set_value('Greedy')
     settings.plugin_settings.phase_ramp_correction.set_value(False)
+    settings.plugin_settings.refine_iterations.set_value(7)
     config = build_config(settings, 'supervised', pattern_size_px=32, dose_known=False)
     assert config.model.mode is Mode.SUPERVISED
     assert (config.model.pattern_size_px, config.model.gridsize) == (32, 2)
@@ -113,6 +115,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert (config.inference.num_groups, config.inference.stitch_crop_px) == (40, 12)
     assert config.inference.phase_alignment is PhaseAlignment.GREEDY
     assert config.inference.phase_ramp_correction is False
+    assert config.inference.refine_iterations == 7
 
 
 def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:

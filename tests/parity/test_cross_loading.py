@@ -8,6 +8,12 @@ object Ptychodus writes when backend B runs an archive trained by backend A equa
 ``OBJECT_RTOL``, what backend A reconstructs from the same archive and data in this process. The
 archive is trained in process for one epoch (seconds), so the only Ptychodus runs are the two
 reconstructions.
+
+Both sides skip the overlap refinement (``RefineIterations`` 0): it is the same NumPy code for
+either backend, run after the network, and like any iterative phase retrieval it magnifies small
+differences at a few ill-determined pixels (measured 2026-12-03: the largest pixel difference is
+1.2e-6 without refinement and 5e-4 after 50 iterations), which would hide what this test is
+about.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
             archive,
             data,
             execution=config.execution,
-            inference=InferenceConfig(),
+            inference=InferenceConfig(refine_iterations=0),
             object_shape=scan.truth.shape,
         )
         if step.finished
@@ -76,7 +82,7 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
 
     settings = {
         'Processing': {'Algorithm': 'ptychopinn_pinn'},
-        'PtychoPINN': {'Backend': backend, 'Device': 'cpu'},
+        'PtychoPINN': {'Backend': backend, 'Device': 'cpu', 'RefineIterations': 0},
     }
     directory = write_workflow_scan(tmp_path / 'input', scan, settings)
     save_archive(directory / 'model.zip', archive)

@@ -1,0 +1,190 @@
+"""Refinement of a stitched object against the measured patterns, through their overlap.
+
+Why it exists (``docs/results.md``, "Where the quality is lost on realistic scans: oracles"): on
+realistic scans one diffraction pattern does not determine its object patch (a free patch per
+pattern explains its pattern better than the true patch and still correlates only 0.50 in phase
+with it), so a network that predicts each patch from its own pattern stops near phase SSIM 0.36
+however well it is trained. What determines the object is the overlap between neighbouring
+patterns. This module brings the overlap in at reconstruction: starting from the network's
+stitched object, it lowers the misfit between the measured diffraction amplitudes and those of
+the object, with the scan's probe and positions held fixed.
+
+One iteration is a full-batch, preconditioned gradient step of the amplitude misfit
+``sum_k || |F(P_k O_k)| - sqrt(y_k) ||^2`` (the Gaussian amplitude likelihood, robust at low and
+high dose): every pattern's exit wave ``P_k O_k`` gets the measured modulus in the far field, the
+changes are brought back to the object through the conjugate probe and summed over patterns, and
+the sum is divided by the probe power that reaches each object pixel (plus a small fraction of
+its maximum, so weakly lit pixels move little). Nesterov-style momentum (:data:`MOMENTUM`)
+accelerates the slow, low-frequency phase modes (measured: from a flat start, 50 iterations reach
+phase SSIM 0.93 with momentum and 0.62 without). The intensity scale between the probe and the
+counts is fitted once, in closed form, at the start, so the object keeps the scale it came with.
+
+Geometry: patch ``k`` is the object window at the integer part of its position times the probe
+shifted by the opposite of the residual sub-pixel shift (a Fourier shift): the far-field modulus
+of a shifted exit wave is that of the unshifted one, so this is ``stitching.extract_patches``
+times the probe, up to the band limit of their product. The object is padded by N on every side,
+so positions near the edge of the object grid need no special case.
+
+Inference runs this after stitching and the phase-ramp correction
+(``InferenceConfig.refine_iterations``, ``inference.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.fft
+
+from ..errors import DataContractError
+from .stitching import _window_origins
+
+logger = logging.getLogger(__name__)
+
+__all__ = ['MOMENTUM', 'OverlapRefinement']
+
+MOMENTUM = 0.9
+"""Momentum of the object update (measured on the realistic benchmark, 1,024 points, flat start,
+50 iterations: phase SSIM 0.62 / 0.74 / 0.88 / 0.93 at momentum 0 / 0.5 / 0.8 / 0.9)."""
+POWER_FLOOR = 1e-3
+"""Fraction of the largest summed probe power added to the preconditioner's denominator."""
+CHUNK_PATTERNS = 512
+"""Patterns per vectorised step (about 16 MiB per complex64 array at N = 64)."""
+MAX_CACHED_PROBE_BYTES = 512 * 2**20
+"""Shifted probes are kept between iterations up to this size, else recomputed per chunk."""
+
+
+class OverlapRefinement:
+    """Iterative refinement of ``object_`` against the scan's measured diffraction amplitudes.
+
+    Parameters
+    ----------
+    object_ : ndarray, shape (H, W), complex
+        Starting object on the grid the positions refer to (the stitched network output, with
+        uncovered pixels filled); not modified.
+    positions_px : ndarray, shape (n, 2), real
+        Scan positions (x, y) in object pixels (``TrainingData.positions_px``).
+    diffraction_amplitude : ndarray, shape (n, N, N), real, non-negative
+        Measured amplitudes ``sqrt(counts)``, zero frequency at index ``N // 2``.
+    probe : ndarray, shape (N, N), complex
+        The scan's probe on the object pixel grid (any scale).
+
+    Call :meth:`step` once per iteration; :attr:`object_` is the current estimate and
+    :attr:`amplitude_error` the mean squared amplitude misfit (counts) before the last step.
+    """
+
+    def __init__(
+        self,
+        object_: np.ndarray,
+        positions_px: np.ndarray,
+        diffraction_amplitude: np.ndarray,
+        probe: np.ndarray,
+    ) -> None:
+        amplitude = np.asarray(diffraction_amplitude, dtype=np.float32)
+        probe = np.asarray(probe, dtype=np.complex64)
+        positions = np.asarray(positions_px, dtype=np.float64)
+        n_px = probe.shape[-1]
+        if amplitude.ndim != 3 or amplitude.shape[1:] != probe.shape:
+            raise DataContractError(
+                f'refinement needs patterns (n, {n_px}, {n_px}) matching the probe '
+                f'{probe.shape}; received {amplitude.shape}'
+            )
+        if positions.shape != (amplitude.shape[0], 2):
+            raise DataContractError(
+                f'refinement needs one (x, y) position per pattern: {amplitude.shape[0]} '
+                f'patterns, positions of shape {positions.shape}'
+            )
+        self.n_px = n_px
+        self._measured = np.fft.ifftshift(amplitude, axes=(-2, -1))  # zero frequency at 0
+        origins, self._shifts = _window_origins(positions, n_px)
+        self._origins = origins + n_px  # into the padded object
+        self._probe_spectrum = scipy.fft.fft2(probe)
+        self._cache = amplitude.size * 8 <= MAX_CACHED_PROBE_BYTES
+        self._probes: dict[int, np.ndarray] = {}
+        self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
+        self._velocity = np.zeros_like(self._padded)
+        self._indices = [self._flat_indices(b) for b in self._chunks()]
+        power = np.zeros(self._padded.size)
+        for begin, indices in zip(self._chunks(), self._indices, strict=True):
+            power += np.bincount(
+                indices,
+                weights=np.abs(self._chunk_probes(begin)).ravel() ** 2,
+                minlength=power.size,
+            )
+        power = power.reshape(self._padded.shape)
+        self.illuminated = power[n_px:-n_px, n_px:-n_px] > 0
+        """(H, W) bool: pixels some probe window reaches, the only ones a step changes."""
+        self._denominator = (power + POWER_FLOOR * power.max()).astype(np.float32)
+        modelled = sum(
+            float(np.sum(np.abs(self._far_field(b, i)[1]) ** 2))
+            for b, i in zip(self._chunks(), self._indices, strict=True)
+        )
+        measured = float(np.sum(self._measured.astype(np.float64) ** 2))
+        if modelled <= 0.0:
+            raise DataContractError(
+                'refinement needs an object and probe with a non-zero far field; the starting '
+                'object or the probe is zero everywhere the scan illuminates'
+            )
+        self.scale = float(np.sqrt(measured / modelled))
+        """Amplitude scale from the model's far fields to the counts (fitted once)."""
+        self.amplitude_error: float | None = None
+
+    @property
+    def object_(self) -> np.ndarray:
+        """(H, W) complex64 current estimate."""
+        n_px = self.n_px
+        return self._padded[n_px:-n_px, n_px:-n_px].copy()
+
+    def step(self) -> float:
+        """One iteration; returns the mean squared amplitude misfit (counts) before it."""
+        numerator = np.zeros(self._padded.size, np.complex128)
+        misfit = 0.0
+        for begin, indices in zip(self._chunks(), self._indices, strict=True):
+            probes, exit_wave, spectrum = self._far_field(begin, indices)
+            modulus = np.abs(spectrum)
+            measured = self._measured[begin : begin + probes.shape[0]] / self.scale
+            misfit += float(np.sum((modulus - measured) ** 2))
+            spectrum *= measured / np.maximum(modulus, np.finfo(np.float32).tiny)
+            change = scipy.fft.ifft2(spectrum, norm='ortho', workers=-1) - exit_wave
+            change *= np.conj(probes)
+            size = numerator.size
+            numerator.real += np.bincount(indices, weights=change.real.ravel(), minlength=size)
+            numerator.imag += np.bincount(indices, weights=change.imag.ravel(), minlength=size)
+        update = (numerator.reshape(self._padded.shape) / self._denominator).astype(np.complex64)
+        self._velocity = MOMENTUM * self._velocity + update
+        self._padded += update + MOMENTUM * self._velocity
+        self.amplitude_error = misfit * self.scale**2 / self._measured.size
+        return self.amplitude_error
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _chunks(self) -> range:
+        return range(0, self._measured.shape[0], CHUNK_PATTERNS)
+
+    def _flat_indices(self, begin: int) -> np.ndarray:
+        origins = self._origins[begin : begin + CHUNK_PATTERNS]
+        steps = np.arange(self.n_px)
+        rows = origins[:, 0, None, None] + steps[None, :, None]
+        cols = origins[:, 1, None, None] + steps[None, None, :]
+        return (rows * self._padded.shape[1] + cols).ravel()
+
+    def _chunk_probes(self, begin: int) -> np.ndarray:
+        """Probes of patterns ``begin:`` shifted by minus their residual sub-pixel shift."""
+        if begin in self._probes:
+            return self._probes[begin]
+        shifts = self._shifts[begin : begin + CHUNK_PATTERNS]
+        frequencies = scipy.fft.fftfreq(self.n_px)
+        ramps = np.exp(-2j * np.pi * shifts[:, :, None] * frequencies).astype(np.complex64)
+        spectrum = self._probe_spectrum[None] * ramps[:, 0, :, None] * ramps[:, 1, None, :]
+        probes = scipy.fft.ifft2(spectrum, workers=-1).astype(np.complex64)
+        if self._cache:
+            self._probes[begin] = probes
+        return probes
+
+    def _far_field(
+        self, begin: int, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        probes = self._chunk_probes(begin)
+        windows = self._padded.ravel()[indices].reshape(probes.shape)
+        exit_wave = probes * windows
+        return probes, exit_wave, scipy.fft.fft2(exit_wave, norm='ortho', workers=-1)
