@@ -9,9 +9,15 @@ By default every scan point is reconstructed (one group per point). A network de
 only up to a global phase; ``InferenceConfig.phase_alignment`` chooses how stitching reconciles
 the patches' phases (none, greedy in an overlap order, or global phase synchronisation, the
 default), and ``phase_ramp_correction`` removes the object-wide phase ramp that the data, not the
-overlaps, determine (``refine.py``). The network input is normalised per scan
-(``physics.dataset_normalization``), as during training, so scans of a different dose than the
-training data still present the network with unit-power inputs.
+overlaps, determine (``refine.py``). Last, ``refine_iterations`` iterations refine the stitched
+object against the measured patterns through their overlap, probe and positions fixed
+(``overlap_refine.py``): one pattern does not determine its patch on realistic objects, the
+overlapping patterns together do, and a network predicts each patch from its own pattern. The
+refinement is the same NumPy code for both engines, on the CPU.
+
+The network input is normalised per scan (``physics.dataset_normalization``), as during training,
+so scans of a different dose than the training data still present the network with unit-power
+inputs.
 
 Robustness: a scan whose patches all miss the object grid, or whose groups span more than one
 pattern (stray positions), is refused before any prediction. The engines halve their own chunk when
@@ -105,7 +111,8 @@ def reconstruct_object(
     ------
     InferenceProgress
         After every batch; ``object_`` is set at ``inference.num_partial_results`` evenly spaced
-        checkpoints, the last one when every group is done.
+        checkpoints, the last one when every group is done. Then, with refinement, one per
+        iteration (``num_refined``), the last holding the refined object (``finished``).
     """
     if data.pattern_size_px != model.pattern_size_px:
         raise DataContractError(

@@ -104,14 +104,14 @@ class OverlapRefinement:
         self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
         self._velocity = np.zeros_like(self._padded)
         self._indices = [self._flat_indices(b) for b in self._chunks()]
-        power = np.zeros(self._padded.size)
+        summed = np.zeros(self._padded.size)
         for begin, indices in zip(self._chunks(), self._indices, strict=True):
-            power += np.bincount(
+            summed += np.bincount(
                 indices,
                 weights=np.abs(self._chunk_probes(begin)).ravel() ** 2,
-                minlength=power.size,
+                minlength=summed.size,
             )
-        power = power.reshape(self._padded.shape)
+        power = summed.reshape(self._padded.shape)
         self.illuminated = power[n_px:-n_px, n_px:-n_px] > 0
         """(H, W) bool: pixels some probe window reaches, the only ones a step changes."""
         self._denominator = (power + POWER_FLOOR * power.max()).astype(np.float32)
