@@ -17,7 +17,9 @@ pattern, as Ptychodus's probe builders scale it (see ``baseline.py``).
 
 Scores: amplitude and phase SSIM and PSNR over the scanned region after removing the global
 complex scale (so the phase offset), and the FRC resolution (``benchmark.score_object``).
-Writes ``DIR/realistic.md``, ``DIR/realistic.json`` and ``DIR/realistic_objects.png``.
+Writes ``DIR/realistic.md``, ``DIR/realistic.json`` and ``DIR/realistic_objects.png``, and in
+process also the trained model, ``DIR/model.zip`` (to re-score other inference settings on the
+same scans without training again).
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
 
 
 def _pinn_in_process(
-    config: PluginConfig, train, test
+    config: PluginConfig, train, test, out: Path
 ) -> tuple[MethodRun, np.ndarray | None, list[dict]]:
     from ptychodus.api.reconstruct import prepare_reconstruct_input
 
@@ -139,6 +141,10 @@ def _pinn_in_process(
     archive = run.archive()
     run.release()
     training_s = time.perf_counter() - start
+    from ..core.archive import save_archive
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_archive(out / 'model.zip', archive, overwrite=True)
     start = time.perf_counter()
     steps = reconstruct(
         archive,
@@ -269,7 +275,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
                 args.out, _pinn_settings(config, overrides), train, test, test.truth, mask
             )
         else:
-            run, estimate, history = _pinn_in_process(config, train, test)
+            run, estimate, history = _pinn_in_process(config, train, test, args.out)
     run.note = ' / '.join([run.note, *warnings]).strip(' /')
     runs.append(run)
     if estimate is not None:
