@@ -26,6 +26,7 @@ __all__ = [
     'PhaseAlignment',
     'PluginConfig',
     'Precision',
+    'RefineStart',
     'TrainingConfig',
     'default_stitch_crop_px',
 ]
@@ -72,6 +73,15 @@ class PhaseAlignment(StrEnum):
     NONE = 'none'
     GREEDY = 'greedy'
     GLOBAL = 'global'
+
+
+class RefineStart(StrEnum):
+    """What the overlap refinement starts from (``InferenceConfig.refine_start``)."""
+
+    AMPLITUDE = 'amplitude'
+    """The network's stitched amplitude with a flat phase."""
+    OBJECT = 'object'
+    """The network's stitched object, amplitude and phase."""
 
 
 class AmpActivation(StrEnum):
@@ -237,12 +247,20 @@ class InferenceConfig(_Strict):
         ),
     )
     refine_iterations: int = Field(
-        50,
+        100,
         ge=0,
         le=100_000,
         description=(
             'Iterations refining the stitched object against the measured patterns through '
             'their overlap, probe and positions fixed (0: the network output as stitched).'
+        ),
+    )
+    refine_start: RefineStart = Field(
+        RefineStart.AMPLITUDE,
+        description=(
+            "Start of the refinement: the network's amplitude with a flat phase (default: on "
+            "realistic scans the network's low-frequency phase is wrong and slows the "
+            'refinement), or its whole object.'
         ),
     )
     num_partial_results: int = Field(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import InferenceConfig, PhaseAlignment, Precision
+from ..config import InferenceConfig, PhaseAlignment, Precision, RefineStart
 from ._common import add_overwrite_option, check_outputs, say
 
 __all__ = ['OBJECT_NPZ', 'register']
@@ -88,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f'their overlap, 0 for none (default: {InferenceConfig().refine_iterations})',
     )
     parser.add_argument(
+        '--refine-start',
+        choices=[s.value for s in RefineStart],
+        default=None,
+        help="start of the refinement: the network's amplitude with a flat phase, or its whole "
+        f'object (default: {InferenceConfig().refine_start.value})',
+    )
+    parser.add_argument(
         '--num-neighbors',
         type=int,
         default=None,
@@ -140,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         'phase_alignment': args.phase_alignment,
         'phase_ramp_correction': args.phase_ramp_correction,
         'refine_iterations': args.refine_iterations,
+        'refine_start': args.refine_start,
     }
     inference = build_config(
         InferenceConfig,

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import InferenceConfig, ModelConfig, PhaseAlignment, default_stitch_crop_px
+from ..config import (
+    InferenceConfig,
+    ModelConfig,
+    PhaseAlignment,
+    RefineStart,
+    default_stitch_crop_px,
+)
 from ..errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from . import physics
 from .contract import TrainingData
@@ -169,7 +175,14 @@ def reconstruct_object(
         else:
             yield InferenceProgress(begin, total, None, None, 0, iterations)
     if iterations and stitched is not None:
-        yield from _refined(*stitched, data, total, iterations, filled=fill is not None)
+        yield from _refined(
+            *stitched,
+            data,
+            total,
+            iterations,
+            filled=fill is not None,
+            amplitude_only=inference.refine_start is RefineStart.AMPLITUDE,
+        )
 
 
 def _refined(
@@ -180,14 +193,19 @@ def _refined(
     iterations: int,
     *,
     filled: bool,
+    amplitude_only: bool,
 ) -> Iterator[InferenceProgress]:
     """Refine the stitched object against the data (``overlap_refine.py``), one step a yield.
 
     The probe windows reach beyond the stitched crops, so the refinement also updates pixels no
     crop covers: it starts them from the fill, or from free space (1) without one, and pixels no
-    window reaches keep the value they were stitched with.
+    window reaches keep the value they were stitched with. With ``amplitude_only`` the covered
+    pixels start from the network's amplitude with a flat phase (``RefineStart.AMPLITUDE``).
     """
-    start = object_ if filled else np.where(weight > 0, object_, np.complex64(1))
+    covered = weight > 0
+    start = object_ if filled else np.where(covered, object_, np.complex64(1))
+    if amplitude_only:
+        start = np.where(covered, np.abs(start), start)
     refinement = OverlapRefinement(start, data.positions_px, data.diffraction_amplitude, data.probe)
     logger.info('refining the stitched object against the patterns: %d iterations', iterations)
     errors = []

@@ -48,6 +48,7 @@ from ..config import (
     PhaseAlignment,
     PluginConfig,
     Precision,
+    RefineStart,
 )
 from ..errors import ConfigurationError
 
@@ -197,6 +198,7 @@ class PtychoPINNPluginSettings:
         self.refine_iterations = group.integer(
             'RefineIterations', InferenceConfig().refine_iterations, minimum=0, maximum=100_000
         )
+        self.refine_start = group.string('RefineStart', InferenceConfig().refine_start.value)
         self.num_partial_results = group.integer('NumPartialResults', 4, minimum=1, maximum=100)
 
 
@@ -217,6 +219,9 @@ class PtychoPINNEnumerators:
 
     def get_phase_alignments(self) -> Iterator[str]:
         return (member.value for member in PhaseAlignment)
+
+    def get_refine_starts(self) -> Iterator[str]:
+        return (member.value for member in RefineStart)
 
 
 class PtychoPINNSettings:
@@ -266,6 +271,7 @@ _FIELD_SETTINGS = {
     ('inference', 'phase_alignment'): f'[{PLUGIN_GROUP}] PhaseAlignment',
     ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
     ('inference', 'refine_iterations'): f'[{PLUGIN_GROUP}] RefineIterations',
+    ('inference', 'refine_start'): f'[{PLUGIN_GROUP}] RefineStart',
     ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
     ('training',): f'[{PLUGIN_GROUP}] LearningRate / MinLearningRate',
 }
@@ -358,6 +364,7 @@ class _Choices:
     device: Device
     precision: Precision
     phase_alignment: PhaseAlignment
+    refine_start: RefineStart
 
     @classmethod
     def read(cls, settings: PtychoPINNSettings) -> _Choices:
@@ -372,6 +379,7 @@ class _Choices:
             phase_alignment=_choice(
                 plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment'
             ),
+            refine_start=_choice(plugin.refine_start, RefineStart, f'[{PLUGIN_GROUP}] RefineStart'),
         )
 
 
@@ -476,4 +484,5 @@ def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[s
         'phase_alignment': choices.phase_alignment,
         'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
         'refine_iterations': plugin.refine_iterations.get_value(),
+        'refine_start': choices.refine_start,
     }

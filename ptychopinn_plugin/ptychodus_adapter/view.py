@@ -251,6 +251,14 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             '(their overlap; probe and positions fixed). 0: the network output as stitched.',
             group=_INFERENCE,
         )
+        builder.add_combo_box(
+            plugin.refine_start,
+            self._library.enumerators.get_refine_starts(),
+            'Refine Start:',
+            tool_tip="What the refinement starts from: the network's amplitude with a flat phase "
+            '(recommended), or its whole object.',
+            group=_INFERENCE,
+        )
         builder.add_spin_box(
             plugin.num_partial_results,
             'Partial Results:',

@@ -71,6 +71,7 @@ PINN_LABELS = {
     'Stitch Crop [px]:',
     'Partial Results:',
     'Refine Iterations:',
+    'Refine Start:',
 }
 
 

@@ -86,7 +86,8 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.model.gridsize == 1
     assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
     assert config.inference.phase_ramp_correction is True
-    assert config.inference.refine_iterations == 50
+    assert config.inference.refine_iterations == 100
+    assert config.inference.refine_start == 'amplitude'
 
 
 def test_settings_map_onto_the_config_fields() -> None:
@@ -103,6 +104,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.phase_alignment.set_value('Greedy')
     settings.plugin_settings.phase_ramp_correction.set_value(False)
     settings.plugin_settings.refine_iterations.set_value(7)
+    settings.plugin_settings.refine_start.set_value('Object')
     config = build_config(settings, 'supervised', pattern_size_px=32, dose_known=False)
     assert config.model.mode is Mode.SUPERVISED
     assert (config.model.pattern_size_px, config.model.gridsize) == (32, 2)
@@ -116,6 +118,16 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert config.inference.phase_alignment is PhaseAlignment.GREEDY
     assert config.inference.phase_ramp_correction is False
     assert config.inference.refine_iterations == 7
+    assert config.inference.refine_start == 'object'
+
+
+def test_an_unknown_refine_start_names_the_setting_and_the_valid_values() -> None:
+    settings = PtychoPINNSettings(SettingsRegistry())
+    settings.plugin_settings.refine_start.set_value('network')
+    with pytest.raises(ConfigurationError, match=r'\[PtychoPINN\] RefineStart') as error:
+        build_config(settings, Mode.PINN)
+    assert 'amplitude' in str(error.value)
+    assert 'object' in str(error.value)
 
 
 def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
