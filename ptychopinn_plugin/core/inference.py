@@ -198,8 +198,9 @@ def _refined(
     """Refine the stitched object against the data (``overlap_refine.py``), one step a yield.
 
     The probe windows reach beyond the stitched crops, so the refinement also updates pixels no
-    crop covers: it starts them from the fill, or from free space (1) without one, and pixels no
-    window reaches keep the value they were stitched with. With ``amplitude_only`` the covered
+    crop covers: it starts them from the fill, or from free space (1) without one. Pixels no
+    window reaches, and the barely lit ones at the border (``overlap_refine.LIT_FRACTION``), keep
+    the value they were stitched with. With ``amplitude_only`` the covered
     pixels start from the network's amplitude with a flat phase (``RefineStart.AMPLITUDE``).
     """
     covered = weight > 0
