@@ -37,7 +37,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import DataContractError
-from .stitching import _window_origins
+from .stitching import _flat_indices, _fourier_shift, _window_origins
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +108,16 @@ class OverlapRefinement:
         self._measured = np.fft.ifftshift(amplitude, axes=(-2, -1))  # zero frequency at 0
         origins, self._shifts = _window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
-        self._probe_spectrum = scipy.fft.fft2(probe)
+        self._probe = probe
         self._cache = amplitude.size * 8 <= MAX_CACHED_PROBE_BYTES
         self._probes: dict[int, np.ndarray] = {}
         self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
         self._velocity = np.zeros_like(self._padded)
-        self._indices = [self._flat_indices(b) for b in self._chunks()]
+        width = self._padded.shape[1]
+        self._indices = [
+            _flat_indices(self._origins[b : b + CHUNK_PATTERNS], n_px, width).ravel()
+            for b in self._chunks()
+        ]
         summed = np.zeros(self._padded.size)
         for begin, indices in zip(self._chunks(), self._indices, strict=True):
             summed += np.bincount(
@@ -173,22 +177,13 @@ class OverlapRefinement:
     def _chunks(self) -> range:
         return range(0, self._measured.shape[0], CHUNK_PATTERNS)
 
-    def _flat_indices(self, begin: int) -> np.ndarray:
-        origins = self._origins[begin : begin + CHUNK_PATTERNS]
-        steps = np.arange(self.n_px)
-        rows = origins[:, 0, None, None] + steps[None, :, None]
-        cols = origins[:, 1, None, None] + steps[None, None, :]
-        return (rows * self._padded.shape[1] + cols).ravel()
-
     def _chunk_probes(self, begin: int) -> np.ndarray:
         """Probes of patterns ``begin:`` shifted by minus their residual sub-pixel shift."""
         if begin in self._probes:
             return self._probes[begin]
         shifts = self._shifts[begin : begin + CHUNK_PATTERNS]
-        frequencies = scipy.fft.fftfreq(self.n_px)
-        ramps = np.exp(-2j * np.pi * shifts[:, :, None] * frequencies).astype(np.complex64)
-        spectrum = self._probe_spectrum[None] * ramps[:, 0, :, None] * ramps[:, 1, None, :]
-        probes = scipy.fft.ifft2(spectrum, workers=-1).astype(np.complex64)
+        block = np.repeat(self._probe[None], shifts.shape[0], axis=0)
+        probes = _fourier_shift(block, -shifts, None).astype(np.complex64, copy=False)
         if self._cache:
             self._probes[begin] = probes
         return probes

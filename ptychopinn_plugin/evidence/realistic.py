@@ -47,6 +47,7 @@ from ..config import (
     default_stitch_crop_px,
 )
 from ..core import metrics, simulate
+from ..core.archive import save_archive
 from ..core.stitching import scanned_region_mask
 from .baseline import DEFAULT_BENCH_VENV
 from .report import (
@@ -141,8 +142,6 @@ def _pinn_in_process(
     archive = run.archive()
     run.release()
     training_s = time.perf_counter() - start
-    from ..core.archive import save_archive
-
     out.mkdir(parents=True, exist_ok=True)
     save_archive(out / 'model.zip', archive, overwrite=True)
     start = time.perf_counter()
