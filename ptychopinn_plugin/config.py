@@ -169,7 +169,7 @@ class ModelConfig(_Strict):
 class TrainingConfig(_Strict):
     """How a network is trained."""
 
-    num_epochs: int = Field(50, ge=1, le=100_000, description='Passes over the training groups.')
+    num_epochs: int = Field(30, ge=1, le=100_000, description='Passes over the training groups.')
     batch_size: int = Field(16, ge=1, le=65_536, description='Groups per optimiser step.')
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description='Initial Adam learning rate.')
     min_learning_rate: float = Field(

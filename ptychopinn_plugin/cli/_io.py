@@ -29,6 +29,7 @@ __all__ = [
     'load_object_file',
     'load_scan',
     'object_shape_for',
+    'write_consistency_figure',
     'write_figures',
     'write_object_npz',
 ]
@@ -200,3 +201,36 @@ def write_figures(directory: Path, object_: np.ndarray, stem: str = '') -> list[
             figure.savefig(temporary, format='png')
         written.append(path)
     return written
+
+
+def write_consistency_figure(
+    path: Path, consistency: Any, object_shape: tuple[int, int]
+) -> Path | None:
+    """A map of each pattern's misfit over Poisson noise at its scan position; None without
+    matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import LogNorm
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    height, width = object_shape
+    figure = Figure(figsize=(5.5, 5 * height / width + 0.6), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    ratio = np.clip(consistency.noise_ratio, 1e-2, None)
+    x, y = consistency.positions_px.T
+    shown = axes.scatter(x, y, c=ratio, s=12, cmap='magma', norm=LogNorm())
+    figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04, label='misfit / Poisson noise')
+    axes.set_xlim(0, width)
+    axes.set_ylim(height, 0)
+    axes.set_aspect('equal')
+    axes.set_title(
+        f'data consistency: median {consistency.median_noise_ratio:.2f} x noise, '
+        f'R {consistency.median_r_factor:.3f}',
+        fontsize=9,
+    )
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, format='png')
+    return path

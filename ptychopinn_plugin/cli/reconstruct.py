@@ -23,7 +23,9 @@ from ._common import add_overwrite_option, check_outputs, say
 __all__ = ['OBJECT_NPZ', 'register']
 
 OBJECT_NPZ = 'object.npz'
-FIGURES = ('amplitude.png', 'phase.png')
+CONSISTENCY_NPZ = 'consistency.npz'
+"""Per-pattern data consistency (``core/consistency.py``): positions, R-factors, noise ratios."""
+FIGURES = ('amplitude.png', 'phase.png', 'consistency.png')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def output_paths(directory: Path, figures: bool) -> list[Path]:
     """The files ``reconstruct`` writes into ``directory``."""
-    names = ['product.h5', OBJECT_NPZ] + (list(FIGURES) if figures else [])
+    names = ['product.h5', OBJECT_NPZ, CONSISTENCY_NPZ] + (list(FIGURES) if figures else [])
     return [directory / name for name in names]
 
 
@@ -205,11 +207,19 @@ def run(args: argparse.Namespace) -> int:
                 'num_groups': final.num_groups,
                 'inference': inference.model_dump(mode='json'),
                 'seconds': seconds,
+                'consistency': final.consistency.as_dict() if final.consistency else None,
             },
         )
     )
+    if final.consistency is not None:
+        written.append(final.consistency.save(args.output / CONSISTENCY_NPZ))
     if not args.no_figures:
         written += _io.write_figures(args.output, object_)
+        if final.consistency is not None:
+            figure = _io.write_consistency_figure(
+                args.output / 'consistency.png', final.consistency, object_.shape
+            )
+            written += [figure] if figure else []
     if not args.quiet:
         say(
             f'reconstructed {final.num_groups} groups of {data.num_patterns} scan points with '
@@ -217,6 +227,11 @@ def run(args: argparse.Namespace) -> int:
             f'in {seconds:.2f} s '
             f'({data.num_patterns / max(seconds, 1e-9):.0f} patterns/s)'
         )
+        if final.consistency is not None:
+            say(final.consistency.summary())
+            warning = final.consistency.warning(refined=inference.refine_iterations > 0)
+            if warning:
+                say(f'warning: {warning}')
     for path in written:
         print(path)
     return 0

@@ -43,6 +43,7 @@ from ..config import (
 )
 from ..errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from . import physics
+from .consistency import DataConsistency, measure_consistency
 from .contract import TrainingData
 from .dataset import group_inputs
 from .grouping import Groups, group_scan_points, overlap_order
@@ -76,6 +77,9 @@ class InferenceProgress:
     """Refinement iterations done so far (they start once every group is stitched)."""
     num_refine_iterations: int = 0
     """Refinement iterations asked for (``InferenceConfig.refine_iterations``)."""
+    consistency: DataConsistency | None = None
+    """How well the final object explains the measured patterns (``consistency.py``); set on the
+    finished step only."""
 
     @property
     def finished(self) -> bool:
@@ -171,7 +175,9 @@ def reconstruct_object(
             while checkpoints and checkpoints[0] <= begin:
                 checkpoints.pop(0)
             stitched = _stitched(stitcher, data, inference, fill)
-            yield InferenceProgress(begin, total, *stitched, 0, iterations)
+            final = begin == total and not iterations
+            consistency = _consistency(stitched[0], data, refined=False) if final else None
+            yield InferenceProgress(begin, total, *stitched, 0, iterations, consistency)
         else:
             yield InferenceProgress(begin, total, None, None, 0, iterations)
     if iterations and stitched is not None:
@@ -221,7 +227,26 @@ def _refined(
         iterations,
     )
     refined = np.where(refinement.illuminated, refinement.object_, object_)
-    yield InferenceProgress(total, total, refined, weight, iterations, iterations)
+    consistency = _consistency(refined, data, refined=True)
+    yield InferenceProgress(total, total, refined, weight, iterations, iterations, consistency)
+
+
+def _consistency(
+    object_: np.ndarray, data: TrainingData, *, refined: bool
+) -> DataConsistency | None:
+    """Measure, log and, when poor, warn how well ``object_`` explains the patterns."""
+    try:
+        consistency = measure_consistency(
+            object_, data.positions_px, data.diffraction_amplitude, data.probe
+        )
+    except DataContractError as exc:  # a zero far field: nothing to compare
+        logger.warning('data consistency not measured: %s', exc)
+        return None
+    logger.info('%s', consistency.summary())
+    warning = consistency.warning(refined=refined)
+    if warning:
+        logger.warning('%s', warning)
+    return consistency
 
 
 def _predict(engine: Engine, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:

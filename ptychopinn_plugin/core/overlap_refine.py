@@ -32,6 +32,7 @@ Inference runs this after stitching and the phase-ramp correction
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.fft
@@ -171,6 +172,13 @@ class OverlapRefinement:
         self._padded += update + MOMENTUM * self._velocity
         self.amplitude_error = misfit * self.scale**2 / self._measured.size
         return self.amplitude_error
+
+    def far_field_moduli(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per chunk of patterns: the current object's far-field moduli (the model's own scale,
+        before :attr:`scale`) and the measured amplitudes, both with zero frequency at index 0."""
+        for begin, indices in zip(self._chunks(), self._indices, strict=True):
+            _, _, spectrum = self._far_field(begin, indices)
+            yield np.abs(spectrum), self._measured[begin : begin + spectrum.shape[0]]
 
     # -- pieces ------------------------------------------------------------------------------
 

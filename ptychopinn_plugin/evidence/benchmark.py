@@ -147,7 +147,7 @@ def run_setting(
     archive = run.archive()
     run.release()
     train_s = time.perf_counter() - start
-    estimate = _reconstructed(archive, test, config.execution, truth.shape)
+    estimate, _ = _reconstructed(archive, test, config.execution, truth.shape)
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
     logger.info('%s seed %d: %s', setting.label, seed, scores)
@@ -342,6 +342,11 @@ def write_measured_workflow(directory: Path, scan: MeasuredScan, settings) -> Pa
     return directory
 
 
+STAR_PROBES = ('model', 'ptychi')
+"""The probe the PINN trains and reconstructs the star with: the file's zone-plate model, or the
+probe pty-chi refined in its reconstruction of all points (the measured-data workflow, issue 16)."""
+
+
 def siemens_star(
     out: Path,
     *,
@@ -353,33 +358,54 @@ def siemens_star(
     ptychi_iterations: int,
     pattern_size_px: int,
     probe_trainable: bool = False,
+    probe: str = 'model',
+    split: str = 'x',
+    n_filters_scale: int = 1,
 ) -> dict[str, object]:
-    """PINN trained on the left half, reconstructing the right half, vs pty-chi on all data."""
+    """PINN trained on one half of the star, reconstructing the other, against pty-chi.
+
+    ``split`` 'x': train on the points left of the median x, test on the rest; 'y': above and below
+    the median y. The reference is pty-chi on all points; pty-chi on the test half alone (from the
+    file's probe, as shipped) is the ceiling a half-scan reconstruction can reach against it.
+    """
+    from ptychodus.api.io import load_product
+
     from ..workflow import TrainingRun
     from .baseline import ptychi_settings, reconstruction_seconds, run_batch
 
+    if probe not in STAR_PROBES:
+        raise SystemExit(f'--star-probe must be one of {STAR_PROBES}, got {probe!r}')
     scan = load_siemens_star(folder, pattern_size_px)
     n = scan.counts.shape[-1]
-    split_x = float(np.median(scan.positions_px[:, 0]))
-    train_rows = np.flatnonzero(scan.positions_px[:, 0] < split_x)
-    test_rows = np.flatnonzero(scan.positions_px[:, 0] >= split_x)
+    axis = {'x': 0, 'y': 1}[split]
+    median = float(np.median(scan.positions_px[:, axis]))
+    train_rows = np.flatnonzero(scan.positions_px[:, axis] < median)
+    test_rows = np.flatnonzero(scan.positions_px[:, axis] >= median)
+    settings = ptychi_settings(ptychi_algorithm, ptychi_iterations)
 
-    directory = write_measured_workflow(
-        out / 'star-ptychi' / 'input', scan, ptychi_settings(ptychi_algorithm, ptychi_iterations)
-    )
-    done = run_batch(
-        bench_venv / 'bin' / 'ptychodus', 'reconstruct', directory, directory.parent / 'output'
-    )
-    from ptychodus.api.io import load_product
+    def ptychi(name: str, measured: MeasuredScan):
+        directory = write_measured_workflow(out / name / 'input', measured, settings)
+        done = run_batch(
+            bench_venv / 'bin' / 'ptychodus', 'reconstruct', directory, directory.parent / 'output'
+        )
+        products = sorted((directory.parent / 'output').glob('product.*.h5'))
+        if done.returncode != 0 or not products:
+            raise SystemExit(f'pty-chi failed on the Siemens star:\n{done.log[-3000:]}')
+        return load_product(products[-1]), reconstruction_seconds(done.log)
 
-    products = sorted((directory.parent / 'output').glob('product.*.h5'))
-    if done.returncode != 0 or not products:
-        raise SystemExit(f'pty-chi failed on the Siemens star:\n{done.log[-3000:]}')
-    reference = np.asarray(load_product(products[-1]).object_.get_layer(0))
-    ptychi_s = reconstruction_seconds(done.log)
+    product, ptychi_s = ptychi('star-ptychi', scan)
+    reference = np.asarray(product.object_.get_layer(0))
+    half_scan = MeasuredScan(
+        scan.counts[test_rows], scan.probe, scan.positions_px[test_rows], scan.object_shape
+    )
+    half_product, half_s = ptychi('star-ptychi-test-half', half_scan)
+    half = np.asarray(half_product.object_.get_layer(0))
+    if probe == 'ptychi':
+        refined = np.asarray(product.probes.get_array()).reshape(-1, n, n)[0]
+        scan = replace(scan, probe=refined.astype(np.complex64))
 
     config = PluginConfig(
-        model=ModelConfig(pattern_size_px=n, n_filters_scale=1),
+        model=ModelConfig(pattern_size_px=n, n_filters_scale=n_filters_scale),
         training=TrainingConfig(num_epochs=epochs, batch_size=16, probe_trainable=probe_trainable),
         execution=ExecutionConfig(backend=backend, device='cpu'),
     )
@@ -390,35 +416,48 @@ def siemens_star(
     run.release()
     train_s = time.perf_counter() - start
     test = measured_training_data(scan, test_rows)
+    network, _ = _reconstructed(
+        archive, test, config.execution, scan.object_shape, InferenceConfig(refine_iterations=0)
+    )
     start = time.perf_counter()
-    estimate = _reconstructed(archive, test, config.execution, scan.object_shape)
+    estimate, consistency = _reconstructed(archive, test, config.execution, scan.object_shape)
     infer_s = time.perf_counter() - start
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
     scores = score_object(estimate, reference, mask)
-    flat = score_object(np.ones_like(reference), reference, mask)
     save_object_figure(
         out / 'siemens_star.png',
         [
             ('pty-chi (all data)', reference),
             ('pty-chi, test half', metrics.align_complex(reference, reference, mask) * mask),
+            ('pty-chi on the test half alone', metrics.align_complex(half, reference, mask) * mask),
             ('PtychoPINN, test half', metrics.align_complex(estimate, reference, mask) * mask),
         ],
-        suptitle=f'measured Siemens star, N = {n}: PINN trained on the left half ({epochs} ep.)',
+        suptitle=(
+            f'measured Siemens star, N = {n}: PINN trained on one half ({epochs} ep., '
+            f'{probe} probe)'
+        ),
     )
     return {
         'pattern_size_px': n,
         'num_train': int(train_rows.size),
         'num_test': int(test_rows.size),
+        'split': split,
+        'probe': probe,
         'epochs': epochs,
+        'n_filters_scale': n_filters_scale,
         'probe_trainable': probe_trainable,
         'backend': backend,
         'train_s': train_s,
         'inference_s': infer_s,
         'ptychi': f'{ptychi_algorithm} {ptychi_iterations} iterations',
         'ptychi_reconstruction_s': ptychi_s,
+        'ptychi_half_reconstruction_s': half_s,
         'scores_vs_ptychi': scores,
-        'flat_vs_ptychi': flat,
+        'network_vs_ptychi': score_object(network, reference, mask),
+        'ptychi_half_vs_ptychi': score_object(half, reference, mask),
+        'flat_vs_ptychi': score_object(np.ones_like(reference), reference, mask),
+        'consistency': consistency.as_dict() if consistency else None,
     }
 
 
@@ -442,6 +481,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         '--star-probe-trainable', action='store_true', help="let PINN refine the star's probe"
     )
+    parser.add_argument(
+        '--star-probe',
+        choices=STAR_PROBES,
+        default='model',
+        help="the star's probe for the PINN: the file's model, or pty-chi's refined one",
+    )
+    parser.add_argument(
+        '--star-split', choices=('x', 'y'), default='x', help='halves left/right or top/bottom'
+    )
+    parser.add_argument('--star-n-filters-scale', type=int, default=1)
     parser.add_argument('--bench-venv', type=Path, default=Path('.venv-bench'))
     parser.add_argument('--ptychi-algorithm', default='LSQML')
     parser.add_argument('--ptychi-iterations', type=int, default=100)
@@ -482,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
             ptychi_iterations=args.ptychi_iterations,
             pattern_size_px=args.star_size,
             probe_trainable=args.star_probe_trainable,
+            probe=args.star_probe,
+            split=args.star_split,
+            n_filters_scale=args.star_n_filters_scale,
         )
     command = command_line('ptychopinn_plugin.evidence.benchmark', argv)
     lines = [
@@ -522,28 +574,37 @@ def main(argv: list[str] | None = None) -> int:
             '',
         ]
     if star:
-        s, f = star['scores_vs_ptychi'], star['flat_vs_ptychi']
+        split = {'x': 'left of the median x', 'y': 'above the median y'}[star['split']]
+        consistency = star['consistency'] or {}
         lines += [
             '## Measured Siemens star (tike)',
             '',
-            f'PINN ({star["backend"]}, N = {star["pattern_size_px"]}, NumFiltersScale 1, '
-            f'{star["epochs"]} epochs) '
-            f'trained on the {star["num_train"]} scan points left of the median x and '
+            f'PINN ({star["backend"]}, N = {star["pattern_size_px"]}, NumFiltersScale '
+            f'{star["n_filters_scale"]}, {star["epochs"]} epochs, the {star["probe"]} probe) '
+            f'trained on the {star["num_train"]} scan points {split} and '
             f'reconstructing the other {star["num_test"]}; reference: pty-chi '
             f'{star["ptychi"]} on all 516 points through `ptychodus -b reconstruct` '
-            f'(Reconstruction time {star["ptychi_reconstruction_s"]} s). Scores of the '
-            'test half against the pty-chi object (not a ground truth).',
+            f'(Reconstruction time {star["ptychi_reconstruction_s"]} s; on the test half alone '
+            f'{star["ptychi_half_reconstruction_s"]} s). Scores of the test half against the '
+            'pty-chi object (not a ground truth).',
             '',
             markdown_table(
                 ['object', *SCORE_KEYS],
                 [
-                    ['flat (initial guess)', *(f[k] for k in SCORE_KEYS)],
-                    ['PtychoPINN', *(s[k] for k in SCORE_KEYS)],
+                    [name, *(star[key][k] for k in SCORE_KEYS)]
+                    for name, key in (
+                        ('flat (initial guess)', 'flat_vs_ptychi'),
+                        ('pty-chi on the test half alone (the ceiling)', 'ptychi_half_vs_ptychi'),
+                        ('PtychoPINN, network only', 'network_vs_ptychi'),
+                        ('PtychoPINN (default inference)', 'scores_vs_ptychi'),
+                    )
                 ],
             ),
             '',
-            f'PtychoPINN training {star["train_s"]:.0f} s, inference of {star["num_test"]} '
-            f'patterns {star["inference_s"]:.1f} s (in process).',
+            f'PtychoPINN training {star["train_s"]:.0f} s, reconstruction of {star["num_test"]} '
+            f'patterns {star["inference_s"]:.1f} s (in process); data consistency of its '
+            f'object: {consistency.get("median_noise_ratio", float("nan")):.2f} x the Poisson '
+            f'noise, R-factor {consistency.get("median_r_factor", float("nan")):.3f}.',
             '',
         ]
     path = args.out / 'benchmark.md'
@@ -567,14 +628,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _reconstructed(archive, data, execution, object_shape) -> np.ndarray:
-    """The final stitched object of ``data`` with the default inference."""
+def _reconstructed(archive, data, execution, object_shape, inference=None):
+    """The final object of ``data`` (default inference unless given) and its data consistency."""
     from ..workflow import reconstruct
 
     steps = reconstruct(
-        archive, data, execution=execution, inference=InferenceConfig(), object_shape=object_shape
+        archive,
+        data,
+        execution=execution,
+        inference=inference or InferenceConfig(),
+        object_shape=object_shape,
     )
-    return [step.object_ for step in steps if step.finished][-1]
+    final = [step for step in steps if step.finished][-1]
+    return final.object_, final.consistency
 
 
 if __name__ == '__main__':

@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,9 +96,12 @@ def _scans(args: argparse.Namespace):
         num_photons=args.photons,
         test_object=args.test_object,
     )
-    train = make_realistic_scan('train', spec, seed=args.seed).with_probe_power_of_data()
-    test = make_realistic_scan('test', spec, seed=args.seed).with_probe_power_of_data()
-    return spec, train, test
+    test_spec = replace(spec, num_points=args.test_points or args.num_points)
+    train = None
+    if args.model is None:
+        train = make_realistic_scan('train', spec, seed=args.seed).with_probe_power_of_data()
+    test = make_realistic_scan('test', test_spec, seed=args.seed).with_probe_power_of_data()
+    return test_spec, train, test
 
 
 def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
@@ -121,41 +124,63 @@ def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
 
 
 def _pinn_in_process(
-    config: PluginConfig, train, test, out: Path
-) -> tuple[MethodRun, np.ndarray | None, list[dict]]:
-    from ptychodus.api.reconstruct import prepare_reconstruct_input
-
-    from ..ptychodus_io.inputs import training_data_from_reconstruct_input
+    config: PluginConfig,
+    train,
+    test,
+    out: Path,
+    model: Path | None,
+    refine_counts: tuple[int, ...],
+) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict]]:
+    """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per refine count."""
+    from ..core.archive import load_archive
     from ..workflow import TrainingRun, reconstruct
 
-    # what Ptychodus would hand the reconstructor: the counts with the product as written to the
-    # workflow directory (probe at the data's power), not the simulator's own probe scale
-    train_data, test_data = (
-        training_data_from_reconstruct_input(
-            prepare_reconstruct_input(scan.simulated.assembled, scan.simulated.product)
-        )
-        for scan in (train, test)
-    )
-    start = time.perf_counter()
-    run = TrainingRun([train_data], config)
-    history = [asdict(report) for report in run.epochs()]
-    archive = run.archive()
-    run.release()
-    training_s = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
-    save_archive(out / 'model.zip', archive, overwrite=True)
-    start = time.perf_counter()
-    steps = reconstruct(
-        archive,
-        test_data,
-        execution=config.execution,
-        inference=InferenceConfig(),
-        object_shape=test.truth.shape,
-    )
-    estimate = [step.object_ for step in steps if step.finished][-1]
-    reconstruction_s = time.perf_counter() - start
+    # the data as Ptychodus would hand them to the reconstructor (``WorkflowScan.training_data``):
+    # the counts with the product as written to the workflow directory (probe at the data's
+    # power), not the simulator's own probe scale
+    history: list[dict] = []
+    training_s = None
+    training_warnings: list[str] = []
+    if model is None:
+        start = time.perf_counter()
+        with _warnings_logged() as training_warnings:
+            run = TrainingRun([train.training_data()], config)
+            history = [asdict(report) for report in run.epochs()]
+            archive = run.archive()
+            run.release()
+        training_s = time.perf_counter() - start
+        out.mkdir(parents=True, exist_ok=True)
+        save_archive(out / 'model.zip', archive, overwrite=True)
+    else:
+        archive = load_archive(model)
+    test_data = test.training_data()
     method = f'PtychoPINN {config.execution.backend.value} (in process)'
-    return MethodRun(method, Status.PASS, None, training_s, reconstruction_s), estimate, history
+    results = []
+    for count in refine_counts:
+        start = time.perf_counter()
+        with _warnings_logged() as warnings:
+            steps = reconstruct(
+                archive,
+                test_data,
+                execution=config.execution,
+                inference=InferenceConfig(refine_iterations=count),
+                object_shape=test.truth.shape,
+            )
+            final = [step for step in steps if step.finished][-1]
+        seconds = time.perf_counter() - start
+        estimate = final.object_
+        note = f'RefineIterations {count}' + (f'; model {model}' if model else '')
+        if final.consistency is not None:
+            consistency = final.consistency
+            note += (
+                f'; data consistency {consistency.median_noise_ratio:.2f} x noise, R-factor '
+                f'{consistency.median_r_factor:.3f}'
+            )
+        note = ' / '.join([note, *dict.fromkeys(training_warnings + warnings)])
+        results.append(
+            (MethodRun(method, Status.PASS, count, training_s, seconds, note=note), estimate)
+        )
+    return results, history
 
 
 def _pinn_settings(config: PluginConfig, overrides: dict[str, object]) -> dict:
@@ -259,7 +284,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     from .benchmark import score_object
 
     spec, train, test = _scans(args)
-    probe = np.asarray(train.simulated.product.probes.get_array()).reshape(
+    probe = np.asarray(test.simulated.product.probes.get_array()).reshape(
         -1, spec.pattern_size_px, spec.pattern_size_px
     )[0]
     n = spec.pattern_size_px
@@ -268,29 +293,32 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     runs = [MethodRun('initial guess (flat)', REFERENCE)]
     objects: dict[str, np.ndarray] = {}
     history: list = []
-    with _warnings_logged() as warnings:
-        if args.through_ptychodus:
+    pinn: list[tuple[MethodRun, np.ndarray | None]] = []
+    if args.through_ptychodus:
+        with _warnings_logged() as warnings:
             run, estimate = _pinn_through_ptychodus(
                 args.out, _pinn_settings(config, overrides), train, test, test.truth, mask
             )
-        else:
-            run, estimate, history = _pinn_in_process(config, train, test, args.out)
-    run.note = ' / '.join([run.note, *warnings]).strip(' /')
-    runs.append(run)
-    if estimate is not None:
-        objects['PtychoPINN'] = estimate
+        run.note = ' / '.join([run.note, *dict.fromkeys(warnings)]).strip(' /')
+        pinn = [(run, estimate)]
+    else:
+        counts = tuple(args.refine_iterations or (InferenceConfig().refine_iterations,))
+        pinn, history = _pinn_in_process(config, train, test, args.out, args.model, counts)
+    for run, estimate in pinn:
+        runs.append(run)
+        if estimate is not None:
+            label = 'PtychoPINN' if len(pinn) == 1 else f'PtychoPINN, {run.iterations} refine'
+            objects[label] = estimate
+            run.scores = score_object(estimate, test.truth, mask)
     ptychi_runs, ptychi_objects = _ptychi(
-        args.out, args.bench_venv, test, test.truth, mask, PTYCHI_ITERATIONS
+        args.out, args.bench_venv, test, test.truth, mask, tuple(args.ptychi_iterations)
     )
     runs += ptychi_runs
     objects.update(ptychi_objects)
-    for run in runs:
-        if run.status == REFERENCE:
-            run.scores = score_object(test.initial_guess, test.truth, mask)
-        elif run.status == Status.PASS:
-            key = 'PtychoPINN' if run.method.startswith('PtychoPINN') else ''
-            key = key or f'pty-chi LSQML {run.iterations}'
-            run.scores = score_object(objects[key], test.truth, mask)
+    for run in ptychi_runs:
+        if run.status == Status.PASS:
+            run.scores = score_object(objects[f'pty-chi LSQML {run.iterations}'], test.truth, mask)
+    runs[0].scores = score_object(test.initial_guess, test.truth, mask)
     panels = [('truth', test.truth * mask)] + [
         (name, metrics.align_complex(o, test.truth, mask) * mask) for name, o in objects.items()
     ]
@@ -311,6 +339,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             if spec.test_object.value != 'natural'
             else asdict(IMAGES[Role.TEST]),
             'seed': args.seed,
+            'train_points': args.num_points,
+            'model': str(args.model) if args.model else None,
         },
         'config': json.loads(config.to_json()),
         'overrides_of_defaults': overrides,
@@ -368,7 +398,12 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         '',
         '## Scans',
         f'- Simulated by Ptychodus (`ptychodus_io/realistic.py`, seed {scans["seed"]}): '
-        f'{spec["num_points"]} points per scan, {spec["pattern"]}, '
+        + (
+            f'the model of `{scans["model"]}` (no training here), '
+            if scans.get('model')
+            else f'{scans.get("train_points", spec["num_points"])} points in the training scan, '
+        )
+        + f'{spec["num_points"]} in the test scan, {spec["pattern"]}, '
         f'{spec["overlap_fraction"]:.0%} linear overlap (step {scans["step_px"]:.2f} px), '
         f'N = {spec["pattern_size_px"]}, {spec["num_photons"]:.3g} counts per pattern, '
         f'object {scans["object_shape"][0]} x {scans["object_shape"][1]} px of '
@@ -454,6 +489,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--test-points', type=int, help='points of the test scan (default: --num-points)'
+    )
+    parser.add_argument(
+        '--model',
+        type=Path,
+        help="reconstruct with this archive (for example an earlier run's DIR/model.zip) "
+        'instead of training; no training scan is simulated',
+    )
+    parser.add_argument(
+        '--refine-iterations',
+        type=int,
+        nargs='+',
+        help='score PtychoPINN at each of these RefineIterations (default: the plugin default)',
+    )
+    parser.add_argument(
+        '--ptychi-iterations',
+        type=int,
+        nargs='*',
+        default=list(PTYCHI_ITERATIONS),
+        help='pty-chi LSQML iteration counts (default 50 100 200; none given: no pty-chi rows)',
+    )
+    parser.add_argument(
         '--through-ptychodus',
         action='store_true',
         help='train and reconstruct with `ptychodus -b` (the installed copy of the plugin)',
@@ -475,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(args, name, value)
     if args.num_points is None:
         args.num_points = 1024
+    if args.through_ptychodus and (args.model or args.refine_iterations):
+        _parser().error('--model and --refine-iterations work in process only')
     load = prepare_output(args.out)
     start = time.perf_counter()
     result = run_benchmark(args)

@@ -154,7 +154,7 @@ class PtychoPINNTrainingSettings:
         self.group = group.group
         self.nphotons = group.real('NumPhotons', 1e6, minimum=0.0)
         self.batch_size = group.integer('BatchSize', 16, minimum=1, maximum=1 << 30)
-        self.nepochs = group.integer('NumEpochs', 50, minimum=1)
+        self.nepochs = group.integer('NumEpochs', 30, minimum=1)
         self.mae_weight = group.real('MAEWeight', 0.0, minimum=0.0, maximum=1.0)
         self.nll_weight = group.real('NLLWeight', 1.0, minimum=0.0, maximum=1.0)
         self.realspace_mae_weight = group.real('RealspaceMAEWeight', 0.0, minimum=0.0, maximum=1.0)

@@ -27,8 +27,14 @@ from ptychodus.api.reconstruct import ReconstructInput, prepare_reconstruct_inpu
 from ptychodus.api.simulate.diffraction import generate_diffraction_data
 
 from ..core import simulate
+from ..core.contract import TrainingData
 from ..errors import DataContractError
-from .inputs import object_geometry, patches_outside_object, positions_in_object_px
+from .inputs import (
+    object_geometry,
+    patches_outside_object,
+    positions_in_object_px,
+    training_data_from_reconstruct_input,
+)
 from .products import (
     DEFAULT_PHOTON_ENERGY_EV,
     far_field_object_pixel_size_m,
@@ -216,6 +222,12 @@ class WorkflowScan:
     def initial_guess(self) -> np.ndarray:
         """Ptychodus's default initial object (all ones)."""
         return np.ones_like(self.truth)
+
+    def training_data(self) -> TrainingData:
+        """The scan as Ptychodus's reconstructor hands it to the plugin (counts and product)."""
+        return training_data_from_reconstruct_input(
+            prepare_reconstruct_input(self.simulated.assembled, self.simulated.product)
+        )
 
     def with_probe_power_of_data(self) -> WorkflowScan:
         """This scan with the product's probe rescaled to the measured mean counts per pattern.

@@ -139,8 +139,16 @@ def test_reconstruct_writes_product_object_and_figures_on_the_scan_grid(
     assert np.any(object_[coverage > 0] != 1)
     product = load_product(out / 'product.h5')
     np.testing.assert_array_equal(product.object_.get_layer(0), object_)
-    for name in ('amplitude.png', 'phase.png'):
+    for name in ('amplitude.png', 'phase.png', 'consistency.png'):
         assert (out / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # the data consistency: one figure per scan point, its medians in the provenance and the log
+    with np.load(out / 'consistency.npz') as npz:
+        np.testing.assert_array_equal(npz['positions_px'], positions)
+        ratio = npz['noise_ratio']
+    assert ratio.shape == (positions.shape[0],)
+    assert np.all(np.isfinite(ratio))
+    assert info['consistency']['median_noise_ratio'] == pytest.approx(np.median(ratio), rel=1e-3)
+    assert 'data consistency: median amplitude R-factor' in result.stderr
 
 
 def test_reconstructing_a_workflow_directory_keeps_its_product(run_cli, cli_data, tmp_path):

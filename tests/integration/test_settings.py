@@ -34,7 +34,7 @@ BUILT_IN_NAMES = {
     TRAINING_GROUP: {
         'NumPhotons': 1e6,
         'BatchSize': 16,
-        'NumEpochs': 50,
+        'NumEpochs': 30,
         'MAEWeight': 0.0,
         'NLLWeight': 1.0,
         'RealspaceMAEWeight': 0.0,

@@ -3,9 +3,11 @@
 The default run checks the command end to end in ``--quick`` mode (64 points, 1 epoch,
 NumFiltersScale 1: seconds on a CPU); its scores mean nothing and are only checked to be finite.
 The ``slow`` test runs the issue's size (1,024 points per scan, the plugin's default settings) on
-each backend. No quality threshold is asserted yet: the one measured run at that size (PyTorch,
-seed 0, 2026-11-29: phase / amplitude SSIM 0.13 / 0.47, ``docs/results.md``) is a single seed on one
-backend; a threshold comes from runs of both backends and several seeds, with those runs named.
+each backend and asserts the measured quality less a margin: on 2026-12-03 (machine B, seed 0,
+``docs/results.md``, "Realistic benchmark with the defaults") both backends reached amplitude /
+phase SSIM 0.936 / 0.975 (PyTorch 9.6 min of training, TensorFlow 8.2 min). The quality the
+shipped models reach on this benchmark's 256-point test scan is asserted in the default run by
+``tests/examples/test_shipped_models.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 from ptychopinn_plugin.evidence.realistic import PTYCHI_ITERATIONS, main
 
 SCORES = ('amplitude_ssim', 'phase_ssim', 'amplitude_psnr_db', 'phase_psnr_db')
+FULL_SIZE_FLOOR = {'amplitude_ssim': 0.90, 'phase_ssim': 0.94}
+"""The full-size run's measured 0.936 / 0.975 (both backends) less 0.03 or more."""
 
 
 def _run(out, *arguments: str) -> dict:
@@ -27,15 +31,16 @@ def _run(out, *arguments: str) -> dict:
     return json.loads((out / 'realistic.json').read_text())
 
 
-def _check_report(out, result: dict) -> None:
+def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pinn=1) -> list:
     pinn = [run for run in result['runs'] if run['method'].startswith('PtychoPINN')]
-    assert len(pinn) == 1
-    assert pinn[0]['status'] == 'PASS', pinn[0]['note']
-    assert all(math.isfinite(pinn[0]['scores'][key]) for key in SCORES)
-    assert pinn[0]['training_s'] > 0
-    assert pinn[0]['reconstruction_s'] > 0
+    assert len(pinn) == num_pinn
+    for run in pinn:
+        assert run['status'] == 'PASS', run['note']
+        assert all(math.isfinite(run['scores'][key]) for key in SCORES)
+        assert run['reconstruction_s'] > 0
+        assert 'data consistency' in run['note']
     ptychi = [run for run in result['runs'] if run['method'] == 'pty-chi LSQML']
-    assert [run['iterations'] for run in ptychi] == list(PTYCHI_ITERATIONS)
+    assert [run['iterations'] for run in ptychi] == list(ptychi_iterations)
     report = (out / 'realistic.md').read_text()
     for run in ptychi:
         # pty-chi either ran and was scored, or the report says it did not and how to fix that
@@ -43,18 +48,52 @@ def _check_report(out, result: dict) -> None:
         if run['status'] == 'NOT RUN':
             assert 'benchmarks/setup_bench_env.sh' in run['note']
         assert f'| pty-chi LSQML | {run["iterations"]} | {run["status"]} |' in report
+    return pinn
 
 
 def test_quick_run_writes_a_report_with_finite_scores_and_ptychi_status(tmp_path) -> None:
     result = _run(tmp_path, '--quick')
-    _check_report(tmp_path, result)
+    (pinn,) = _check_report(tmp_path, result)
+    assert pinn['training_s'] > 0
     assert result['scans']['spec']['num_points'] == 64
     assert result['overrides_of_defaults'] == {'n_filters_scale': 1, 'num_epochs': 1}
     assert 'Quick mode' in (tmp_path / 'realistic.md').read_text()
 
 
+def test_a_saved_model_rescored_at_several_refinements_on_a_larger_test_scan(tmp_path) -> None:
+    first = _run(tmp_path / 'first', '--quick', '--ptychi-iterations')
+    _check_report(tmp_path / 'first', first, ptychi_iterations=())
+    model = tmp_path / 'first' / 'model.zip'
+    out = tmp_path / 'again'
+    result = _run(
+        out,
+        '--quick',
+        '--model',
+        str(model),
+        '--test-points',
+        '81',
+        '--refine-iterations',
+        '0',
+        '20',
+        '--ptychi-iterations',
+    )
+    network, refined = _check_report(out, result, ptychi_iterations=(), num_pinn=2)
+    assert [network['iterations'], refined['iterations']] == [0, 20]
+    assert network['training_s'] is None  # no training: the saved model
+    assert result['scans']['spec']['num_points'] == 81
+    assert result['scans']['model'] == str(model)
+    # the overlap refinement, not the 1-epoch network, makes the object
+    assert refined['scores']['phase_ssim'] > network['scores']['phase_ssim'] + 0.3
+
+
 @pytest.mark.slow
-def test_issue_size_run_with_default_settings_reports_finite_scores(tmp_path, backend) -> None:
-    result = _run(tmp_path, '--backend', backend.value, '--num-points', '1024')
-    _check_report(tmp_path, result)
+def test_issue_size_run_with_default_settings_reaches_the_measured_quality(
+    tmp_path, backend
+) -> None:
+    result = _run(
+        tmp_path, '--backend', backend.value, '--num-points', '1024', '--ptychi-iterations'
+    )
+    (pinn,) = _check_report(tmp_path, result, ptychi_iterations=())
     assert result['overrides_of_defaults'] == {}
+    for key, floor in FULL_SIZE_FLOOR.items():
+        assert pinn['scores'][key] >= floor, (key, pinn['scores'][key])
