@@ -20,7 +20,12 @@ import numpy as np
 
 from ..core.contract import ContractKey, TrainingData, read_training_data
 from ..errors import DataContractError
-from ..ptychodus_io.layout import DIFFRACTION_FILE, PRODUCT_FILE, is_workflow_directory
+from ..ptychodus_io.layout import (
+    DIFFRACTION_FILE,
+    PRODUCT_FILE,
+    is_workflow_directory,
+    product_file,
+)
 from ._common import atomic_output
 
 __all__ = [
@@ -51,6 +56,9 @@ class Scan:
 def load_scan(path: Path) -> Scan:
     """Read a contract NPZ file or a Ptychodus workflow directory.
 
+    A workflow directory holds ``diffraction.h5`` and ``product.h5``, or instead of the latter the
+    ``product.NNNNNN.h5`` files of a Ptychodus batch reconstruction (the latest is read).
+
     Raises
     ------
     DataContractError
@@ -63,6 +71,12 @@ def load_scan(path: Path) -> Scan:
         return _load_workflow_directory(path)
     if not path.exists():
         raise DataContractError(f'no such file or directory: {path}')
+    if path.is_dir() and product_file(path) is not None:
+        raise DataContractError(
+            f'{path} holds a product ({product_file(path).name}) but no {DIFFRACTION_FILE}: it '
+            'looks like the output of a Ptychodus batch reconstruction; copy the diffraction.h5 '
+            'of its input directory beside it'
+        )
     raise DataContractError(
         f'{path} is neither a contract NPZ file (.npz) nor a Ptychodus workflow directory '
         f'holding {PRODUCT_FILE} and {DIFFRACTION_FILE}; give one of those (ptychopinn convert '

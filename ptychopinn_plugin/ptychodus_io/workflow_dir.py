@@ -13,6 +13,7 @@ product and diffraction data (and settings) with Ptychodus's own writers, each f
 from __future__ import annotations
 
 import configparser
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,8 +28,10 @@ from ..core.contract import DiffractionQuantity, TrainingData
 from ..core.files import atomic_output
 from ..errors import DataContractError
 from .inputs import training_data_from_reconstruct_input
-from .layout import DIFFRACTION_FILE, PRODUCT_FILE, SETTINGS_FILE
+from .layout import DIFFRACTION_FILE, PRODUCT_FILE, SETTINGS_FILE, product_file
 from .products import DEFAULT_DETECTOR_PIXEL_SIZE_M, write_product
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     'WorkflowInput',
@@ -58,8 +61,16 @@ def read_workflow_directory(directory: Path) -> WorkflowInput:
         When the files cannot be read or paired, or the product does not fit the data.
     """
     directory = Path(directory)
+    product_path = product_file(directory) or directory / PRODUCT_FILE
+    if product_path.name != PRODUCT_FILE:
+        logger.info(
+            '%s has no %s: reading %s, the latest batch result',
+            directory,
+            PRODUCT_FILE,
+            product_path.name,
+        )
     try:
-        product = load_product(directory / PRODUCT_FILE)
+        product = load_product(product_path)
         assembled = load_diffraction_data(directory / DIFFRACTION_FILE)
         parameters = prepare_reconstruct_input(assembled, product)
     except (OSError, KeyError, ValueError) as exc:
@@ -68,7 +79,7 @@ def read_workflow_directory(directory: Path) -> WorkflowInput:
             f'{directory}: {exc}; check that they were written by Ptychodus'
         ) from exc
     data = training_data_from_reconstruct_input(parameters)
-    metadata = replace(data.metadata, source=f'{directory} ({product.metadata.name!r})')
+    metadata = replace(data.metadata, source=f'{product_path} ({product.metadata.name!r})')
     return WorkflowInput(replace(data, metadata=metadata), parameters.product)
 
 

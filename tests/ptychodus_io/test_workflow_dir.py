@@ -52,3 +52,53 @@ def test_an_unreadable_workflow_directory_is_a_data_contract_error(tmp_path) -> 
     (tmp_path / 'diffraction.h5').write_bytes(b'not hdf5')
     with pytest.raises(DataContractError, match='cannot read the Ptychodus workflow files'):
         read_workflow_directory(tmp_path)
+
+
+def test_a_batch_output_directory_is_read_through_its_latest_numbered_product(tmp_path) -> None:
+    """Ptychodus 1.7 batch reconstruction writes product.NNNNNN.h5; the reader takes the last."""
+    import shutil
+
+    scan = make_workflow_scan(3, SPEC)
+    data = training_data_from_reconstruct_input(scan.simulated.reconstruct_input)
+    write_workflow_directory(
+        tmp_path / 'first',
+        product_from_data(data, scan.truth, name='first'),
+        diffraction_from_data(data),
+        {},
+    )
+    write_workflow_directory(
+        tmp_path / 'last',
+        product_from_data(data, 0.5 * scan.truth, name='last'),
+        diffraction_from_data(data),
+        {},
+    )
+    out = tmp_path / 'out'
+    out.mkdir()
+    assert layout.product_file(out) is None
+    assert not layout.is_workflow_directory(out)
+    shutil.copy(tmp_path / 'first' / 'product.h5', out / 'product.000016.h5')
+    shutil.copy(tmp_path / 'last' / 'product.h5', out / 'product.000116.h5')
+    assert layout.product_file(out) == out / 'product.000116.h5'  # by number, not by name
+    assert not layout.is_workflow_directory(out)  # no diffraction file yet
+    shutil.copy(tmp_path / 'first' / 'diffraction.h5', out / 'diffraction.h5')
+    assert layout.is_workflow_directory(out)
+    read = read_workflow_directory(out)
+    assert read.product.metadata.name == 'last'
+    assert 'product.000116.h5' in read.data.metadata.source
+    np.testing.assert_allclose(read.product.object_.get_layer(0), 0.5 * scan.truth, atol=1e-6)
+    shutil.copy(tmp_path / 'first' / 'product.h5', out / 'product.h5')
+    assert layout.product_file(out) == out / 'product.h5'  # an explicit product.h5 wins
+
+
+def test_the_command_names_the_missing_diffraction_file_of_a_batch_output(tmp_path) -> None:
+    from ptychopinn_plugin.cli import _io
+
+    scan = make_workflow_scan(3, SPEC)
+    data = training_data_from_reconstruct_input(scan.simulated.reconstruct_input)
+    write_workflow_directory(
+        tmp_path, product_from_data(data, scan.truth, name='x'), diffraction_from_data(data), {}
+    )
+    (tmp_path / 'product.h5').rename(tmp_path / 'product.000016.h5')
+    (tmp_path / 'diffraction.h5').unlink()
+    with pytest.raises(DataContractError, match=r'copy the diffraction\.h5'):
+        _io.load_scan(tmp_path)
