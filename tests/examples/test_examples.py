@@ -23,7 +23,7 @@ SCORE_KEYS = {'amplitude_ssim', 'phase_ssim', 'amplitude_psnr_db', 'phase_psnr_d
 
 def test_every_example_has_a_test() -> None:
     tested = {'train_and_reconstruct', 'ptychodus_batch', 'fine_tune', 'switch_backend',
-              'read_results'}  # fmt: skip
+              'read_results', 'measured_workflow'}  # fmt: skip
     assert {path.stem for path in EXAMPLES.glob('*.py')} == tested
 
 
@@ -104,3 +104,58 @@ def test_read_results_reads_archive_object_product_and_history(example, tmp_path
     assert 0 < results['reconstruction']['covered_fraction'] < 1
     assert results['reconstruction']['object_shape'][0] > 64
     assert [row['epoch'] for row in results['history']] == ['1']
+
+
+STAR = REPO_ROOT.parent / 'shared' / 'data' / 'tike-siemens-star'
+STAR_PRODUCT = EXAMPLES / 'data' / 'star-n64-ptychi-lsqml100.h5'
+STAR_PHASE_SSIM_FLOOR = 0.8
+"""``measured_workflow.py --quick`` (N = 64, 2 epochs, NumFiltersScale 1) measured 0.888 phase SSIM
+against the iterative reconstruction on 2026-12-03 (machine B), less a margin."""
+needs_star = pytest.mark.skipif(
+    not (STAR / 'siemens-star-small.npz.bz2').is_file(),
+    reason=f'the measured Siemens star is not at {STAR} (shared/data beside the repository)',
+)
+
+
+def _measured_workflow(out: Path, *arguments: str) -> tuple[dict, str]:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / 'measured_workflow.py'), '--quick', '--out', str(out),
+         *arguments],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / 'scores.json').read_text()), done.stdout
+
+
+def _check_measured_workflow(result: dict, stdout: str) -> None:
+    assert 'ptychodus -b train' in stdout
+    assert 'ptychodus -b reconstruct' in stdout
+    assert result['scores_vs_iterative']['phase_ssim'] >= STAR_PHASE_SSIM_FLOOR
+    # the refined probe explains the star's patterns: the consistency line, and no warning
+    assert result['consistency'] is not None
+    assert 'does not explain' not in stdout
+
+
+@pytest.mark.e2e
+@needs_star
+def test_measured_workflow_trains_a_pinn_on_an_iterative_product_through_ptychodus(
+    tmp_path, installed_copy
+) -> None:
+    out = tmp_path / 'star'
+    result, stdout = _measured_workflow(out, '--iterative-product', str(STAR_PRODUCT))
+    _check_measured_workflow(result, stdout)
+    assert (out / 'train-input' / 'product.h5').read_bytes() == STAR_PRODUCT.read_bytes()
+    assert not (out / 'iterative-output').exists()  # step 1 skipped
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@needs_star
+def test_measured_workflow_runs_pty_chi_then_the_pinn(tmp_path, installed_copy) -> None:
+    """The whole workflow, pty-chi included (needs ``.venv-bench``: setup_bench_env.sh)."""
+    if not (REPO_ROOT / '.venv-bench' / 'bin' / 'ptychodus').is_file():
+        pytest.skip('.venv-bench (pty-chi) is missing: bash benchmarks/setup_bench_env.sh')
+    out = tmp_path / 'star'
+    result, stdout = _measured_workflow(out)
+    _check_measured_workflow(result, stdout)
+    assert list((out / 'iterative-output').glob('product.*.h5'))
