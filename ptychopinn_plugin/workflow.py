@@ -21,13 +21,14 @@ import numpy as np
 from . import __version__
 from .config import ExecutionConfig, InferenceConfig, PluginConfig
 from .core.archive import Archive
+from .core.consistency import DataConsistency, preflight_consistency
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
 from .core.protocol import Engine, EpochReport
 from .core.weights import LOG_INTENSITY_SCALE, initial_weights
 from .engines import get_engine
-from .errors import DeviceOutOfMemoryError, is_out_of_memory
+from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class TrainingRun:
         for data, groups in zip(datasets, self.prepared.groups, strict=True):
             check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
         self.num_patterns = sum(d.num_patterns for d in datasets)
+        self.preflight = [_preflight(data) for data in datasets]
         weights = initial_weights(
             config.model,
             self.prepared.normalized_probe,
@@ -118,6 +120,7 @@ class TrainingRun:
             'validation_loss': [r.validation_loss for r in self.history],
             'final_learning_rate': last.learning_rate if last else None,
             'seconds': self._seconds,
+            'preflight_consistency': [c.as_dict() if c else None for c in self.preflight],
         }
         normalization = asdict(self.prepared.normalization)
         normalization['final_intensity_scale'] = float(np.exp(weights[LOG_INTENSITY_SCALE]))
@@ -132,6 +135,37 @@ class TrainingRun:
 
     def release(self) -> None:
         self.engine.release()
+
+
+def _preflight(data: TrainingData) -> DataConsistency | None:
+    """Before training: can the scan's probe explain its patterns (``consistency.py``)? Logged,
+    and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed)."""
+    try:
+        consistency = preflight_consistency(
+            data.positions_px, data.diffraction_amplitude, data.probe
+        )
+    except DataContractError as exc:
+        logger.warning('pre-training data consistency not measured: %s', exc)
+        return None
+    source = f' of {data.metadata.source}' if data.metadata.source else ''
+    logger.info(
+        'before training, the probe%s and a flat-start refinement: %s',
+        source,
+        consistency.summary(),
+    )
+    warning = consistency.warning()
+    if warning:
+        logger.warning(
+            'before training%s: with its own probe, %s; a PINN trained with this probe will not '
+            'explain them either',
+            source,
+            warning.replace(
+                'the reconstruction does not explain',
+                'a refinement of a flat object does not explain',
+                1,
+            ),
+        )
+    return consistency
 
 
 def reconstruct(

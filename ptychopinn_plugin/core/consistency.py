@@ -36,6 +36,7 @@ __all__ = [
     'DataConsistency',
     'expected_amplitude_noise',
     'measure_consistency',
+    'preflight_consistency',
 ]
 
 WARN_NOISE_RATIO = 4.0
@@ -191,3 +192,41 @@ def measure_consistency(
         noise_ratio=np.concatenate(noise_ratio),
         scale=scale,
     )
+
+
+PREFLIGHT_PATTERNS = 256
+"""Scan points of the pre-training check: those nearest the scan's centre (a compact region, so
+that they overlap as in the whole scan)."""
+PREFLIGHT_ITERATIONS = 30
+"""Overlap-refinement iterations of the pre-training check, from a flat object."""
+
+
+def preflight_consistency(
+    positions_px: np.ndarray,
+    diffraction_amplitude: np.ndarray,
+    probe: np.ndarray,
+    *,
+    num_patterns: int = PREFLIGHT_PATTERNS,
+    iterations: int = PREFLIGHT_ITERATIONS,
+) -> DataConsistency:
+    """Can the scan's probe explain its patterns at all? Checked before any training.
+
+    Refines a flat object against the patterns nearest the scan's centre for ``iterations``
+    iterations (``overlap_refine.py``) and measures the data consistency of the result. A PINN
+    holds the probe fixed, so a probe that fails here (a nominal model probe of a measured scan,
+    a diffraction centre offset from its far field) fails the trained network too.
+    """
+    positions = np.asarray(positions_px, dtype=np.float64)
+    centre = np.median(positions, axis=0)
+    rows = np.argsort(np.sum((positions - centre) ** 2, axis=1), kind='stable')[:num_patterns]
+    rows = np.sort(rows)
+    local = positions[rows]
+    n_px = np.asarray(probe).shape[-1]
+    origin = np.floor(local.min(axis=0)) - n_px
+    local = local - origin
+    shape = (int(np.ceil(local[:, 1].max())) + n_px, int(np.ceil(local[:, 0].max())) + n_px)
+    amplitude = np.asarray(diffraction_amplitude)[rows]
+    refinement = OverlapRefinement(np.ones(shape, np.complex64), local, amplitude, probe)
+    for _ in range(iterations):
+        refinement.step()
+    return measure_consistency(refinement.object_, local, amplitude, probe)

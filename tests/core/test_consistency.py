@@ -87,3 +87,41 @@ def test_inference_reports_consistency_on_the_finished_step_only(scan, caplog) -
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert 'RefineIterations' in warnings[0]
+
+
+def test_the_pre_training_check_passes_the_true_probe_and_flags_a_wrong_one(scan) -> None:
+    from ptychopinn_plugin.core.consistency import preflight_consistency
+
+    data = scan.data
+    good = preflight_consistency(data.positions_px, data.diffraction_amplitude, data.probe)
+    assert good.r_factor.size == data.positions_px.shape[0]  # fewer than the 256 it takes
+    assert good.warning() is None
+    shifted = np.roll(data.diffraction_amplitude, 2, axis=1)  # the patterns' centre moved 2 px
+    offset = preflight_consistency(data.positions_px, shifted, data.probe)
+    assert offset.median_noise_ratio > WARN_NOISE_RATIO > good.median_noise_ratio
+    few = preflight_consistency(
+        data.positions_px, data.diffraction_amplitude, data.probe, num_patterns=9
+    )
+    assert few.r_factor.size == 9
+
+
+def test_training_warns_before_it_starts_when_the_probe_cannot_explain_the_data(
+    scan, caplog
+) -> None:
+    from ptychopinn_plugin import workflow
+
+    data = scan.data
+    caplog.set_level(logging.INFO, logger='ptychopinn_plugin')
+    assert workflow._preflight(data) is not None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    wrong = type(data)(
+        diffraction_amplitude=np.roll(data.diffraction_amplitude, 2, axis=1),
+        positions_px=data.positions_px,
+        probe=data.probe,
+    )
+    workflow._preflight(wrong)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith('before training')
+    assert 'centre' in warning
+    assert 'probe' in warning
