@@ -227,20 +227,36 @@ def _pinn_through_ptychodus(out: Path, settings: dict, train, test, truth, mask)
     )
 
 
-def _ptychi(out: Path, bench_venv: Path, test, truth, mask, iterations: tuple[int, ...]):
-    from ..ptychodus_io.simulation import write_workflow_scan
+def _ptychi(
+    out: Path,
+    bench_venv: Path,
+    test,
+    truth,
+    mask,
+    iterations: tuple[int, ...],
+    start: np.ndarray | None = None,
+):
+    """pty-chi LSQML on the test scan, from a flat object or (hand-off) from ``start``."""
+    from ..ptychodus_io.products import product_with_object
+    from ..ptychodus_io.workflow_dir import write_workflow_directory
     from .baseline import ptychi_settings, reconstruct_in_ptychodus
 
     executable = (bench_venv / 'bin' / 'ptychodus').absolute()
     runs, objects = [], {}
+    method = 'pty-chi LSQML' if start is None else 'pty-chi LSQML from PtychoPINN'
+    initial = test.initial_guess if start is None else start
     for count in iterations:
-        method = 'pty-chi LSQML'
         if not executable.is_file():
             note = f'{executable} does not exist; create it with `{SETUP_BENCH_COMMAND}`'
             runs.append(MethodRun(method, Status.NOT_RUN, count, note=note))
             continue
-        directory = write_workflow_scan(
-            out / f'ptychi-lsqml-{count}' / 'test', test, ptychi_settings('LSQML', count)
+        name = f'ptychi-lsqml-{count}' + ('' if start is None else '-from-pinn')
+        directory = out / name / 'test'
+        write_workflow_directory(
+            directory,
+            product_with_object(test.simulated.product, initial.astype(np.complex64)),
+            test.simulated.assembled,
+            ptychi_settings('LSQML', count),
         )
         run, estimate = reconstruct_in_ptychodus(
             executable, directory, directory.parent / 'test-output', method, count, truth, mask
@@ -248,7 +264,7 @@ def _ptychi(out: Path, bench_venv: Path, test, truth, mask, iterations: tuple[in
         status = Status.PASS if estimate is not None and run.scores else Status.FAIL
         runs.append(MethodRun(method, status, count, None, run.reconstruction_s, note=run.note))
         if estimate is not None:
-            objects[f'pty-chi LSQML {count}'] = estimate
+            objects[f'{method} {count}'] = estimate
     return runs, objects
 
 
@@ -313,11 +329,25 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     ptychi_runs, ptychi_objects = _ptychi(
         args.out, args.bench_venv, test, test.truth, mask, tuple(args.ptychi_iterations)
     )
+    if args.handoff_iterations and pinn and pinn[-1][1] is not None:
+        handoff_runs, handoff_objects = _ptychi(
+            args.out,
+            args.bench_venv,
+            test,
+            test.truth,
+            mask,
+            tuple(args.handoff_iterations),
+            start=pinn[-1][1],
+        )
+        for run in handoff_runs:
+            run.note = ' / '.join(["from the last PtychoPINN row's object", run.note]).strip(' /')
+        ptychi_runs += handoff_runs
+        ptychi_objects.update(handoff_objects)
     runs += ptychi_runs
     objects.update(ptychi_objects)
     for run in ptychi_runs:
         if run.status == Status.PASS:
-            run.scores = score_object(objects[f'pty-chi LSQML {run.iterations}'], test.truth, mask)
+            run.scores = score_object(objects[f'{run.method} {run.iterations}'], test.truth, mask)
     runs[0].scores = score_object(test.initial_guess, test.truth, mask)
     panels = [('truth', test.truth * mask)] + [
         (name, metrics.align_complex(o, test.truth, mask) * mask) for name, o in objects.items()
@@ -509,6 +539,14 @@ def _parser() -> argparse.ArgumentParser:
         nargs='*',
         default=list(PTYCHI_ITERATIONS),
         help='pty-chi LSQML iteration counts (default 50 100 200; none given: no pty-chi rows)',
+    )
+    parser.add_argument(
+        '--handoff-iterations',
+        type=int,
+        nargs='*',
+        default=[],
+        help='hand-off (issue 15): pty-chi LSQML at these counts started from the object of the '
+        'last PtychoPINN row instead of a flat object',
     )
     parser.add_argument(
         '--through-ptychodus',

@@ -76,6 +76,8 @@ def test_a_saved_model_rescored_at_several_refinements_on_a_larger_test_scan(tmp
         '0',
         '20',
         '--ptychi-iterations',
+        '--handoff-iterations',
+        '2',
     )
     network, refined = _check_report(out, result, ptychi_iterations=(), num_pinn=2)
     assert [network['iterations'], refined['iterations']] == [0, 20]
@@ -84,6 +86,12 @@ def test_a_saved_model_rescored_at_several_refinements_on_a_larger_test_scan(tmp
     assert result['scans']['model'] == str(model)
     # the overlap refinement, not the 1-epoch network, makes the object
     assert refined['scores']['phase_ssim'] > network['scores']['phase_ssim'] + 0.3
+    # the hand-off row: pty-chi from the refined object (run when .venv-bench exists)
+    (handoff,) = [r for r in result['runs'] if r['method'] == 'pty-chi LSQML from PtychoPINN']
+    assert handoff['iterations'] == 2
+    assert handoff['status'] in ('PASS', 'NOT RUN')
+    if handoff['status'] == 'PASS':
+        assert math.isfinite(handoff['scores']['phase_ssim'])
 
 
 @pytest.mark.slow
