@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -55,14 +54,12 @@ def shell(*command: object) -> str:
 
 def latest_product(directory: Path) -> Path:
     """The ``product.NNNNNN.h5`` with the largest number (Ptychodus batch output)."""
-    numbered = sorted(
-        (int(m.group(1)), p)
-        for p in directory.glob('product.*.h5')
-        if (m := re.fullmatch(r'product\.(\d+)\.h5', p.name))
-    )
-    if not numbered:
+    from ptychopinn_plugin.ptychodus_io.layout import product_file
+
+    found = product_file(directory)
+    if found is None:
         raise SystemExit(f'{directory} holds no product.NNNNNN.h5')
-    return numbered[-1][1]
+    return found
 
 
 def write_patterns(directory: Path, counts: np.ndarray, rows: np.ndarray) -> None:
