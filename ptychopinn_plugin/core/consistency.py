@@ -20,12 +20,12 @@ words when the median noise ratio exceeds :data:`WARN_NOISE_RATIO`, naming the u
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from .overlap_refine import OverlapRefinement
 
@@ -52,7 +52,8 @@ def _amplitude_noise_table(lam: np.ndarray) -> np.ndarray:
     """``E[(sqrt(y) - sqrt(lam))^2]`` for ``y ~ Poisson(lam)``, summed over the distribution."""
     top = int(np.ceil(lam.max() + 12 * np.sqrt(lam.max()) + 30))
     counts = np.arange(top + 1, dtype=np.float64)
-    pmf = stats.poisson.pmf(counts[None, :], lam[:, None])
+    log_factorial = np.array([math.lgamma(k + 1.0) for k in counts])
+    pmf = np.exp(counts[None, :] * np.log(lam)[:, None] - lam[:, None] - log_factorial[None, :])
     return np.sum(pmf * (np.sqrt(counts)[None, :] - np.sqrt(lam)[:, None]) ** 2, axis=1)
 
 
