@@ -26,6 +26,7 @@ __all__ = [
     'PhaseAlignment',
     'PluginConfig',
     'Precision',
+    'ProbeRefinement',
     'RefineStart',
     'TrainingConfig',
     'default_stitch_crop_px',
@@ -82,6 +83,18 @@ class RefineStart(StrEnum):
     """The network's stitched amplitude with a flat phase."""
     OBJECT = 'object'
     """The network's stitched object, amplitude and phase."""
+
+
+class ProbeRefinement(StrEnum):
+    """Whether training refines the scan's probe first (``core/probe_refinement.py``)."""
+
+    AUTO = 'auto'
+    """When the scan's own probe fails the pre-training check (median misfit above
+    ``consistency.WARN_NOISE_RATIO`` x the noise), and only if the refined probe does better."""
+    ON = 'on'
+    """Always, and train with the refined probe."""
+    OFF = 'off'
+    """Never: train with the probe as given (PtychoPINN as published)."""
 
 
 class AmpActivation(StrEnum):
@@ -208,6 +221,19 @@ class TrainingConfig(_Strict):
         True, description='Let the optimiser refine the intensity scale.'
     )
     probe_trainable: bool = Field(False, description='Let the optimiser refine the probe.')
+    probe_refinement: ProbeRefinement = Field(
+        ProbeRefinement.AUTO,
+        description=(
+            "Refine the scan's probe with a flat object before training and train with it: auto "
+            '(when the given probe cannot explain the patterns), on, or off.'
+        ),
+    )
+    probe_refinement_iterations: int = Field(
+        200,
+        ge=20,
+        le=100_000,
+        description='Iterations of the probe refinement (the first 10 refine the object alone).',
+    )
 
     @model_validator(mode='after')
     def _check_schedule(self) -> Self:

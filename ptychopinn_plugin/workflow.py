@@ -13,26 +13,34 @@ import math
 import platform
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
 from . import __version__
-from .config import ExecutionConfig, InferenceConfig, PluginConfig
+from .config import ExecutionConfig, InferenceConfig, PluginConfig, ProbeRefinement, TrainingConfig
 from .core.archive import Archive
-from .core.consistency import DataConsistency, preflight_consistency
+from .core.consistency import WARN_NOISE_RATIO, DataConsistency, preflight_consistency
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
+from .core.probe_refinement import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
 from .core.protocol import Engine, EpochReport
-from .core.weights import LOG_INTENSITY_SCALE, initial_weights
+from .core.weights import LOG_INTENSITY_SCALE, PROBE_IMAG, PROBE_REAL, initial_weights
 from .engines import get_engine
 from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['TrainingRun', 'build_engine', 'framework_versions', 'reconstruct']
+__all__ = [
+    'TrainingRun',
+    'build_engine',
+    'framework_versions',
+    'model_probe',
+    'probe_was_refined',
+    'reconstruct',
+]
 
 _FRAMEWORK_PACKAGES = (
     'ptychodus',
@@ -67,17 +75,25 @@ class TrainingRun:
 
     Parameters
     ----------
-    datasets : training scans (their probe, from the first scan, becomes the model's probe).
+    datasets : training scans (their probe, from the first scan, becomes the model's probe,
+        after the probe refinement when ``config.training.probe_refinement`` asks for one).
     config : model, training and execution settings.
     """
 
     def __init__(self, datasets: Sequence[TrainingData], config: PluginConfig) -> None:
         self.config = config
+        refines = config.training.probe_refinement is not ProbeRefinement.OFF
+        self.preflight = [
+            _preflight(data, refines=refines and index == 0) for index, data in enumerate(datasets)
+        ]
+        self.probe_refinement = _probe_refinement(datasets[0], self.preflight[0], config.training)
+        if self.probe_refinement is not None and self.probe_refinement.adopted:
+            refined = self.probe_refinement.result.probe
+            datasets = [replace(data, probe=refined) for data in datasets]
         self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
         for data, groups in zip(datasets, self.prepared.groups, strict=True):
             check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
         self.num_patterns = sum(d.num_patterns for d in datasets)
-        self.preflight = [_preflight(data) for data in datasets]
         weights = initial_weights(
             config.model,
             self.prepared.normalized_probe,
@@ -121,6 +137,9 @@ class TrainingRun:
             'final_learning_rate': last.learning_rate if last else None,
             'seconds': self._seconds,
             'preflight_consistency': [c.as_dict() if c else None for c in self.preflight],
+            'probe_refinement': (
+                self.probe_refinement.as_dict() if self.probe_refinement is not None else None
+            ),
         }
         normalization = asdict(self.prepared.normalization)
         normalization['final_intensity_scale'] = float(np.exp(weights[LOG_INTENSITY_SCALE]))
@@ -137,9 +156,12 @@ class TrainingRun:
         self.engine.release()
 
 
-def _preflight(data: TrainingData) -> DataConsistency | None:
+def _preflight(data: TrainingData, *, refines: bool) -> DataConsistency | None:
     """Before training: can the scan's probe explain its patterns (``consistency.py``)? Logged,
-    and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed)."""
+    and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed).
+
+    ``refines``: whether the probe refinement follows (``ProbeRefinement`` not ``off``), which the
+    warning then says instead of predicting a poor model."""
     try:
         consistency = preflight_consistency(
             data.positions_px, data.diffraction_amplitude, data.probe
@@ -156,16 +178,90 @@ def _preflight(data: TrainingData) -> DataConsistency | None:
     warning = consistency.warning()
     if warning:
         logger.warning(
-            'before training%s: with its own probe, %s; a PINN trained with this probe will not '
-            'explain them either',
+            'before training%s: with its own probe, %s; %s',
             source,
             warning.replace(
                 'the reconstruction does not explain',
                 'a refinement of a flat object does not explain',
                 1,
             ),
+            'so the probe is refined first ([PtychoPINN] ProbeRefinement)'
+            if refines
+            else 'a PINN trained with this probe will not explain them either (set [PtychoPINN] '
+            'ProbeRefinement = on to refine it before training)',
         )
     return consistency
+
+
+@dataclass(frozen=True)
+class ProbeRefinementRecord:
+    """What training did about the probe: the refinement and whether its probe was adopted."""
+
+    mode: ProbeRefinement
+    result: ProbeRefinementResult
+    adopted: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {'mode': self.mode.value, 'adopted': self.adopted, **self.result.as_dict()}
+
+
+def _probe_refinement(
+    data: TrainingData, preflight: DataConsistency | None, training: TrainingConfig
+) -> ProbeRefinementRecord | None:
+    """Refine the first scan's probe when ``training.probe_refinement`` asks (``auto``: when the
+    pre-training check warns); logged, and adopted when it explains the data better (``on``:
+    always)."""
+    mode = training.probe_refinement
+    if mode is ProbeRefinement.OFF:
+        return None
+    if mode is ProbeRefinement.AUTO and (
+        preflight is None or preflight.median_noise_ratio <= WARN_NOISE_RATIO
+    ):
+        return None
+    logger.info(
+        'refining the probe before training (%s, %d iterations on up to %d central scan points)',
+        mode.value,
+        training.probe_refinement_iterations,
+        PROBE_REFINEMENT_PATTERNS,
+    )
+    try:
+        result = refine_probe(
+            data.positions_px,
+            data.diffraction_amplitude,
+            data.probe,
+            iterations=training.probe_refinement_iterations,
+            before=preflight,
+        )
+    except DataContractError as exc:
+        logger.warning('probe refinement not run: %s', exc)
+        return None
+    adopted = mode is ProbeRefinement.ON or result.improves()
+    before = f'{preflight.median_noise_ratio:.2f}' if preflight else 'not measured'
+    logger.log(
+        logging.INFO if adopted else logging.WARNING,
+        'probe refinement (%.1f s): median misfit %.2f x the Poisson noise with the refined probe '
+        '(%s with the probe as given); %s',
+        result.seconds,
+        result.after.median_noise_ratio,
+        before,
+        'training with the refined probe'
+        if adopted
+        else 'it does not explain the data better, so training keeps the probe as given',
+    )
+    return ProbeRefinementRecord(mode, result, adopted)
+
+
+def model_probe(archive: Archive) -> np.ndarray:
+    """The probe inside the model (normalised; the training's refined probe when it refined one)."""
+    real = np.asarray(archive.weights[PROBE_REAL], dtype=np.float32)
+    imag = np.asarray(archive.weights[PROBE_IMAG], dtype=np.float32)
+    return (real + 1j * imag).astype(np.complex64)
+
+
+def probe_was_refined(archive: Archive) -> bool:
+    """Whether training replaced the scan's probe by its refinement (``ProbeRefinement``)."""
+    record = archive.training_summary.get('probe_refinement') if archive.training_summary else None
+    return bool(isinstance(record, dict) and record.get('adopted'))
 
 
 def reconstruct(
@@ -183,6 +279,12 @@ def reconstruct(
     ``engine``: an engine already holding the archive's weights (the caller keeps and releases
     it); without one, an engine is built for this call and released at its end.
     """
+    if probe_was_refined(archive) and data.probe.shape == archive.weights[PROBE_REAL].shape:
+        logger.info(
+            "the model was trained with a probe refined from its training scan's; the "
+            "refinement and the data consistency use that probe, not the scan's own"
+        )
+        data = replace(data, probe=model_probe(archive))
     owned = engine is None
     live = build_engine(archive, execution) if engine is None else engine
     try:

@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     'WARN_NOISE_RATIO',
+    'CentralRegion',
     'DataConsistency',
+    'central_region',
     'expected_amplitude_noise',
     'measure_consistency',
     'preflight_consistency',
@@ -118,8 +120,9 @@ class DataConsistency:
         if self.median_noise_ratio <= WARN_NOISE_RATIO:
             return None
         causes = (
-            'a probe that was not refined for these data (use the probe of an iterative '
-            "reconstruction of this scan), a diffraction centre offset from the probe's far "
+            'a probe that was not refined for these data (train with [PtychoPINN] '
+            'ProbeRefinement = auto or on, or with the probe of an iterative reconstruction of '
+            "this scan), a diffraction centre offset from the probe's far "
             'field, positions or geometry (detector distance, pixel size, energy) that do not '
             'match, or data that are not detector counts'
         )
@@ -217,17 +220,45 @@ def preflight_consistency(
     holds the probe fixed, so a probe that fails here (a nominal model probe of a measured scan,
     a diffraction centre offset from its far field) fails the trained network too.
     """
+    region = central_region(
+        positions_px, diffraction_amplitude, np.asarray(probe).shape[-1], num_patterns
+    )
+    refinement = OverlapRefinement(
+        region.flat_object(), region.positions_px, region.amplitude, probe
+    )
+    for _ in range(iterations):
+        refinement.step()
+    return measure_consistency(refinement.object_, region.positions_px, region.amplitude, probe)
+
+
+@dataclass(frozen=True, eq=False)
+class CentralRegion:
+    """The scan points nearest the scan's centre, on an object grid of their own."""
+
+    rows: np.ndarray
+    """(m,) sorted indices of the chosen points in the scan."""
+    positions_px: np.ndarray
+    """(m, 2) their positions (x, y) on the local grid."""
+    amplitude: np.ndarray
+    """(m, N, N) their measured amplitudes."""
+    shape: tuple[int, int]
+    """(H, W) of the local object grid (an N-pixel border beyond the outermost windows)."""
+
+    def flat_object(self) -> np.ndarray:
+        return np.ones(self.shape, np.complex64)
+
+
+def central_region(
+    positions_px: np.ndarray, diffraction_amplitude: np.ndarray, n_px: int, num_patterns: int
+) -> CentralRegion:
+    """The ``num_patterns`` scan points nearest the median position (a compact region, so that
+    they overlap as in the whole scan), shifted onto a local grid."""
     positions = np.asarray(positions_px, dtype=np.float64)
     centre = np.median(positions, axis=0)
     rows = np.argsort(np.sum((positions - centre) ** 2, axis=1), kind='stable')[:num_patterns]
     rows = np.sort(rows)
     local = positions[rows]
-    n_px = np.asarray(probe).shape[-1]
     origin = np.floor(local.min(axis=0)) - n_px
     local = local - origin
     shape = (int(np.ceil(local[:, 1].max())) + n_px, int(np.ceil(local[:, 0].max())) + n_px)
-    amplitude = np.asarray(diffraction_amplitude)[rows]
-    refinement = OverlapRefinement(np.ones(shape, np.complex64), local, amplitude, probe)
-    for _ in range(iterations):
-        refinement.step()
-    return measure_consistency(refinement.object_, local, amplitude, probe)
+    return CentralRegion(rows, local, np.asarray(diffraction_amplitude)[rows], shape)

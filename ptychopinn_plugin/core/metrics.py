@@ -6,7 +6,9 @@ scalar (:func:`align_complex`). Phase comparisons are wrap-safe: the truth's pha
 its circular mean on the mask, and the estimate's phase is taken as that plus the wrapped phase
 difference ``angle(estimate * conj(truth))`` (its circular mean removed), so values on either side
 of +-pi compare as close, not 2 pi apart. NumPy, SciPy and scikit-image only.
-Registration (sub-pixel shifts) and phase-ramp removal are not done here; crop or register first.
+Registration (sub-pixel shifts) is not done here; crop or register first. A linear phase ramp is
+removed only on request (:func:`remove_relative_phase_ramp`), for comparisons between
+reconstructions made with different probes, which the data leave free to differ by one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     'frc',
     'frc_resolution',
     'psnr',
+    'remove_relative_phase_ramp',
     'ssim',
 ]
 
@@ -130,6 +133,31 @@ def align_complex(
         raise DataContractError('estimate is zero on the mask; there is no scale to fit')
     scale = complex(numerator_re / denominator, numerator_im / denominator)
     return estimate.astype(np.complex128) * scale
+
+
+def remove_relative_phase_ramp(
+    estimate: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """``estimate`` with the linear phase ramp relative to ``reference`` removed.
+
+    An object reconstructed with one probe and the same object reconstructed with another probe
+    differ by a linear phase ramp whenever the probes' far fields are shifted against each other
+    (the product ``P(r - r_k) O(r)`` is unchanged up to a per-pattern constant phase when ``O``
+    gains ``exp(i a.r)`` and ``P`` loses it), so comparing reconstructions across probes removes
+    it. The ramp is the amplitude-weighted mean phase step between horizontally and vertically
+    adjacent pixels of ``estimate * conj(reference)`` on the mask (wrap-safe, no unwrapping).
+
+    Returns
+    -------
+    ndarray, shape (H, W), complex128
+    """
+    estimate, reference, mask = _check_pair(estimate, reference, mask)
+    product = estimate.astype(np.complex128) * np.conj(reference.astype(np.complex128))
+    product = np.where(mask, product, 0)
+    step_x = np.angle(np.sum(product[:, 1:] * np.conj(product[:, :-1])))
+    step_y = np.angle(np.sum(product[1:, :] * np.conj(product[:-1, :])))
+    rows, cols = np.indices(estimate.shape)
+    return estimate.astype(np.complex128) * np.exp(-1j * (step_x * cols + step_y * rows))
 
 
 def _phase_difference(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -110,6 +110,7 @@ class OverlapRefinement:
         origins, self._shifts = _window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
         self._probe = probe
+        self._probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
         self._cache = amplitude.size * 8 <= MAX_CACHED_PROBE_BYTES
         self._probes: dict[int, np.ndarray] = {}
         self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
@@ -119,19 +120,7 @@ class OverlapRefinement:
             _flat_indices(self._origins[b : b + CHUNK_PATTERNS], n_px, width).ravel()
             for b in self._chunks()
         ]
-        summed = np.zeros(self._padded.size)
-        for begin, indices in zip(self._chunks(), self._indices, strict=True):
-            summed += np.bincount(
-                indices,
-                weights=np.abs(self._chunk_probes(begin)).ravel() ** 2,
-                minlength=summed.size,
-            )
-        power = summed.reshape(self._padded.shape)
-        self.illuminated = power[n_px:-n_px, n_px:-n_px] > LIT_FRACTION * power.max()
-        """(H, W) bool: pixels lit by more than :data:`LIT_FRACTION` of the largest summed probe
-        power, whose refined values are worth keeping (a step changes every pixel some probe
-        window reaches; the barely lit ones are poorly determined)."""
-        self._denominator = (power + POWER_FLOOR * power.max()).astype(np.float32)
+        self._set_preconditioner()
         modelled = sum(
             float(np.sum(np.abs(self._far_field(b, i)[1]) ** 2))
             for b, i in zip(self._chunks(), self._indices, strict=True)
@@ -146,15 +135,43 @@ class OverlapRefinement:
         """Amplitude scale from the model's far fields to the counts (fitted once)."""
         self.amplitude_error: float | None = None
 
+    def _set_preconditioner(self) -> None:
+        """The object update's denominator and :attr:`illuminated`, from the current probe."""
+        n_px = self.n_px
+        summed = np.zeros(self._padded.size)
+        for begin, indices in zip(self._chunks(), self._indices, strict=True):
+            summed += np.bincount(
+                indices,
+                weights=np.abs(self._chunk_probes(begin)).ravel() ** 2,
+                minlength=summed.size,
+            )
+        power = summed.reshape(self._padded.shape)
+        self.illuminated = power[n_px:-n_px, n_px:-n_px] > LIT_FRACTION * power.max()
+        """(H, W) bool: pixels lit by more than :data:`LIT_FRACTION` of the largest summed probe
+        power, whose refined values are worth keeping (a step changes every pixel some probe
+        window reaches; the barely lit ones are poorly determined)."""
+        self._denominator = (power + POWER_FLOOR * power.max()).astype(np.float32)
+
+    @property
+    def probe(self) -> np.ndarray:
+        """(N, N) complex64 current probe (the starting one unless steps refined it)."""
+        return self._probe.copy()
+
     @property
     def object_(self) -> np.ndarray:
         """(H, W) complex64 current estimate."""
         n_px = self.n_px
         return self._padded[n_px:-n_px, n_px:-n_px].copy()
 
-    def step(self) -> float:
-        """One iteration; returns the mean squared amplitude misfit (counts) before it."""
+    def step(self, *, refine_probe: bool = False) -> float:
+        """One iteration; returns the mean squared amplitude misfit (counts) before it.
+
+        ``refine_probe``: update the probe too, from the same far-field corrections (see
+        :meth:`_update_probe`).
+        """
         numerator = np.zeros(self._padded.size, np.complex128)
+        probe_numerator = np.zeros((self.n_px, self.n_px), np.complex128)
+        probe_denominator = np.zeros((self.n_px, self.n_px))
         misfit = 0.0
         for begin, indices in zip(self._chunks(), self._indices, strict=True):
             probes, exit_wave, spectrum = self._far_field(begin, indices)
@@ -163,6 +180,15 @@ class OverlapRefinement:
             misfit += float(np.sum((modulus - measured) ** 2))
             spectrum *= measured / np.maximum(modulus, np.finfo(np.float32).tiny)
             change = scipy.fft.ifft2(spectrum, norm='ortho', workers=-1) - exit_wave
+            if refine_probe:
+                windows = self._padded.ravel()[indices].reshape(probes.shape)
+                shifts = self._shifts[begin : begin + probes.shape[0]]
+                # adjoint of the per-pattern sub-pixel shift of the probe: shift back by +shift
+                probe_numerator += np.sum(
+                    _fourier_shift((change * np.conj(windows)).astype(np.complex64), shifts, None),
+                    axis=0,
+                )
+                probe_denominator += np.sum(np.abs(windows) ** 2, axis=0)
             change *= np.conj(probes)
             size = numerator.size
             numerator.real += np.bincount(indices, weights=change.real.ravel(), minlength=size)
@@ -171,7 +197,27 @@ class OverlapRefinement:
         self._velocity = MOMENTUM * self._velocity + update
         self._padded += update + MOMENTUM * self._velocity
         self.amplitude_error = misfit * self.scale**2 / self._measured.size
+        if refine_probe:
+            self._update_probe(probe_numerator, probe_denominator)
         return self.amplitude_error
+
+    def _update_probe(self, numerator: np.ndarray, denominator: np.ndarray) -> None:
+        """Preconditioned probe step with the constraints of an iterative solver.
+
+        The step is the object update's mirror image: the exit-wave corrections brought back
+        through the conjugate object windows, summed over patterns, divided by the object power
+        each probe pixel sees (plus :data:`POWER_FLOOR` of its maximum). Power: the probe keeps
+        its starting total power, so the intensity scale fitted at the start stays valid and the
+        object keeps its scale (the product of probe and object is what the patterns fix).
+        """
+        step = numerator / (denominator + POWER_FLOOR * denominator.max())
+        probe = self._probe.astype(np.complex128) + step
+        power = float(np.sum(np.abs(probe) ** 2))
+        if power > 0.0:
+            probe *= np.sqrt(self._probe_power / power)
+        self._probe = probe.astype(np.complex64)
+        self._probes.clear()
+        self._set_preconditioner()
 
     def far_field_moduli(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per chunk of patterns: the current object's far-field moduli (the model's own scale,

@@ -48,7 +48,9 @@ from ..config import (
     PhaseAlignment,
     PluginConfig,
     Precision,
+    ProbeRefinement,
     RefineStart,
+    TrainingConfig,
 )
 from ..errors import ConfigurationError
 
@@ -200,6 +202,15 @@ class PtychoPINNPluginSettings:
         )
         self.refine_start = group.string('RefineStart', InferenceConfig().refine_start.value)
         self.num_partial_results = group.integer('NumPartialResults', 4, minimum=1, maximum=100)
+        self.probe_refinement = group.string(
+            'ProbeRefinement', TrainingConfig().probe_refinement.value
+        )
+        self.probe_refinement_iterations = group.integer(
+            'ProbeRefinementIterations',
+            TrainingConfig().probe_refinement_iterations,
+            minimum=20,
+            maximum=100_000,
+        )
 
 
 class PtychoPINNEnumerators:
@@ -216,6 +227,9 @@ class PtychoPINNEnumerators:
 
     def get_precisions(self) -> Iterator[str]:
         return (member.value for member in Precision)
+
+    def get_probe_refinements(self) -> Iterator[str]:
+        return (member.value for member in ProbeRefinement)
 
     def get_phase_alignments(self) -> Iterator[str]:
         return (member.value for member in PhaseAlignment)
@@ -272,6 +286,8 @@ _FIELD_SETTINGS = {
     ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
     ('inference', 'refine_iterations'): f'[{PLUGIN_GROUP}] RefineIterations',
     ('inference', 'refine_start'): f'[{PLUGIN_GROUP}] RefineStart',
+    ('training', 'probe_refinement'): f'[{PLUGIN_GROUP}] ProbeRefinement',
+    ('training', 'probe_refinement_iterations'): f'[{PLUGIN_GROUP}] ProbeRefinementIterations',
     ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
     ('training',): f'[{PLUGIN_GROUP}] LearningRate / MinLearningRate',
 }
@@ -341,7 +357,7 @@ def build_config(
     _check_pattern_size(pattern_size_px)
     values = {
         'model': _model_values(settings, mode, pattern_size_px, choices),
-        'training': _training_values(settings, num_photons),
+        'training': _training_values(settings, num_photons, choices),
         'inference': _inference_values(settings, choices),
         'execution': {
             'backend': choices.backend,
@@ -365,6 +381,7 @@ class _Choices:
     precision: Precision
     phase_alignment: PhaseAlignment
     refine_start: RefineStart
+    probe_refinement: ProbeRefinement
 
     @classmethod
     def read(cls, settings: PtychoPINNSettings) -> _Choices:
@@ -380,6 +397,9 @@ class _Choices:
                 plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment'
             ),
             refine_start=_choice(plugin.refine_start, RefineStart, f'[{PLUGIN_GROUP}] RefineStart'),
+            probe_refinement=_choice(
+                plugin.probe_refinement, ProbeRefinement, f'[{PLUGIN_GROUP}] ProbeRefinement'
+            ),
         )
 
 
@@ -453,7 +473,9 @@ def _model_values(
     }
 
 
-def _training_values(settings: PtychoPINNSettings, num_photons: float | None) -> dict[str, Any]:
+def _training_values(
+    settings: PtychoPINNSettings, num_photons: float | None, choices: _Choices
+) -> dict[str, Any]:
     training, plugin = settings.training_settings, settings.plugin_settings
     return {
         'num_epochs': training.nepochs.get_value(),
@@ -471,6 +493,8 @@ def _training_values(settings: PtychoPINNSettings, num_photons: float | None) ->
         'num_photons': num_photons,
         'intensity_scale_trainable': training.intensity_scale_trainable.get_value(),
         'probe_trainable': training.probe_trainable.get_value(),
+        'probe_refinement': choices.probe_refinement,
+        'probe_refinement_iterations': plugin.probe_refinement_iterations.get_value(),
     }
 
 

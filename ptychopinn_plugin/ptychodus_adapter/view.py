@@ -185,6 +185,21 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
         builder.add_spin_box(
             plugin.seed, 'Seed:', tool_tip='Seeds weights, split and shuffling.', group=_TRAINING
         )
+        builder.add_combo_box(
+            plugin.probe_refinement,
+            self._library.enumerators.get_probe_refinements(),
+            'Probe Refinement:',
+            tool_tip="Refine the scan's probe with a flat object before training and train with "
+            'it: auto (when the given probe cannot explain the patterns, e.g. a model of the '
+            'optics), on, or off.',
+            group=_TRAINING,
+        )
+        builder.add_spin_box(
+            plugin.probe_refinement_iterations,
+            'Probe Refinement Iterations:',
+            tool_tip='Iterations of the probe refinement on up to 1,024 central scan points.',
+            group=_TRAINING,
+        )
         if is_pinn:
             builder.add_check_box(
                 training.probe_trainable,

@@ -35,6 +35,7 @@ __all__ = [
     'object_from_array',
     'product_from_data',
     'product_with_object',
+    'product_with_probe',
     'product_with_probe_power',
     'product_with_scaled_probe',
     'read_product',
@@ -129,6 +130,35 @@ def product_with_object(product: Product, array: np.ndarray) -> Product:
         probe_positions=product.probe_positions,
         probes=product.probes,
         object_=object_from_array(array, product.object_),
+        losses=list(product.losses),
+    )
+
+
+def product_with_probe(product: Product, probe: np.ndarray) -> Product:
+    """``product`` with its first probe mode replaced by ``probe`` (N, N), rescaled to the replaced
+    mode's power (the photon count stays), other modes and the rest passed through."""
+    probes = product.probes
+    array = np.array(probes.get_array(), copy=True)
+    probe = np.asarray(probe, dtype=np.complex128)
+    if probe.shape != array.shape[-2:]:
+        raise DataContractError(
+            f"the replacement probe is {probe.shape}, the product's probe {array.shape[-2:]}"
+        )
+    old_power = float(np.sum(np.abs(array[0, 0]) ** 2))
+    new_power = float(np.sum(np.abs(probe) ** 2))
+    if new_power > 0.0 and old_power > 0.0:
+        probe = probe * np.sqrt(old_power / new_power)
+    array[0, 0] = probe.astype(array.dtype)
+    opr_weights = probes.get_opr_weights_or_none()
+    return Product(
+        metadata=product.metadata,
+        probe_positions=product.probe_positions,
+        probes=ProbeSequence(
+            array=array,
+            opr_weights=None if opr_weights is None else opr_weights.copy(),
+            pixel_geometry=probes.get_pixel_geometry().copy(),
+        ),
+        object_=product.object_,
         losses=list(product.losses),
     )
 

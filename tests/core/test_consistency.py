@@ -112,7 +112,7 @@ def test_training_warns_before_it_starts_when_the_probe_cannot_explain_the_data(
 
     data = scan.data
     caplog.set_level(logging.INFO, logger='ptychopinn_plugin')
-    assert workflow._preflight(data) is not None
+    assert workflow._preflight(data, refines=True) is not None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     caplog.clear()
     wrong = type(data)(
@@ -120,8 +120,13 @@ def test_training_warns_before_it_starts_when_the_probe_cannot_explain_the_data(
         positions_px=data.positions_px,
         probe=data.probe,
     )
-    workflow._preflight(wrong)
+    workflow._preflight(wrong, refines=False)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warning.startswith('before training')
     assert 'centre' in warning
     assert 'probe' in warning
+    assert 'ProbeRefinement = on' in warning  # the remedy, when refinement is off
+    caplog.clear()
+    workflow._preflight(wrong, refines=True)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 'the probe is refined first' in warning

@@ -17,6 +17,7 @@ from ptychopinn_plugin.core.metrics import (
     frc,
     frc_resolution,
     psnr,
+    remove_relative_phase_ramp,
     ssim,
 )
 from ptychopinn_plugin.errors import ConfigurationError, DataContractError
@@ -164,3 +165,16 @@ def test_masked_ssim_ignores_pixels_outside_an_irregular_mask() -> None:
     mask[10:20, 10:20] = False  # an irregular, L-shaped scanned region
     estimate = np.where(mask, truth, 0)
     assert ssim(estimate, truth, mask, part='phase') == pytest.approx(1.0)
+
+
+def test_a_relative_phase_ramp_is_removed_only_on_request(truth: np.ndarray) -> None:
+    rows, cols = np.indices(truth.shape)
+    # a ramp of 2.4 turns across x and 1.5 across y: wraps several times, no unwrapping needed
+    ramped = truth * np.exp(1j * (0.16 * cols - 0.1 * rows)) * (0.5 + 0.2j)
+    mask = np.zeros(truth.shape, bool)
+    mask[10:-10, 5:-20] = True
+    before = compare_objects(ramped, truth, mask)
+    after = compare_objects(remove_relative_phase_ramp(ramped, truth, mask), truth, mask)
+    assert before['phase_ssim'] < 0.5
+    assert after['phase_psnr_db'] > EXACT_ALIGNMENT_MIN_DB
+    assert after['amplitude_psnr_db'] > EXACT_ALIGNMENT_MIN_DB

@@ -8,7 +8,14 @@ import pytest
 from ptychodus.api.settings import SettingsRegistry
 from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary
 
-from ptychopinn_plugin.config import Backend, Device, Mode, PhaseAlignment, Precision
+from ptychopinn_plugin.config import (
+    Backend,
+    Device,
+    Mode,
+    PhaseAlignment,
+    Precision,
+    ProbeRefinement,
+)
 from ptychopinn_plugin.errors import ConfigurationError
 from ptychopinn_plugin.ptychodus_adapter.settings import (
     INFERENCE_GROUP,
@@ -88,6 +95,8 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.inference.phase_ramp_correction is True
     assert config.inference.refine_iterations == 100
     assert config.inference.refine_start == 'amplitude'
+    assert config.training.probe_refinement is ProbeRefinement.AUTO
+    assert config.training.probe_refinement_iterations == 200
 
 
 def test_settings_map_onto_the_config_fields() -> None:
@@ -105,6 +114,8 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.phase_ramp_correction.set_value(False)
     settings.plugin_settings.refine_iterations.set_value(7)
     settings.plugin_settings.refine_start.set_value('Object')
+    settings.plugin_settings.probe_refinement.set_value('Off')
+    settings.plugin_settings.probe_refinement_iterations.set_value(50)
     config = build_config(settings, 'supervised', pattern_size_px=32, dose_known=False)
     assert config.model.mode is Mode.SUPERVISED
     assert (config.model.pattern_size_px, config.model.gridsize) == (32, 2)
@@ -119,6 +130,8 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert config.inference.phase_ramp_correction is False
     assert config.inference.refine_iterations == 7
     assert config.inference.refine_start == 'object'
+    assert config.training.probe_refinement is ProbeRefinement.OFF
+    assert config.training.probe_refinement_iterations == 50
 
 
 def test_an_unknown_refine_start_names_the_setting_and_the_valid_values() -> None:
@@ -150,6 +163,8 @@ def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
         (PLUGIN_GROUP, 'Device', 'tpu', 'auto, cpu, cuda'),
         (PLUGIN_GROUP, 'Precision', 'fp8', '32-true'),
         (PLUGIN_GROUP, 'PhaseAlignment', 'local', 'none, greedy, global'),
+        (PLUGIN_GROUP, 'ProbeRefinement', 'always', '[PtychoPINN] ProbeRefinement'),
+        (PLUGIN_GROUP, 'ProbeRefinement', 'always', 'auto, on, off'),
         (PLUGIN_GROUP, 'LearningRate', 0.0, '[PtychoPINN] LearningRate'),
         (PLUGIN_GROUP, 'InferenceBatchSize', 10**9, '[PtychoPINN] InferenceBatchSize'),
     ],

@@ -36,6 +36,7 @@ from ptychopinn_plugin.ptychodus_io.products import (
     make_product,
     object_from_array,
     product_with_object,
+    product_with_probe,
     product_with_probe_power,
 )
 from ptychopinn_plugin.ptychodus_io.simulation import PtychodusSimulation, simulate_with_ptychodus
@@ -237,6 +238,22 @@ def test_product_with_probe_power_sets_the_total_probe_intensity(two_mode_scan) 
     np.testing.assert_array_equal(rescaled.object_.get_array(), product.object_.get_array())
     with pytest.raises(DataContractError, match='photons_per_pattern must be positive'):
         product_with_probe_power(product, 0.0)
+
+
+def test_product_with_probe_replaces_mode_zero_at_its_power(two_mode_scan) -> None:
+    product = two_mode_scan.product
+    before = product.probes.get_array()
+    new = np.rot90(before[0, 0]) * 7.0  # another probe at another scale
+    replaced = product_with_probe(product, new)
+    after = replaced.probes.get_array()
+    np.testing.assert_allclose(
+        np.sum(np.abs(after[0, 0]) ** 2), np.sum(np.abs(before[0, 0]) ** 2), 1e-5
+    )
+    np.testing.assert_allclose(after[0, 0], new / 7.0, rtol=1e-4, atol=1e-6 * np.abs(new).max())
+    np.testing.assert_array_equal(after[:, 1:], before[:, 1:])  # the other modes are kept
+    assert replaced.probe_positions is product.probe_positions
+    with pytest.raises(DataContractError, match='replacement probe'):
+        product_with_probe(product, new[:-1])
 
 
 # --- ReconstructInput -> TrainingData ----------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Probe refinement before training, for scans whose probe is a nominal model (issue 16, item 3).
+
+A PINN keeps its probe fixed, so it can only be as good as the probe it trains with. A measured
+scan usually comes with a model of the optics (a zone-plate focus computed from its parameters),
+not with the probe that made the patterns: on the measured Siemens star that model leaves the data
+unexplained at 37 x the Poisson noise after 100 refinement iterations (N = 64, all 516 points),
+and the trained network shows no star. PtychoPINN as published therefore trains with a probe an
+iterative solver refined. This module does that refinement itself, so that no second program is
+needed: on the scan points nearest the centre it refines a flat object and the probe together
+(``OverlapRefinement.step(refine_probe=True)``, the probe's total power held fixed) and returns
+the refined probe with the data consistency before and after. On the star the refined probe
+explains the data as well as the probe pty-chi's LSQML refined (3.24 against 3.16 x noise at
+N = 64, correlation 0.99 with pty-chi's; ``docs/results.md``).
+
+The probe and the object share two exact ambiguities the data cannot settle: a global phase and a
+linear phase ramp in the object traded against a shift of the probe's far field. A refined probe
+may therefore differ from another solver's by a small tilt, and an object reconstructed with it
+from another's by the matching ramp; comparisons across probes remove the ramp
+(``metrics.remove_relative_phase_ramp``).
+
+Training calls :func:`refine_probe` according to ``[PtychoPINNTraining] ProbeRefinement``
+(``workflow.py``): ``auto`` when the scan's own probe fails the pre-training check
+(``consistency.preflight_consistency``), ``on`` always, ``off`` never.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .consistency import DataConsistency, central_region, measure_consistency
+from .overlap_refine import OverlapRefinement
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    'PROBE_REFINEMENT_PATTERNS',
+    'ProbeRefinementResult',
+    'refine_probe',
+]
+
+PROBE_REFINEMENT_PATTERNS = 1024
+"""Scan points the probe is refined on (those nearest the centre); one probe needs no more."""
+OBJECT_ONLY_ITERATIONS = 10
+"""Iterations that refine the flat object alone before the probe moves (a flat object gives the
+probe no structure to learn from)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeRefinementResult:
+    """A refined probe and how well it explains the scan, before and after."""
+
+    probe: np.ndarray
+    """(N, N) complex64, with the starting probe's total power."""
+    before: DataConsistency | None
+    """The starting probe's pre-training check (``preflight_consistency``), when measured."""
+    after: DataConsistency
+    """The refined probe and its jointly refined object on the same points."""
+    iterations: int
+    num_patterns: int
+    seconds: float
+
+    def improves(self) -> bool:
+        """Whether the refined probe explains the data better than the starting one."""
+        if self.before is None:
+            return True
+        return self.after.median_noise_ratio < self.before.median_noise_ratio
+
+    def as_dict(self) -> dict[str, object]:
+        """Provenance for the training summary (JSON)."""
+        return {
+            'iterations': self.iterations,
+            'num_patterns': self.num_patterns,
+            'seconds': round(self.seconds, 2),
+            'before': self.before.as_dict() if self.before else None,
+            'after': self.after.as_dict(),
+        }
+
+
+def refine_probe(
+    positions_px: np.ndarray,
+    diffraction_amplitude: np.ndarray,
+    probe: np.ndarray,
+    *,
+    iterations: int,
+    before: DataConsistency | None = None,
+    num_patterns: int = PROBE_REFINEMENT_PATTERNS,
+) -> ProbeRefinementResult:
+    """Refine ``probe`` together with a flat object on the scan's central points.
+
+    Parameters
+    ----------
+    positions_px, diffraction_amplitude : the scan (positions (x, y) in object pixels, measured
+        amplitudes ``sqrt(counts)`` with the zero frequency at ``N // 2``).
+    probe : (N, N) complex, the starting probe (any scale; the result keeps its power).
+    iterations : total refinement iterations, the first :data:`OBJECT_ONLY_ITERATIONS` of the
+        object alone.
+    before : the starting probe's consistency, to compare with
+        (:meth:`ProbeRefinementResult.improves`).
+    """
+    start = time.perf_counter()
+    region = central_region(
+        positions_px, diffraction_amplitude, np.asarray(probe).shape[-1], num_patterns
+    )
+    refinement = OverlapRefinement(
+        region.flat_object(), region.positions_px, region.amplitude, probe
+    )
+    for iteration in range(iterations):
+        refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
+    refined = refinement.probe
+    after = measure_consistency(refinement.object_, region.positions_px, region.amplitude, refined)
+    return ProbeRefinementResult(
+        probe=refined,
+        before=before,
+        after=after,
+        iterations=iterations,
+        num_patterns=int(region.rows.size),
+        seconds=time.perf_counter() - start,
+    )
