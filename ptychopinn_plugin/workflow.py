@@ -240,10 +240,12 @@ def _probe_refinement(
     logger.log(
         logging.INFO if adopted else logging.WARNING,
         'probe refinement (%.1f s): median misfit %.2f x the Poisson noise with the refined probe '
-        '(%s with the probe as given); %s',
+        '(%s with the probe as given; the patterns centre (%.2f, %.2f) detector pixels (x, y) '
+        "from the given probe's far field); %s",
         result.seconds,
         result.after.median_noise_ratio,
         before,
+        *result.centre_offset_px,
         'training with the refined probe'
         if adopted
         else 'it does not explain the data better, so training keeps the probe as given',

@@ -62,6 +62,9 @@ class ProbeRefinementResult:
     iterations: int
     num_patterns: int
     seconds: float
+    centre_offset_px: tuple[float, float]
+    """(kx, ky) detector pixels from the starting probe's far-field centre of mass to the measured
+    patterns' (the diffraction centre offset of a model probe; the refined probe has none)."""
 
     def improves(self) -> bool:
         """Whether the refined probe explains the data better than the starting one."""
@@ -75,6 +78,7 @@ class ProbeRefinementResult:
             'iterations': self.iterations,
             'num_patterns': self.num_patterns,
             'seconds': round(self.seconds, 2),
+            'centre_offset_px': [round(v, 3) for v in self.centre_offset_px],
             'before': self.before.as_dict() if self.before else None,
             'after': self.after.as_dict(),
         }
@@ -108,8 +112,10 @@ def refine_probe(
     refinement = OverlapRefinement(
         region.flat_object(), region.positions_px, region.amplitude, probe
     )
+    offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
         refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
+    refinement.centre_probe()
     refined = refinement.probe
     after = measure_consistency(refinement.object_, region.positions_px, region.amplitude, refined)
     return ProbeRefinementResult(
@@ -119,4 +125,5 @@ def refine_probe(
         iterations=iterations,
         num_patterns=int(region.rows.size),
         seconds=time.perf_counter() - start,
+        centre_offset_px=offset,
     )

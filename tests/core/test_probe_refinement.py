@@ -69,6 +69,9 @@ def test_a_refined_probe_explains_patterns_its_tilted_start_cannot(camera, tilte
     # power constraint: the refined probe keeps the starting probe's total power
     np.testing.assert_allclose(np.sum(np.abs(result.probe) ** 2), np.sum(np.abs(tilted) ** 2), 1e-4)
     assert result.num_patterns == data.num_patterns
+    # the patterns centre one pixel left of the tilted probe's far field (measured -1.0)
+    assert abs(result.centre_offset_px[0] + 1.0) < 0.2
+    assert abs(result.centre_offset_px[1]) < 0.2
     record = result.as_dict()
     assert record['after']['median_noise_ratio'] < record['before']['median_noise_ratio']
 
@@ -151,3 +154,28 @@ def test_inference_refines_with_the_models_refined_probe(camera, tilted, caplog)
     assert consistency is not None
     # with the tilted probe of the scan the data could not be explained (TILTED_BEFORE)
     assert consistency.median_noise_ratio < TILTED_BEFORE
+
+
+def test_centring_the_probe_moves_its_far_field_and_explains_the_patterns_as_before(
+    camera, tilted
+) -> None:
+    from ptychopinn_plugin.core.refine import diffraction_centroids_px
+
+    data = camera.data
+    flat = np.ones(camera.object_.shape, np.complex64)
+    refinement = OverlapRefinement(flat, data.positions_px, data.diffraction_amplitude, tilted)
+    for _ in range(20):
+        refinement.step()
+    before = refinement.step()
+    tilt = refinement.centre_probe()
+    assert abs(tilt[0] + 1.0) < 0.2  # undoes most of the one-pixel tilt of the probe
+    after = refinement.step()
+    # the opposite ramp went into the object: the patterns are explained as well as before
+    assert after < 1.05 * before
+
+    def centroid(probe):
+        return diffraction_centroids_px(np.abs(np.fft.fftshift(np.fft.fft2(probe)))[None] ** 2)[0]
+
+    measured = diffraction_centroids_px(np.sum(data.diffraction_amplitude**2, axis=0)[None])[0]
+    assert np.max(np.abs(centroid(refinement.probe) - measured)) < 0.05
+    assert np.max(np.abs(centroid(tilted) - measured)) > 0.5
