@@ -370,7 +370,7 @@ def siemens_star(
     """
     from ptychodus.api.io import load_product
 
-    from ..workflow import TrainingRun, model_probe
+    from ..workflow import TrainingRun, model_probe, probe_was_refined
     from .baseline import ptychi_settings, reconstruction_seconds, run_batch
 
     if probe not in STAR_PROBES:
@@ -428,6 +428,7 @@ def siemens_star(
     deramped = metrics.remove_relative_phase_ramp(estimate, reference, mask)
     ptychi_probe = np.asarray(product.probes.get_array()).reshape(-1, n, n)[0]
     trained_probe = model_probe(archive)
+    refined_note = ', refined by the plugin' if probe_was_refined(archive) else ''
     save_object_figure(
         out / 'siemens_star.png',
         [
@@ -438,7 +439,7 @@ def siemens_star(
         ],
         suptitle=(
             f'measured Siemens star, N = {n}: PINN trained on one half ({epochs} ep., '
-            f'{probe} probe)'
+            f'{probe} probe{refined_note})'
         ),
     )
     return {

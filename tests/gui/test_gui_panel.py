@@ -62,6 +62,8 @@ PINN_LABELS = {
     'Real-Space Weight:',
     'Validation Fraction:',
     'Seed:',
+    'Probe Refinement:',
+    'Probe Refinement Iterations:',
     'Probe Trainable',
     'Intensity Scale Trainable',
     'Model File:',
