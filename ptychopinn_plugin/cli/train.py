@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import Backend, Device, Mode, Precision
+from ..config import Backend, Device, Mode, Precision, ProbeRefinement, TrainingConfig
 from ._common import add_overwrite_option, check_outputs, global_rank, say
 
 __all__ = ['add_execution_options', 'register']
@@ -142,6 +142,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
     group.add_argument(
+        '--probe-refinement',
+        choices=[mode.value for mode in ProbeRefinement],
+        default=TrainingConfig().probe_refinement.value,
+        help="refine the scan's probe with a flat object before training and train with it: "
+        'auto (when the given probe cannot explain the patterns), on, off (default: %(default)s)',
+    )
+    group.add_argument(
         '--set',
         dest='overrides',
         action='append',
@@ -254,6 +261,7 @@ def build_training_config(args: argparse.Namespace, pattern_size_px: int, base_m
         'early_stopping_patience': args.early_stopping,
         'num_photons': args.num_photons,
         'seed': args.seed,
+        'probe_refinement': args.probe_refinement,
         **overrides.get('training', {}),
     }
     execution_values = {
@@ -315,6 +323,18 @@ def run(args: argparse.Namespace) -> int:
             + ('' if base is None else f', starting from {args.init_model}')
         )
     run = TrainingRun(datasets, config)
+    if show and run.probe_refinement is not None:
+        refined = run.probe_refinement
+        say(
+            f'probe refined before training ({refined.result.seconds:.1f} s): misfit '
+            f'{refined.result.after.median_noise_ratio:.2f} x the Poisson noise'
+            + (
+                f' (the given probe: {refined.result.before.median_noise_ratio:.2f})'
+                if refined.result.before is not None
+                else ''
+            )
+            + ('; training with it' if refined.adopted else '; not better, not used')
+        )
     try:
         if base is not None:
             _start_from(run, base)
