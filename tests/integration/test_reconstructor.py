@@ -257,3 +257,22 @@ def test_supervised_training_cuts_ground_truth_from_a_real_object(
     outputs = list(reconstructor.train(directory, tmp_path / 'out'))
     assert [output.progress for output in outputs] == [1]
     assert read_manifest(tmp_path / 'out' / 'model.zip')['mode'] == 'supervised'
+
+
+def test_a_model_with_a_refined_probe_returns_products_carrying_it(
+    tmp_path: Path, workflow_scan: WorkflowScan
+) -> None:
+    library = _library(probe_refinement='on', probe_refinement_iterations=20, refine_iterations=2)
+    library.settings.training_settings.nepochs.set_value(1)
+    reconstructor = library.get_reconstructor('PINN')
+    reconstructor.export_training_data(tmp_path / 'data' / 'train_data', _input(workflow_scan))
+    list(reconstructor.train(tmp_path / 'data', tmp_path / 'out'))
+    assert reconstructor.archive.training_summary['probe_refinement']['adopted']
+    parameters = _input(workflow_scan)
+    given = parameters.product.probes.get_array()
+    returned = list(reconstructor.reconstruct(parameters))[-1].product.probes.get_array()
+    assert returned.shape == given.shape
+    assert not np.allclose(returned[0, 0], given[0, 0])  # the model's refined probe ...
+    np.testing.assert_allclose(  # ... at the power of the product's own
+        np.sum(np.abs(returned[0, 0]) ** 2), np.sum(np.abs(given[0, 0]) ** 2), rtol=1e-4
+    )
