@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 from ..core.files import atomic_output
 from ..errors import (
@@ -31,6 +32,7 @@ __all__ = [
     'check_outputs',
     'exit_code_for',
     'global_rank',
+    'progress_bar',
     'say',
 ]
 
@@ -94,6 +96,33 @@ def exit_code_for(error: BaseException) -> ExitCode:
 def say(message: str) -> None:
     """Write a progress or status line to stderr (stdout is kept for results)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def progress_bar(total: int, description: str, unit: str, *, shown: bool) -> Any:
+    """A tqdm progress bar on stderr, drawn when ``shown`` and stderr is a terminal.
+
+    Off a terminal (a log file, a batch job) tqdm draws nothing and the status lines of
+    :func:`say` carry the progress alone; write those through the bar's ``write`` (with
+    ``file=sys.stderr``) so that they appear above a drawn bar. ``PTYCHOPINN_PROGRESS=1`` draws the
+    bar on any stream, ``0`` never.
+    """
+    from tqdm import tqdm
+
+    forced = os.environ.get('PTYCHOPINN_PROGRESS')
+    disable: bool | None = None  # tqdm: off when the stream is not a terminal
+    if not shown or forced == '0':
+        disable = True
+    elif forced == '1':
+        disable = False
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        file=sys.stderr,
+        disable=disable,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
 def check_outputs(paths: Sequence[Path], overwrite: bool) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import InferenceConfig, PhaseAlignment, Precision, RefineStart
-from ._common import add_overwrite_option, check_outputs, say
+from ._common import add_overwrite_option, check_outputs, progress_bar, say
 
 __all__ = ['OBJECT_NPZ', 'register']
 
@@ -167,27 +167,40 @@ def run(args: argparse.Namespace) -> int:
         fill = np.ones(object_shape, np.complex64)
     start = time.perf_counter()
     final = None
-    for step in reconstruct(
-        archive,
-        data,
-        execution=execution,
-        inference=inference,
-        object_shape=object_shape,
-        fill=fill,
-    ):
-        if step.finished:
-            final = step
+    with progress_bar(0, 'reconstructing', 'step', shown=not args.quiet) as bar:
+        for step in reconstruct(
+            archive,
+            data,
+            execution=execution,
+            inference=inference,
+            object_shape=object_shape,
+            fill=fill,
+        ):
+            bar.total = step.num_steps
+            bar.set_description('refining' if step.num_refined else 'reconstructing', refresh=False)
+            bar.update(step.num_steps_done - bar.n)
+            if step.finished:
+                final = step
     seconds = time.perf_counter() - start
     if final is None or final.object_ is None:
         raise ReconstructionError(f'the reconstruction of {args.data} produced no object')
     object_ = final.object_
 
-    from ..ptychodus_io.products import product_from_data, product_with_object, write_product
+    from ..ptychodus_io.products import (
+        product_from_data,
+        product_with_object,
+        product_with_probe,
+        write_product,
+    )
+    from ..workflow import model_probe, probe_was_refined
 
     if scan.product is not None:
         product = product_with_object(scan.product, object_)
     else:
         product = product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
+    if probe_was_refined(archive) and model_probe(archive).shape == data.probe.shape:
+        # the probe the object belongs to: the one training refined (at the scan probe's power)
+        product = product_with_probe(product, model_probe(archive))
     args.output.mkdir(parents=True, exist_ok=True)
     written = [write_product(args.output / 'product.h5', product)]
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)

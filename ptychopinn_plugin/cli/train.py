@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..config import Backend, Device, Mode, Precision, ProbeRefinement, TrainingConfig
-from ._common import add_overwrite_option, check_outputs, global_rank, say
+from ._common import add_overwrite_option, check_outputs, global_rank, progress_bar, say
 
 __all__ = ['add_execution_options', 'register']
 
@@ -338,9 +339,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if base is not None:
             _start_from(run, base)
-        for report in run.epochs():
-            if show:
-                say(_epoch_line(report))
+        with progress_bar(config.training.num_epochs, 'training', 'epoch', shown=show) as bar:
+            for report in run.epochs():
+                bar.update(1)
+                bar.set_postfix(loss=f'{report.training_loss:.4g}', refresh=False)
+                if show:
+                    bar.write(_epoch_line(report), file=sys.stderr)
         archive = run.archive()
     finally:
         run.release()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import subprocess
 import time
@@ -302,3 +303,32 @@ def test_ctrl_c_during_training_exits_130_and_writes_nothing(
     assert 'interrupted' in remaining
     time.sleep(0.1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_and_reconstruct_draw_progress_bars(run_cli, cli_data, tmp_path, monkeypatch):
+    # captured stderr is no terminal, where tqdm draws nothing; PTYCHOPINN_PROGRESS=1 forces it
+    monkeypatch.setenv('PTYCHOPINN_PROGRESS', '1')
+    model = tmp_path / 'model.zip'
+    trained = run_cli(
+        'train',
+        cli_data['train'],
+        '-o',
+        model,
+        '--epochs',
+        '2',
+        '--n-filters-scale',
+        '1',
+        '--device',
+        'cpu',
+    )
+    assert trained.code == 0, trained.stderr
+    assert re.search(r'training: 100%\|[^\n\r]*\| 2/2', trained.stderr), trained.stderr
+    assert len([line for line in trained.stderr.splitlines() if line.startswith('epoch ')]) == 2
+    out = tmp_path / 'rec'
+    done = run_cli('reconstruct', model, cli_data['test'], '-o', out, '--refine-iterations', '3')
+    assert done.code == 0, done.stderr
+    goal = NUM_PATTERNS + 3  # one step per scan point (gridsize 1) and per refinement iteration
+    assert re.search(rf'refining: 100%\|[^\n\r]*\| {goal}/{goal}', done.stderr), done.stderr
+    monkeypatch.setenv('PTYCHOPINN_PROGRESS', '0')
+    quiet = run_cli('reconstruct', model, cli_data['test'], '-o', tmp_path / 'r2')
+    assert '%|' not in quiet.stderr
