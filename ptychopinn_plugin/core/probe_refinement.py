@@ -13,9 +13,11 @@ explains the data as well as the probe pty-chi's LSQML refined (3.24 against 3.1
 N = 64, correlation 0.99 with pty-chi's; ``docs/results.md``).
 
 The probe and the object share two exact ambiguities the data cannot settle: a global phase and a
-linear phase ramp in the object traded against a shift of the probe's far field. A refined probe
-may therefore differ from another solver's by a small tilt, and an object reconstructed with it
-from another's by the matching ramp; comparisons across probes remove the ramp
+linear phase ramp in the object traded against a shift of the probe's far field. The refinement
+ends by moving the object's net ramp into the probe (``OverlapRefinement.remove_object_ramp``), so
+that objects reconstructed with the probe carry none. A refined probe may still differ from another
+solver's by a small tilt, and an object reconstructed with it from another's by the matching ramp;
+comparisons across probes therefore also report scores with the ramp removed
 (``metrics.remove_relative_phase_ramp``).
 
 Training calls :func:`refine_probe` according to ``[PtychoPINNTraining] ProbeRefinement``
@@ -115,7 +117,7 @@ def refine_probe(
     offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
         refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
-    refinement.centre_probe()
+    refinement.remove_object_ramp()
     refined = refinement.probe
     after = measure_consistency(refinement.object_, region.positions_px, region.amplitude, refined)
     return ProbeRefinementResult(
