@@ -292,6 +292,15 @@ class InferenceConfig(_Strict):
     num_partial_results: int = Field(
         4, ge=1, le=100, description='Partial objects yielded to Ptychodus during reconstruction.'
     )
+    fine_tune_epochs: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description=(
+            'Epochs of PINN training on the scan being reconstructed before it is reconstructed '
+            '(the loss needs no ground truth); the loaded model itself is left unchanged.'
+        ),
+    )
 
 
 class ExecutionConfig(_Strict):

@@ -27,13 +27,25 @@ from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
 from .core.probe_refinement import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
 from .core.protocol import Engine, EpochReport
-from .core.weights import LOG_INTENSITY_SCALE, PROBE_IMAG, PROBE_REAL, initial_weights
+from .core.weights import (
+    LOG_INTENSITY_SCALE,
+    PHYSICS_WEIGHTS,
+    PROBE_IMAG,
+    PROBE_REAL,
+    initial_weights,
+)
 from .engines import get_engine
-from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
+from .errors import (
+    ConfigurationError,
+    DataContractError,
+    DeviceOutOfMemoryError,
+    is_out_of_memory,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    'FineTuning',
     'TrainingRun',
     'build_engine',
     'framework_versions',
@@ -80,11 +92,14 @@ class TrainingRun:
     config : model, training and execution settings.
     """
 
-    def __init__(self, datasets: Sequence[TrainingData], config: PluginConfig) -> None:
+    def __init__(
+        self, datasets: Sequence[TrainingData], config: PluginConfig, *, preflight: bool = True
+    ) -> None:
         self.config = config
         refines = config.training.probe_refinement is not ProbeRefinement.OFF
         self.preflight = [
-            _preflight(data, refines=refines and index == 0) for index, data in enumerate(datasets)
+            _preflight(data, refines=refines and index == 0) if preflight else None
+            for index, data in enumerate(datasets)
         ]
         self.probe_refinement = _probe_refinement(datasets[0], self.preflight[0], config.training)
         if self.probe_refinement is not None and self.probe_refinement.adopted:
@@ -287,10 +302,19 @@ def reconstruct(
             "refinement and the data consistency use that probe, not the scan's own"
         )
         data = replace(data, probe=model_probe(archive))
-    owned = engine is None
+    tuning = (
+        FineTuning(archive, data, inference.fine_tune_epochs, execution)
+        if inference.fine_tune_epochs
+        else None
+    )
+    if tuning is not None:
+        engine = tuning.run.engine  # the tuned copy; the caller's engine is left as it is
+    owned = engine is None or tuning is not None
     live = build_engine(archive, execution) if engine is None else engine
     try:
-        yield from reconstruct_object(
+        if tuning is not None:
+            yield from tuning.progress(data, inference)
+        for step in reconstruct_object(
             live,
             data,
             archive.config.model,
@@ -298,7 +322,80 @@ def reconstruct(
             object_shape=object_shape,
             fill=fill,
             seed=archive.config.training.seed,
-        )
+        ):
+            if tuning is not None:
+                step = replace(
+                    step,
+                    num_tuned=tuning.epochs,
+                    num_tune_epochs=tuning.epochs,
+                    tuned_archive=tuning.archive if step.finished else None,
+                )
+            yield step
     finally:
         if owned:
             live.release()
+
+
+class FineTuning:
+    """PINN training of a model on the very scan it is about to reconstruct.
+
+    The PINN loss needs no ground truth, so a trained model can adapt to the scan in hand: the
+    model's network weights start a training of ``epochs`` epochs on ``data`` (the scan's own
+    normalisation and intensity scale, the model's probe and settings, no probe refinement, no
+    pre-training check). ``archive`` itself is not changed; :attr:`archive` is the tuned model
+    once :meth:`progress` has run.
+    """
+
+    def __init__(
+        self, archive: Archive, data: TrainingData, epochs: int, execution: ExecutionConfig
+    ) -> None:
+        from .config import Mode
+
+        if archive.config.model.mode is not Mode.PINN:
+            raise ConfigurationError(
+                f'[PtychoPINNInference] FineTuneEpochs = {epochs} needs a PINN model: this one '
+                'was trained Supervised, whose loss needs a known object; set FineTuneEpochs = 0'
+            )
+        training = archive.config.training.model_copy(
+            update={
+                'num_epochs': epochs,
+                'probe_refinement': ProbeRefinement.OFF,
+                'early_stopping_patience': None,
+            }
+        )
+        config = archive.config.model_copy(update={'training': training, 'execution': execution})
+        self.epochs = epochs
+        self.run = TrainingRun([data], config, preflight=False)
+        weights = self.run.engine.get_weights()
+        weights.update({k: v for k, v in archive.weights.items() if k not in PHYSICS_WEIGHTS})
+        self.run.engine.set_weights(weights)
+        self.archive: Archive | None = None
+
+    def progress(
+        self, data: TrainingData, inference: InferenceConfig
+    ) -> Iterator[InferenceProgress]:
+        """Train, yielding an :class:`InferenceProgress` (no object yet) per finished epoch."""
+        num_groups = data.num_patterns
+        if inference.num_groups is not None:
+            num_groups = min(num_groups, inference.num_groups)
+        start = time.perf_counter()
+        for report in self.run.epochs():
+            logger.info(
+                'fine-tuning on the scan: epoch %d of %d, loss %.5g (%.1f s)',
+                report.epoch,
+                self.epochs,
+                report.training_loss,
+                time.perf_counter() - start,
+            )
+            yield InferenceProgress(
+                0,
+                num_groups,
+                None,
+                None,
+                0,
+                inference.refine_iterations,
+                num_tuned=len(self.run.history),
+                num_tune_epochs=self.epochs,
+            )
+        self.archive = self.run.archive()
+        self.archive.training_summary['fine_tuned_on'] = data.metadata.source or 'the scan'

@@ -102,6 +102,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="nearest neighbours of a group (gridsize > 1; default: the model's)",
     )
+    parser.add_argument(
+        '--fine-tune-epochs',
+        type=int,
+        default=None,
+        metavar='K',
+        help='train the model K epochs on this scan before reconstructing it (PINN loss, no '
+        'ground truth; the model file is not changed; default: '
+        f'{InferenceConfig().fine_tune_epochs})',
+    )
+    parser.add_argument(
+        '--save-tuned',
+        type=Path,
+        default=None,
+        metavar='MODEL.zip',
+        help='also save the fine-tuned model there (with --fine-tune-epochs)',
+    )
     parser.add_argument('--no-figures', action='store_true', help='write no PNG figures')
     add_overwrite_option(parser)
     parser.set_defaults(handler=run)
@@ -115,12 +131,17 @@ def output_paths(directory: Path, figures: bool) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import ExecutionConfig, build_config, default_stitch_crop_px
-    from ..core.archive import Archive, load_archive
-    from ..errors import ReconstructionError
+    from ..core.archive import Archive, load_archive, save_archive
+    from ..errors import ConfigurationError, ReconstructionError
     from ..workflow import reconstruct
     from . import _io
 
-    check_outputs(output_paths(args.output, not args.no_figures), args.overwrite)
+    if args.save_tuned is not None and not args.fine_tune_epochs:
+        raise ConfigurationError('--save-tuned needs --fine-tune-epochs K (K > 0)')
+    if args.save_tuned is not None and args.save_tuned.suffix != '.zip':
+        raise ConfigurationError(f'the tuned model must end in .zip, got {str(args.save_tuned)!r}')
+    tuned_output = [] if args.save_tuned is None else [args.save_tuned]
+    check_outputs(output_paths(args.output, not args.no_figures) + tuned_output, args.overwrite)
     archive = load_archive(args.model)
     scan = _io.load_scan(args.data)
     data = scan.data
@@ -150,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         'phase_ramp_correction': args.phase_ramp_correction,
         'refine_iterations': args.refine_iterations,
         'refine_start': args.refine_start,
+        'fine_tune_epochs': args.fine_tune_epochs,
     }
     inference = build_config(
         InferenceConfig,
@@ -177,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
             fill=fill,
         ):
             bar.total = step.num_steps
-            bar.set_description('refining' if step.num_refined else 'reconstructing', refresh=False)
+            stage = 'fine-tuning' if step.num_tuned < step.num_tune_epochs else 'reconstructing'
+            bar.set_description('refining' if step.num_refined else stage, refresh=False)
             bar.update(step.num_steps_done - bar.n)
             if step.finished:
                 final = step
@@ -245,6 +268,9 @@ def run(args: argparse.Namespace) -> int:
             warning = final.consistency.warning(refined=inference.refine_iterations > 0)
             if warning:
                 say(f'warning: {warning}')
+    if args.save_tuned is not None and final.tuned_archive is not None:
+        save_archive(args.save_tuned, final.tuned_archive, overwrite=args.overwrite)
+        written.append(args.save_tuned)
     for path in written:
         print(path)
     return 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,20 +81,33 @@ class InferenceProgress:
     consistency: DataConsistency | None = None
     """How well the final object explains the measured patterns (``consistency.py``); set on the
     finished step only."""
+    num_tuned: int = 0
+    """Fine-tuning epochs done before the groups (``InferenceConfig.fine_tune_epochs``)."""
+    num_tune_epochs: int = 0
+    """Fine-tuning epochs asked for."""
+    tuned_archive: Any = None
+    """The fine-tuned model (a ``core.archive.Archive``), on the finished step of a fine-tuned
+    reconstruction; the caller saves it only when the user asks."""
 
     @property
     def finished(self) -> bool:
-        return self.num_done == self.num_groups and self.num_refined == self.num_refine_iterations
+        return (
+            self.num_done == self.num_groups
+            and self.num_refined == self.num_refine_iterations
+            and self.num_tuned == self.num_tune_epochs
+        )
 
     @property
     def num_steps_done(self) -> int:
-        """Groups predicted plus refinement iterations done (the unit of progress bars)."""
-        return self.num_done + self.num_refined
+        """Fine-tuning epochs, groups predicted and refinement iterations done (the unit of
+        progress bars)."""
+        return self.num_tuned + self.num_done + self.num_refined
 
     @property
     def num_steps(self) -> int:
-        """Groups plus refinement iterations: the goal of :attr:`num_steps_done`."""
-        return self.num_groups + self.num_refine_iterations
+        """Fine-tuning epochs, groups and refinement iterations: the goal of
+        :attr:`num_steps_done`."""
+        return self.num_tune_epochs + self.num_groups + self.num_refine_iterations
 
 
 def reconstruct_object(

@@ -168,7 +168,8 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         num_groups = data.num_patterns
         if settings_config.inference.num_groups is not None:
             num_groups = min(num_groups, settings_config.inference.num_groups)
-        self._progress_goal = num_groups + settings_config.inference.refine_iterations
+        inference = settings_config.inference
+        self._progress_goal = num_groups + inference.refine_iterations + inference.fine_tune_epochs
         execution = settings_config.execution
         logger.info(
             'PtychoPINN %s (ptychopinn-plugin %s): reconstructing %d scan points (%d groups of '
@@ -197,6 +198,10 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             engine=self._engine_for(loaded, execution),
         ):
             if step.object_ is None:
+                if step.num_done == 0 and step.num_tuned:  # a fine-tuning epoch finished
+                    yield ReconstructOutput(
+                        product=parameters.product, progress=step.num_steps_done
+                    )
                 continue
             logger.info(
                 'reconstructed %d of %d groups, %d of %d refinement iterations',

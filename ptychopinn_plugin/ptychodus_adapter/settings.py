@@ -175,6 +175,9 @@ class PtychoPINNInferenceSettings:
         self.model_path = group.path('ModelPath', DEFAULT_MODEL_PATH)
         self.n_nearest_neighbors = group.integer('NumNearestNeighbors', 7, minimum=0)
         self.n_samples = group.integer('NumSamples', 1, minimum=1)
+        self.fine_tune_epochs = group.integer(
+            'FineTuneEpochs', InferenceConfig().fine_tune_epochs, minimum=0, maximum=1000
+        )
 
 
 class PtychoPINNPluginSettings:
@@ -286,6 +289,7 @@ _FIELD_SETTINGS = {
     ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
     ('inference', 'refine_iterations'): f'[{PLUGIN_GROUP}] RefineIterations',
     ('inference', 'refine_start'): f'[{PLUGIN_GROUP}] RefineStart',
+    ('inference', 'fine_tune_epochs'): f'[{INFERENCE_GROUP}] FineTuneEpochs',
     ('training', 'probe_refinement'): f'[{PLUGIN_GROUP}] ProbeRefinement',
     ('training', 'probe_refinement_iterations'): f'[{PLUGIN_GROUP}] ProbeRefinementIterations',
     ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
@@ -509,4 +513,5 @@ def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[s
         'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
         'refine_iterations': plugin.refine_iterations.get_value(),
         'refine_start': choices.refine_start,
+        'fine_tune_epochs': settings.inference_settings.fine_tune_epochs.get_value(),
     }

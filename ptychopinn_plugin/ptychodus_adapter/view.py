@@ -275,6 +275,13 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             group=_INFERENCE,
         )
         builder.add_spin_box(
+            self._library.inference_settings.fine_tune_epochs,
+            'Fine-Tune Epochs:',
+            tool_tip='Epochs of PINN training on the scan itself before reconstructing it (no '
+            'ground truth needed; the loaded model is not changed). 0: off.',
+            group=_INFERENCE,
+        )
+        builder.add_spin_box(
             plugin.num_partial_results,
             'Partial Results:',
             tool_tip='Intermediate products shown while reconstructing.',

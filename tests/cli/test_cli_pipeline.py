@@ -332,3 +332,45 @@ def test_train_and_reconstruct_draw_progress_bars(run_cli, cli_data, tmp_path, m
     monkeypatch.setenv('PTYCHOPINN_PROGRESS', '0')
     quiet = run_cli('reconstruct', model, cli_data['test'], '-o', tmp_path / 'r2')
     assert '%|' not in quiet.stderr
+
+
+def test_reconstruct_fine_tunes_on_the_scan_and_saves_the_tuned_model_only_when_asked(
+    run_cli, cli_data, tmp_path
+) -> None:
+    tuned = tmp_path / 'tuned.zip'
+    before = cli_data['model'].read_bytes()
+    result = run_cli(
+        'reconstruct',
+        cli_data['model'],
+        cli_data['test'],
+        '-o',
+        tmp_path / 'rec',
+        '--fine-tune-epochs',
+        '1',
+        '--refine-iterations',
+        '2',
+        '--save-tuned',
+        tuned,
+        '--no-figures',
+    )
+    assert result.code == 0, result.stderr
+    assert str(tuned) in result.stdout
+    archive = load_archive(tuned)
+    assert archive.training_summary['epochs_completed'] == 1
+    assert cli_data['model'].read_bytes() == before  # the model file is not changed
+    plain = run_cli(
+        'reconstruct', cli_data['model'], cli_data['test'], '-o', tmp_path / 'r2', '--no-figures'
+    )
+    assert plain.code == 0
+    assert not (tmp_path / 'r2' / 'tuned.zip').exists()
+    refused = run_cli(
+        'reconstruct',
+        cli_data['model'],
+        cli_data['test'],
+        '-o',
+        tmp_path / 'r3',
+        '--save-tuned',
+        tuned,
+    )
+    assert refused.code == 2
+    assert '--fine-tune-epochs' in refused.stderr

@@ -74,6 +74,7 @@ PINN_LABELS = {
     'Partial Results:',
     'Refine Iterations:',
     'Refine Start:',
+    'Fine-Tune Epochs:',
 }
 
 

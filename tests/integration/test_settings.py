@@ -97,6 +97,7 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.inference.refine_start == 'amplitude'
     assert config.training.probe_refinement is ProbeRefinement.AUTO
     assert config.training.probe_refinement_iterations == 200
+    assert config.inference.fine_tune_epochs == 0
 
 
 def test_settings_map_onto_the_config_fields() -> None:
@@ -115,6 +116,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.refine_iterations.set_value(7)
     settings.plugin_settings.refine_start.set_value('Object')
     settings.plugin_settings.probe_refinement.set_value('Off')
+    settings.inference_settings.fine_tune_epochs.set_value(4)
     settings.plugin_settings.probe_refinement_iterations.set_value(50)
     config = build_config(settings, 'supervised', pattern_size_px=32, dose_known=False)
     assert config.model.mode is Mode.SUPERVISED
@@ -131,6 +133,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert config.inference.refine_iterations == 7
     assert config.inference.refine_start == 'object'
     assert config.training.probe_refinement is ProbeRefinement.OFF
+    assert config.inference.fine_tune_epochs == 4
     assert config.training.probe_refinement_iterations == 50
 
 
