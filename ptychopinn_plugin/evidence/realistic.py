@@ -25,6 +25,7 @@ same scans without training again).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import shutil
@@ -130,8 +131,10 @@ def _pinn_in_process(
     out: Path,
     model: Path | None,
     refine_counts: tuple[int, ...],
+    tune_epochs: tuple[int, ...] = (0,),
 ) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict]]:
-    """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per refine count."""
+    """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per fine-tuning epoch
+    count and refine count."""
     from ..core.archive import load_archive
     from ..workflow import TrainingRun, reconstruct
 
@@ -154,22 +157,28 @@ def _pinn_in_process(
     else:
         archive = load_archive(model)
     test_data = test.training_data()
-    method = f'PtychoPINN {config.execution.backend.value} (in process)'
     results = []
-    for count in refine_counts:
+    for epochs, count in itertools.product(tune_epochs, refine_counts):
+        method = f'PtychoPINN {config.execution.backend.value} (in process)'
+        if epochs:
+            method = (
+                f'PtychoPINN {config.execution.backend.value} (in process, fine-tuned {epochs} ep.)'
+            )
         start = time.perf_counter()
         with _warnings_logged() as warnings:
             steps = reconstruct(
                 archive,
                 test_data,
                 execution=config.execution,
-                inference=InferenceConfig(refine_iterations=count),
+                inference=InferenceConfig(refine_iterations=count, fine_tune_epochs=epochs),
                 object_shape=test.truth.shape,
             )
             final = [step for step in steps if step.finished][-1]
         seconds = time.perf_counter() - start
         estimate = final.object_
         note = f'RefineIterations {count}' + (f'; model {model}' if model else '')
+        if epochs:
+            note += f'; FineTuneEpochs {epochs}'
         if final.consistency is not None:
             consistency = final.consistency
             note += (
@@ -319,11 +328,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
         pinn = [(run, estimate)]
     else:
         counts = tuple(args.refine_iterations or (InferenceConfig().refine_iterations,))
-        pinn, history = _pinn_in_process(config, train, test, args.out, args.model, counts)
+        tune = tuple(args.fine_tune_epochs or (InferenceConfig().fine_tune_epochs,))
+        pinn, history = _pinn_in_process(config, train, test, args.out, args.model, counts, tune)
     for run, estimate in pinn:
         runs.append(run)
         if estimate is not None:
             label = 'PtychoPINN' if len(pinn) == 1 else f'PtychoPINN, {run.iterations} refine'
+            if 'fine-tuned' in run.method:
+                label += ', ' + run.method.split(', ')[-1].rstrip(')')
             objects[label] = estimate
             run.scores = score_object(estimate, test.truth, mask)
     ptychi_runs, ptychi_objects = _ptychi(
@@ -534,6 +546,13 @@ def _parser() -> argparse.ArgumentParser:
         help='score PtychoPINN at each of these RefineIterations (default: the plugin default)',
     )
     parser.add_argument(
+        '--fine-tune-epochs',
+        type=int,
+        nargs='+',
+        help='score PtychoPINN after each of these FineTuneEpochs on the test scan (default: the '
+        'plugin default)',
+    )
+    parser.add_argument(
         '--ptychi-iterations',
         type=int,
         nargs='*',
@@ -570,8 +589,8 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(args, name, value)
     if args.num_points is None:
         args.num_points = 1024
-    if args.through_ptychodus and (args.model or args.refine_iterations):
-        _parser().error('--model and --refine-iterations work in process only')
+    if args.through_ptychodus and (args.model or args.refine_iterations or args.fine_tune_epochs):
+        _parser().error('--model, --refine-iterations and --fine-tune-epochs work in process only')
     load = prepare_output(args.out)
     start = time.perf_counter()
     result = run_benchmark(args)
