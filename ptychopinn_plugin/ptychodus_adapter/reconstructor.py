@@ -198,10 +198,8 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             engine=self._engine_for(loaded, execution),
         ):
             if step.object_ is None:
-                if step.num_done == 0 and step.num_tuned:  # a fine-tuning epoch finished
-                    yield ReconstructOutput(
-                        product=parameters.product, progress=step.num_steps_done
-                    )
+                # batch steps and fine-tuning epochs (logged): Ptychodus writes a product file
+                # per output, so only partial objects are yielded
                 continue
             logger.info(
                 'reconstructed %d of %d groups, %d of %d refinement iterations',
