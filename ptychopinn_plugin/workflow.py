@@ -245,18 +245,17 @@ def _probe_refinement(
             data.diffraction_amplitude,
             data.probe,
             iterations=training.probe_refinement_iterations,
-            before=preflight,
         )
     except DataContractError as exc:
         logger.warning('probe refinement not run: %s', exc)
         return None
     adopted = mode is ProbeRefinement.ON or result.improves()
-    before = f'{preflight.median_noise_ratio:.2f}' if preflight else 'not measured'
+    before = f'{result.before.median_noise_ratio:.2f}'
     logger.log(
         logging.INFO if adopted else logging.WARNING,
         'probe refinement (%.1f s): median misfit %.2f x the Poisson noise with the refined probe '
-        '(%s with the probe as given; the patterns centre (%.2f, %.2f) detector pixels (x, y) '
-        "from the given probe's far field); %s",
+        '(%s with the probe as given, as many iterations; the patterns centre (%.2f, %.2f) '
+        "detector pixels (x, y) from the given probe's far field); %s",
         result.seconds,
         result.after.median_noise_ratio,
         before,

@@ -57,11 +57,12 @@ def tilted(camera) -> np.ndarray:
 
 def test_a_refined_probe_explains_patterns_its_tilted_start_cannot(camera, tilted) -> None:
     data = camera.data
-    before = preflight_consistency(data.positions_px, data.diffraction_amplitude, tilted)
-    assert before.median_noise_ratio > TILTED_BEFORE
-    result = refine_probe(
-        data.positions_px, data.diffraction_amplitude, tilted, iterations=100, before=before
-    )
+    check = preflight_consistency(data.positions_px, data.diffraction_amplitude, tilted)
+    assert check.median_noise_ratio > TILTED_BEFORE
+    result = refine_probe(data.positions_px, data.diffraction_amplitude, tilted, iterations=100)
+    # at equal iterations (the tilted probe held fixed for 100): its object absorbs part of the
+    # tilt as a phase ramp (measured 2.95), still well above the refined probe's 1.32
+    assert result.before.median_noise_ratio > REFINED_AFTER
     assert result.after.median_noise_ratio < REFINED_AFTER
     assert result.improves()
     assert _correlation(result.probe, data.probe) > REFINED_CORRELATION
@@ -187,3 +188,11 @@ def _misfits(refinement: OverlapRefinement) -> list[float]:
     for modulus, measured in refinement.far_field_moduli():
         out.append(float(np.mean((refinement.scale * modulus - measured) ** 2)))
     return out
+
+
+def test_an_exact_probe_refined_on_noisy_data_is_not_adopted(camera) -> None:
+    data = camera.data
+    result = refine_probe(data.positions_px, data.diffraction_amplitude, data.probe, iterations=60)
+    # fitting the noise lowers the misfit a little, not by the margin adoption needs
+    assert result.after.median_noise_ratio > 0.8 * result.before.median_noise_ratio
+    assert not result.improves()
