@@ -96,6 +96,10 @@ class TrainingRun:
         self, datasets: Sequence[TrainingData], config: PluginConfig, *, preflight: bool = True
     ) -> None:
         self.config = config
+        # the data are checked first (a stray position is refused before any memory is spent)
+        self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
+        for data, groups in zip(datasets, self.prepared.groups, strict=True):
+            check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
         refines = config.training.probe_refinement is not ProbeRefinement.OFF
         self.preflight = [
             _preflight(data, refines=refines and index == 0) if preflight else None
@@ -105,9 +109,7 @@ class TrainingRun:
         if self.probe_refinement is not None and self.probe_refinement.adopted:
             refined = self.probe_refinement.result.probe
             datasets = [replace(data, probe=refined) for data in datasets]
-        self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
-        for data, groups in zip(datasets, self.prepared.groups, strict=True):
-            check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
+            self.prepared = prepare_training(datasets, config.model, config.training)
         self.num_patterns = sum(d.num_patterns for d in datasets)
         weights = initial_weights(
             config.model,

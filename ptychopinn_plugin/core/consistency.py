@@ -231,6 +231,11 @@ def preflight_consistency(
     return measure_consistency(refinement.object_, region.positions_px, region.amplitude, probe)
 
 
+OUTLIER_FACTOR = 4.0
+"""Central-region points farther from the median position than this many times the 90th-percentile
+distance of the chosen points (plus one pattern width) are left out."""
+
+
 @dataclass(frozen=True, eq=False)
 class CentralRegion:
     """The scan points nearest the scan's centre, on an object grid of their own."""
@@ -255,8 +260,12 @@ def central_region(
     they overlap as in the whole scan), shifted onto a local grid."""
     positions = np.asarray(positions_px, dtype=np.float64)
     centre = np.median(positions, axis=0)
-    rows = np.argsort(np.sum((positions - centre) ** 2, axis=1), kind='stable')[:num_patterns]
-    rows = np.sort(rows)
+    distance = np.sqrt(np.sum((positions - centre) ** 2, axis=1))
+    rows = np.argsort(distance, kind='stable')[:num_patterns]
+    # a stray position (a corrupt motor reading) must not stretch the local grid: keep the points
+    # within four times the 90th-percentile distance of the chosen ones (plus a window)
+    reach = OUTLIER_FACTOR * float(np.percentile(distance[rows], 90)) + n_px
+    rows = np.sort(rows[distance[rows] <= reach])
     local = positions[rows]
     origin = np.floor(local.min(axis=0)) - n_px
     local = local - origin

@@ -130,3 +130,17 @@ def test_training_warns_before_it_starts_when_the_probe_cannot_explain_the_data(
     workflow._preflight(wrong, refines=True)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert 'the probe is refined first' in warning
+
+
+def test_the_pre_training_check_leaves_a_stray_position_out(scan) -> None:
+    from ptychopinn_plugin.core.consistency import central_region, preflight_consistency
+
+    data = scan.data
+    positions = data.positions_px.copy()
+    positions[0] = (1e6, 1e6)  # one corrupt motor reading
+    region = central_region(positions, data.diffraction_amplitude, data.pattern_size_px, 256)
+    assert 0 not in region.rows
+    assert region.rows.size == data.num_patterns - 1  # 64 points: all but the stray one
+    assert max(region.shape) < 10 * data.pattern_size_px + np.ptp(data.positions_px).max()
+    checked = preflight_consistency(positions, data.diffraction_amplitude, data.probe)
+    assert checked.r_factor.size == region.rows.size
