@@ -44,6 +44,7 @@ from ..config import (
     InferenceConfig,
     ModelConfig,
     PluginConfig,
+    Precision,
     TrainingConfig,
     default_stitch_crop_px,
 )
@@ -119,7 +120,9 @@ def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
     config = PluginConfig(
         model=ModelConfig(**model),
         training=TrainingConfig(seed=args.seed, **training),
-        execution=ExecutionConfig(backend=args.backend, device=args.device),
+        execution=ExecutionConfig(
+            backend=args.backend, device=args.device, precision=args.precision
+        ),
     )
     return config, overrides
 
@@ -520,6 +523,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument('--backend', choices=('pytorch', 'tensorflow'), default='pytorch')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'gpu'")
+    parser.add_argument(
+        '--precision',
+        choices=[p.value for p in Precision],
+        default=ExecutionConfig().precision.value,
+        help='network precision for training and reconstruction (default: %(default)s)',
+    )
     parser.add_argument('--epochs', type=int, help='training epochs (default: the plugin default)')
     parser.add_argument('--n-filters-scale', type=int, help='NumFiltersScale (default: plugin)')
     parser.add_argument('--gridsize', type=int, help='GridSize (default: the plugin default)')
