@@ -52,6 +52,7 @@ __all__ = [
     'model_probe',
     'probe_was_refined',
     'reconstruct',
+    'refined_probe',
 ]
 
 _FRAMEWORK_PACKAGES = (
@@ -120,6 +121,13 @@ class TrainingRun:
         self.engine = get_engine(config.execution.backend)(config.model, config.execution, weights)
         self.history: list[EpochReport] = []
         self._seconds = 0.0
+
+    def start_from(self, archive: Archive) -> None:
+        """Load the network weights of ``archive``, keeping this run's physics (its probe and
+        intensity scale, from its own data): fine-tuning."""
+        weights = self.engine.get_weights()
+        weights.update({k: v for k, v in archive.weights.items() if k not in PHYSICS_WEIGHTS})
+        self.engine.set_weights(weights)
 
     def epochs(self) -> Iterator[EpochReport]:
         """Train, yielding a report per finished epoch; stop iterating to cancel."""
@@ -276,6 +284,15 @@ def model_probe(archive: Archive) -> np.ndarray:
     return (real + 1j * imag).astype(np.complex64)
 
 
+def refined_probe(archive: Archive, pattern_size_px: int) -> np.ndarray | None:
+    """The model's probe when training refined it and it fits patterns of this size, else None:
+    the probe a reconstruction with this model refines with and hands on in its product."""
+    if not probe_was_refined(archive):
+        return None
+    probe = model_probe(archive)
+    return probe if probe.shape == (pattern_size_px, pattern_size_px) else None
+
+
 def probe_was_refined(archive: Archive) -> bool:
     """Whether training replaced the scan's probe by its refinement (``ProbeRefinement``)."""
     record = archive.training_summary.get('probe_refinement') if archive.training_summary else None
@@ -297,12 +314,13 @@ def reconstruct(
     ``engine``: an engine already holding the archive's weights (the caller keeps and releases
     it); without one, an engine is built for this call and released at its end.
     """
-    if probe_was_refined(archive) and data.probe.shape == archive.weights[PROBE_REAL].shape:
+    probe = refined_probe(archive, data.pattern_size_px)
+    if probe is not None:
         logger.info(
             "the model was trained with a probe refined from its training scan's; the "
             "refinement and the data consistency use that probe, not the scan's own"
         )
-        data = replace(data, probe=model_probe(archive))
+        data = replace(data, probe=probe)
     tuning = (
         FineTuning(archive, data, inference.fine_tune_epochs, execution)
         if inference.fine_tune_epochs
@@ -367,9 +385,7 @@ class FineTuning:
         config = archive.config.model_copy(update={'training': training, 'execution': execution})
         self.epochs = epochs
         self.run = TrainingRun([data], config, preflight=False)
-        weights = self.run.engine.get_weights()
-        weights.update({k: v for k, v in archive.weights.items() if k not in PHYSICS_WEIGHTS})
-        self.run.engine.set_weights(weights)
+        self.run.start_from(archive)
         self.archive: Archive | None = None
 
     def progress(

@@ -215,15 +215,16 @@ def run(args: argparse.Namespace) -> int:
         product_with_probe,
         write_product,
     )
-    from ..workflow import model_probe, probe_was_refined
+    from ..workflow import refined_probe
 
     if scan.product is not None:
         product = product_with_object(scan.product, object_)
     else:
         product = product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
-    if probe_was_refined(archive) and model_probe(archive).shape == data.probe.shape:
+    probe = refined_probe(archive, data.pattern_size_px)
+    if probe is not None:
         # the probe the object belongs to: the one training refined (at the scan probe's power)
-        product = product_with_probe(product, model_probe(archive))
+        product = product_with_probe(product, probe)
     args.output.mkdir(parents=True, exist_ok=True)
     written = [write_product(args.output / 'product.h5', product)]
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)

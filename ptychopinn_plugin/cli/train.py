@@ -338,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         if base is not None:
-            _start_from(run, base)
+            run.start_from(base)
         with progress_bar(config.training.num_epochs, 'training', 'epoch', shown=show) as bar:
             for report in run.epochs():
                 bar.update(1)
@@ -364,15 +364,6 @@ def run(args: argparse.Namespace) -> int:
         say(f'trained {len(run.history)} epochs in {seconds:.1f} s')
     print(args.output)
     return 0
-
-
-def _start_from(run, base) -> None:
-    """Load the network weights of ``base`` into ``run``, keeping the new data's physics."""
-    from ..core.weights import PHYSICS_WEIGHTS
-
-    weights = run.engine.get_weights()
-    weights.update({k: v for k, v in base.weights.items() if k not in PHYSICS_WEIGHTS})
-    run.engine.set_weights(weights)
 
 
 def _epoch_line(report) -> str:

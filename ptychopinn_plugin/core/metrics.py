@@ -32,6 +32,7 @@ __all__ = [
     'compare_objects',
     'frc',
     'frc_resolution',
+    'mean_phase_step',
     'psnr',
     'remove_relative_phase_ramp',
     'ssim',
@@ -135,6 +136,16 @@ def align_complex(
     return estimate.astype(np.complex128) * scale
 
 
+def mean_phase_step(values: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Amplitude-weighted mean phase step (x, y) in radians per pixel between horizontally and
+    vertically adjacent pixels of ``values`` on ``mask``: the slope of its net linear phase ramp
+    (wrap-safe, no unwrapping)."""
+    masked = np.where(mask, np.asarray(values, dtype=np.complex128), 0)
+    step_x = float(np.angle(np.sum(masked[:, 1:] * np.conj(masked[:, :-1]))))
+    step_y = float(np.angle(np.sum(masked[1:, :] * np.conj(masked[:-1, :]))))
+    return step_x, step_y
+
+
 def remove_relative_phase_ramp(
     estimate: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None
 ) -> np.ndarray:
@@ -153,9 +164,7 @@ def remove_relative_phase_ramp(
     """
     estimate, reference, mask = _check_pair(estimate, reference, mask)
     product = estimate.astype(np.complex128) * np.conj(reference.astype(np.complex128))
-    product = np.where(mask, product, 0)
-    step_x = np.angle(np.sum(product[:, 1:] * np.conj(product[:, :-1])))
-    step_y = np.angle(np.sum(product[1:, :] * np.conj(product[:-1, :])))
+    step_x, step_y = mean_phase_step(product, mask)
     rows, cols = np.indices(estimate.shape)
     return estimate.astype(np.complex128) * np.exp(-1j * (step_x * cols + step_y * rows))
 

@@ -38,6 +38,8 @@ import numpy as np
 import scipy.fft
 
 from ..errors import DataContractError
+from .metrics import mean_phase_step
+from .refine import diffraction_centroids_px
 from .stitching import _flat_indices, _fourier_shift, _window_origins
 
 logger = logging.getLogger(__name__)
@@ -108,10 +110,7 @@ class OverlapRefinement:
         self.n_px = n_px
         self._measured = np.fft.ifftshift(amplitude, axes=(-2, -1))  # zero frequency at 0
         summed = np.sum(amplitude.astype(np.float64) ** 2, axis=0)
-        frequencies = np.arange(n_px) - n_px // 2
-        self._target_centroid = np.array(
-            [summed.sum(axis=0) @ frequencies, summed.sum(axis=1) @ frequencies]
-        ) / max(float(summed.sum()), np.finfo(np.float64).tiny)
+        self._target_centroid = diffraction_centroids_px(summed[None])[0]
         """(kx, ky) detector pixels: the measured patterns' summed centre of mass."""
         origins, self._shifts = _window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
@@ -161,7 +160,8 @@ class OverlapRefinement:
     def probe_centre_offset(self) -> tuple[float, float]:
         """(kx, ky) detector pixels from the current probe's far-field centre of mass to the
         measured patterns' (a diffraction centre offset when the probe is a model)."""
-        offset = self._target_centroid - _far_field_centroid(self._probe)
+        far_field = np.abs(np.fft.fftshift(scipy.fft.fft2(self._probe.astype(np.complex128))))
+        offset = self._target_centroid - diffraction_centroids_px(far_field[None] ** 2)[0]
         return float(offset[0]), float(offset[1])
 
     def remove_object_ramp(self) -> tuple[float, float]:
@@ -179,11 +179,8 @@ class OverlapRefinement:
         leaves (1.8, 0.7). Applied once, after the iterations.
         """
         n_px = self.n_px
-        lit = np.pad(self.illuminated, n_px)
-        weighted = np.where(lit, self._padded, 0).astype(np.complex128)
-        step_x = float(np.angle(np.sum(weighted[:, 1:] * np.conj(weighted[:, :-1]))))
-        step_y = float(np.angle(np.sum(weighted[1:, :] * np.conj(weighted[:-1, :]))))
-        tilt = np.array([step_x, step_y]) * n_px / (2 * np.pi)  # detector pixels
+        steps = mean_phase_step(self._padded, np.pad(self.illuminated, n_px))
+        tilt = np.array(steps) * n_px / (2 * np.pi)  # detector pixels
         self._padded *= np.conj(_linear_phase(tilt, self._padded.shape, n_px)).astype(np.complex64)
         self._probe = (self._probe * _linear_phase(tilt, (n_px, n_px))).astype(np.complex64)
         self._velocity[:] = 0
@@ -299,14 +296,3 @@ def _linear_phase(
     rows = np.exp(2j * np.pi * tilt[1] * np.arange(shape[0]) / period)
     cols = np.exp(2j * np.pi * tilt[0] * np.arange(shape[1]) / period)
     return rows[:, None] * cols[None, :]
-
-
-def _far_field_centroid(probe: np.ndarray) -> np.ndarray:
-    """(kx, ky) centre of mass of ``|F(probe)|^2`` in detector pixels, zero frequency at N // 2."""
-    n_px = probe.shape[-1]
-    far_field = np.abs(np.fft.fftshift(scipy.fft.fft2(probe.astype(np.complex128)))) ** 2
-    frequencies = np.arange(n_px) - n_px // 2
-    total = max(float(far_field.sum()), np.finfo(np.float64).tiny)
-    return (
-        np.array([far_field.sum(axis=0) @ frequencies, far_field.sum(axis=1) @ frequencies]) / total
-    )

@@ -20,7 +20,7 @@ solver's by a small tilt, and an object reconstructed with it from another's by 
 comparisons across probes therefore also report scores with the ramp removed
 (``metrics.remove_relative_phase_ramp``).
 
-Training calls :func:`refine_probe` according to ``[PtychoPINNTraining] ProbeRefinement``
+Training calls :func:`refine_probe` according to ``[PtychoPINN] ProbeRefinement``
 (``workflow.py``): ``auto`` when the scan's own probe fails the pre-training check
 (``consistency.preflight_consistency``), ``on`` always, ``off`` never.
 """
@@ -33,7 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .consistency import DataConsistency, central_region, measure_consistency
+from .consistency import (
+    DataConsistency,
+    central_region,
+    measure_consistency,
+    preflight_consistency,
+)
 from .overlap_refine import OverlapRefinement
 
 logger = logging.getLogger(__name__)
@@ -69,7 +74,7 @@ class ProbeRefinementResult:
     seconds: float
     centre_offset_px: tuple[float, float]
     """(kx, ky) detector pixels from the starting probe's far-field centre of mass to the measured
-    patterns' (the diffraction centre offset of a model probe; the refined probe has none)."""
+    patterns' (the diffraction centre offset of a model probe, which the refined probe absorbs)."""
 
     def improves(self) -> bool:
         """Whether the refined probe explains the data clearly better than the starting one
@@ -115,14 +120,13 @@ def refine_probe(
     start = time.perf_counter()
     n_px = np.asarray(probe).shape[-1]
     region = central_region(positions_px, diffraction_amplitude, n_px, num_patterns)
-    fixed = OverlapRefinement(region.flat_object(), region.positions_px, region.amplitude, probe)
-    offset = fixed.probe_centre_offset()
-    for _ in range(iterations):
-        fixed.step()
-    before = measure_consistency(fixed.object_, region.positions_px, region.amplitude, probe)
+    before = preflight_consistency(
+        positions_px, diffraction_amplitude, probe, num_patterns=num_patterns, iterations=iterations
+    )
     refinement = OverlapRefinement(
         region.flat_object(), region.positions_px, region.amplitude, probe
     )
+    offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
         refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
     refinement.remove_object_ramp()

@@ -40,7 +40,7 @@ from ..core.protocol import Engine, EpochReport
 from ..errors import PtychoPINNError, ReconstructionError
 from ..ptychodus_io.inputs import training_data_from_reconstruct_input
 from ..ptychodus_io.products import product_with_object, product_with_probe
-from ..workflow import TrainingRun, build_engine, model_probe, probe_was_refined, reconstruct
+from ..workflow import TrainingRun, build_engine, reconstruct, refined_probe
 from . import training_io
 from .settings import PtychoPINNSettings, build_config
 
@@ -185,9 +185,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         )
         object_ = parameters.product.object_
         # the output product carries the probe the object belongs to (for a hand-off to pty-chi)
-        refined_probe = model_probe(loaded) if probe_was_refined(loaded) else None
-        if refined_probe is not None and refined_probe.shape != data.probe.shape:
-            refined_probe = None
+        probe = refined_probe(loaded, data.pattern_size_px)
         for step in reconstruct(
             archive,
             data,
@@ -209,8 +207,8 @@ class PtychoPINNReconstructor(TrainableReconstructor):
                 step.num_refine_iterations,
             )
             product = product_with_object(parameters.product, step.object_)
-            if refined_probe is not None:
-                product = product_with_probe(product, refined_probe)
+            if probe is not None:
+                product = product_with_probe(product, probe)
             yield ReconstructOutput(product=product, progress=step.num_steps_done)
 
     def _check_against_model(self, archive: Archive, pattern_size_px: int, num_points: int) -> None:

@@ -137,8 +137,7 @@ def product_with_object(product: Product, array: np.ndarray) -> Product:
 def product_with_probe(product: Product, probe: np.ndarray) -> Product:
     """``product`` with its first probe mode replaced by ``probe`` (N, N), rescaled to the replaced
     mode's power (the photon count stays), other modes and the rest passed through."""
-    probes = product.probes
-    array = np.array(probes.get_array(), copy=True)
+    array = np.array(product.probes.get_array(), copy=True)
     probe = np.asarray(probe, dtype=np.complex128)
     if probe.shape != array.shape[-2:]:
         raise DataContractError(
@@ -149,9 +148,16 @@ def product_with_probe(product: Product, probe: np.ndarray) -> Product:
     if new_power > 0.0 and old_power > 0.0:
         probe = probe * np.sqrt(old_power / new_power)
     array[0, 0] = probe.astype(array.dtype)
+    return _with_probe_array(product, array, product.metadata)
+
+
+def _with_probe_array(product: Product, array: np.ndarray, metadata: ProductMetadata) -> Product:
+    """``product`` with the probe modes ``array`` (same geometry and OPR weights) and
+    ``metadata``; positions, object and losses passed through."""
+    probes = product.probes
     opr_weights = probes.get_opr_weights_or_none()
     return Product(
-        metadata=product.metadata,
+        metadata=metadata,
         probe_positions=product.probe_positions,
         probes=ProbeSequence(
             array=array,
@@ -312,25 +318,13 @@ def product_with_probe_power(product: Product, photons_per_pattern: float) -> Pr
 
 def product_with_scaled_probe(product: Product, amplitude_scale: float) -> Product:
     """``product`` with every probe mode multiplied by ``amplitude_scale``; photon count updated."""
-    probes = product.probes
-    array = probes.get_array()
+    array = product.probes.get_array()
     scaled = (array * amplitude_scale).astype(array.dtype)
-    opr_weights = probes.get_opr_weights_or_none()
     metadata = replace(
         product.metadata,
         probe_photon_count=float(np.sum(np.abs(scaled[0]) ** 2)),
     )
-    return Product(
-        metadata=metadata,
-        probe_positions=product.probe_positions,
-        probes=ProbeSequence(
-            array=scaled,
-            opr_weights=None if opr_weights is None else opr_weights.copy(),
-            pixel_geometry=probes.get_pixel_geometry().copy(),
-        ),
-        object_=product.object_,
-        losses=list(product.losses),
-    )
+    return _with_probe_array(product, scaled, metadata)
 
 
 def read_product(path: Path) -> Product:

@@ -43,19 +43,23 @@ def _archive(data, mode: Mode = Mode.PINN):
         run.release()
 
 
+def _reconstruct(archive, scan, inference: InferenceConfig) -> list:
+    return list(
+        reconstruct(
+            archive,
+            scan.data,
+            execution=archive.config.execution,
+            inference=inference,
+            object_shape=scan.object_.shape,
+        )
+    )
+
+
 def test_fine_tuning_trains_on_the_scan_first_and_leaves_the_model_unchanged(scans) -> None:
     train, test = scans
     archive = _archive(train.data)
     before = {name: np.array(value, copy=True) for name, value in archive.weights.items()}
-    steps = list(
-        reconstruct(
-            archive,
-            test.data,
-            execution=archive.config.execution,
-            inference=InferenceConfig(fine_tune_epochs=2, refine_iterations=2),
-            object_shape=test.object_.shape,
-        )
-    )
+    steps = _reconstruct(archive, test, InferenceConfig(fine_tune_epochs=2, refine_iterations=2))
     tuning = [s for s in steps if s.num_done == 0]
     assert [s.num_tuned for s in tuning] == [1, 2]  # one step per epoch, before any group
     assert all(s.object_ is None for s in tuning)
@@ -71,15 +75,7 @@ def test_fine_tuning_trains_on_the_scan_first_and_leaves_the_model_unchanged(sca
     assert any(not np.array_equal(tuned.weights[k], archive.weights[k]) for k in network)
     for name, value in archive.weights.items():  # the loaded model is untouched
         np.testing.assert_array_equal(value, before[name])
-    without = list(
-        reconstruct(
-            archive,
-            test.data,
-            execution=archive.config.execution,
-            inference=InferenceConfig(refine_iterations=2),
-            object_shape=test.object_.shape,
-        )
-    )[-1]
+    without = _reconstruct(archive, test, InferenceConfig(refine_iterations=2))[-1]
     assert without.tuned_archive is None
     assert without.num_steps == test.data.num_patterns + 2
 
@@ -88,12 +84,4 @@ def test_a_supervised_model_cannot_be_fine_tuned_without_ground_truth(scans) -> 
     train, test = scans
     archive = _archive(train.data, Mode.SUPERVISED)
     with pytest.raises(ConfigurationError, match='FineTuneEpochs'):
-        list(
-            reconstruct(
-                archive,
-                test.data,
-                execution=archive.config.execution,
-                inference=InferenceConfig(fine_tune_epochs=1),
-                object_shape=test.object_.shape,
-            )
-        )
+        _reconstruct(archive, test, InferenceConfig(fine_tune_epochs=1))
