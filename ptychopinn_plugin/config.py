@@ -61,8 +61,13 @@ class Device(StrEnum):
 
 
 class Precision(StrEnum):
-    """Numeric precision of the network (Lightning's names)."""
+    """Numeric precision of the network (Lightning's names, and ``auto``).
 
+    ``auto``: bfloat16 mixed where the hardware computes bfloat16 natively, else float32
+    (``engines/precision.py``).
+    """
+
+    AUTO = 'auto'
     FP32 = '32-true'
     BF16_MIXED = 'bf16-mixed'
     FP16_MIXED = '16-mixed'
@@ -308,7 +313,13 @@ class ExecutionConfig(_Strict):
 
     backend: Backend = Field(Backend.PYTORCH, description='Framework that runs the network.')
     device: Device = Field(Device.AUTO, description='Compute device.')
-    precision: Precision = Field(Precision.FP32, description='Numeric precision of the network.')
+    precision: Precision = Field(
+        Precision.AUTO,
+        description=(
+            'Numeric precision of the network (auto: bf16-mixed where the hardware computes '
+            'bfloat16 natively, else 32-true).'
+        ),
+    )
     devices: int = Field(1, ge=1, le=1024, description='Devices per node for training.')
     num_nodes: int = Field(1, ge=1, le=4096, description='Nodes for distributed training.')
     strategy: str = Field(

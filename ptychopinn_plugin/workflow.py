@@ -161,6 +161,7 @@ class TrainingRun:
             'validation_loss': [r.validation_loss for r in self.history],
             'final_learning_rate': last.learning_rate if last else None,
             'seconds': self._seconds,
+            'precision': self.engine.precision.value,
             'preflight_consistency': [c.as_dict() if c else None for c in self.preflight],
             'probe_refinement': (
                 self.probe_refinement.as_dict() if self.probe_refinement is not None else None

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--precision',
         choices=[p.value for p in Precision],
-        default=Precision.FP32.value,
+        default=Precision.AUTO.value,
         help='numeric precision of the network (default: %(default)s)',
     )
     parser.add_argument(

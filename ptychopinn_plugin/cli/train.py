@@ -165,7 +165,7 @@ def _add_hardware_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         '--precision',
         choices=[p.value for p in Precision],
-        default=Precision.FP32.value,
+        default=Precision.AUTO.value,
         help='numeric precision (default: %(default)s)',
     )
     group.add_argument(

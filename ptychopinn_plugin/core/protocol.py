@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..config import Backend, ExecutionConfig, Mode, ModelConfig, TrainingConfig
+from ..config import Backend, ExecutionConfig, Mode, ModelConfig, Precision, TrainingConfig
 from ..errors import DataContractError
 
 __all__ = [
@@ -119,6 +119,8 @@ class Engine(Protocol):
     """What both engines implement (``tensorflow_engine.engine`` and ``pytorch_engine.engine``)."""
 
     backend: Backend
+    precision: Precision
+    """The precision the engine runs (``Precision.AUTO`` resolved, ``engines/precision.py``)."""
 
     def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
         """Train, yielding a report after each epoch.

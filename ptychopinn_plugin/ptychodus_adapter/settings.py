@@ -43,6 +43,7 @@ from ..config import (
     AmpActivation,
     Backend,
     Device,
+    ExecutionConfig,
     InferenceConfig,
     Mode,
     PhaseAlignment,
@@ -188,7 +189,7 @@ class PtychoPINNPluginSettings:
         self.group = group.group
         self.backend = group.string('Backend', Backend.PYTORCH.value)
         self.device = group.string('Device', Device.AUTO.value)
-        self.precision = group.string('Precision', Precision.FP32.value)
+        self.precision = group.string('Precision', ExecutionConfig().precision.value)
         self.learning_rate = group.real('LearningRate', 1e-3, minimum=0.0, maximum=1.0)
         self.min_learning_rate = group.real('MinLearningRate', 1e-4, minimum=0.0, maximum=1.0)
         self.plateau_patience = group.integer('PlateauPatience', 2, minimum=0, maximum=1000)

@@ -88,7 +88,10 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             plugin.precision,
             choices.get_precisions(),
             'Precision:',
-            tool_tip='Numeric precision of the network; mixed precision needs a GPU.',
+            tool_tip=(
+                'Numeric precision of the network; auto: bf16-mixed where the GPU or CPU '
+                'computes bfloat16 natively, else 32-true.'
+            ),
             group=_EXECUTION,
         )
 

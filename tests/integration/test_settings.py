@@ -88,7 +88,7 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.training.num_photons is None  # NumPhotons 1e6 is for data of unknown dose
     assert config.execution.backend is Backend.PYTORCH
     assert config.execution.device is Device.AUTO
-    assert config.execution.precision is Precision.FP32
+    assert config.execution.precision is Precision.AUTO
     assert config.model.n_filters_scale == 2
     assert config.model.gridsize == 1
     assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
@@ -164,7 +164,7 @@ def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
         (MODEL_GROUP, 'GridSize', 5, '[PtychoPINNModel] GridSize'),
         (MODEL_GROUP, 'AmpActivation', 'tanh', 'sigmoid, swish, softplus, relu'),
         (PLUGIN_GROUP, 'Device', 'tpu', 'auto, cpu, cuda'),
-        (PLUGIN_GROUP, 'Precision', 'fp8', '32-true'),
+        (PLUGIN_GROUP, 'Precision', 'fp8', 'auto, 32-true, bf16-mixed, 16-mixed'),
         (PLUGIN_GROUP, 'PhaseAlignment', 'local', 'none, greedy, global'),
         (PLUGIN_GROUP, 'ProbeRefinement', 'always', '[PtychoPINN] ProbeRefinement'),
         (PLUGIN_GROUP, 'ProbeRefinement', 'always', 'auto, on, off'),

@@ -426,7 +426,7 @@ def test_supervised_training_without_ground_truth_says_how_to_provide_it(
     [
         ('backend', 'jax', "Backend = 'jax'; valid values are tensorflow, pytorch"),
         ('device', 'gpu', "Device = 'gpu'; valid values are auto, cpu, cuda"),
-        ('precision', 'fp8', "Precision = 'fp8'; valid values are 32-true"),
+        ('precision', 'fp8', "Precision = 'fp8'; valid values are auto, 32-true"),
     ],
 )
 def test_an_unknown_settings_value_names_the_valid_values(

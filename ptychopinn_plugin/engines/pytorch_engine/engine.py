@@ -19,6 +19,7 @@ from ...core import physics
 from ...core.protocol import EpochReport, TrainingArrays
 from ...errors import DeviceUnavailableError, ReconstructionError
 from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
+from ..precision import resolve_precision
 from .network import PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -57,9 +58,15 @@ class PyTorchEngine:
         self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
     ) -> None:
         self._model = model
-        self._execution = execution
         self._device = _resolve_device(execution)
-        self._autocast_dtype = _AUTOCAST_DTYPES.get(Precision(execution.precision))
+        on_gpu = self._device.type == 'cuda'
+        self.precision = resolve_precision(
+            execution.precision,
+            on_gpu=on_gpu,
+            gpu_supports_bf16=on_gpu and torch.cuda.is_bf16_supported(including_emulation=False),
+        )
+        self._execution = execution.model_copy(update={'precision': self.precision})
+        self._autocast_dtype = _AUTOCAST_DTYPES.get(self.precision)
         if self._autocast_dtype is torch.float16 and self._device.type == 'cpu':
             self._autocast_dtype = torch.bfloat16  # as Lightning trains 16-mixed on a CPU
         self._channels_last = True

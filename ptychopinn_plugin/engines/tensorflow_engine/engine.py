@@ -26,6 +26,7 @@ from ...errors import (
     ReconstructionError,
 )
 from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
+from ..precision import resolve_precision
 from .network import PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
@@ -58,6 +59,15 @@ def _enable_memory_growth() -> list:
         except RuntimeError:  # already initialised: the setting can no longer change
             logger.debug('GPU %s already initialised; memory growth left as it is', gpu.name)
     return gpus
+
+
+def _gpu_supports_bf16() -> bool:
+    """Whether the first GPU computes bfloat16 natively (compute capability 8.0 or later)."""
+    gpus = tf.config.list_physical_devices('GPU')
+    if not gpus:
+        return False
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return tuple(details.get('compute_capability', (0, 0))) >= (8, 0)
 
 
 def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy | None]:
@@ -113,9 +123,13 @@ class TensorFlowEngine:
         self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
     ) -> None:
         self._model = model
-        self._execution = execution
         self._device, self._strategy = _placement(execution)
-        self._policy = _POLICIES[Precision(execution.precision)]
+        on_gpu = 'GPU' in self._device
+        self.precision = resolve_precision(
+            execution.precision, on_gpu=on_gpu, gpu_supports_bf16=on_gpu and _gpu_supports_bf16()
+        )
+        self._execution = execution.model_copy(update={'precision': self.precision})
+        self._policy = _POLICIES[self.precision]
         with self._scope():
             self._network: PtychoPINNNetwork | None = PtychoPINNNetwork(
                 model, dtype_policy=self._policy
@@ -147,7 +161,7 @@ class TensorFlowEngine:
             arrays,
             training,
             device=self._device,
-            precision=Precision(self._execution.precision),
+            precision=self.precision,
             strategy=self._strategy,
             jit_compile=JIT_COMPILE,
         )
