@@ -15,18 +15,21 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import __version__
 from .config import ExecutionConfig, InferenceConfig, PluginConfig, ProbeRefinement, TrainingConfig
-from .core.archive import Archive
+from .core.archive import Archive, TrainingState, save_archive
+from .core.checkpoint import fingerprint, history_of, resume_point
 from .core.consistency import WARN_NOISE_RATIO, DataConsistency, preflight_consistency
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
 from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
 from .core.probe_refinement import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
-from .core.protocol import Engine, EpochReport
+from .core.protocol import Engine, EpochReport, ResumePoint
 from .core.weights import (
     LOG_INTENSITY_SCALE,
     PHYSICS_WEIGHTS,
@@ -91,12 +94,25 @@ class TrainingRun:
     datasets : training scans (their probe, from the first scan, becomes the model's probe,
         after the probe refinement when ``config.training.probe_refinement`` asks for one).
     config : model, training and execution settings.
+    preflight : run the pre-training data check (and so the automatic probe refinement).
+    checkpoint : write a checkpoint here after every epoch (``core/checkpoint.py``), replacing
+        the previous one atomically; :meth:`resume_from` continues from one.
     """
 
     def __init__(
-        self, datasets: Sequence[TrainingData], config: PluginConfig, *, preflight: bool = True
+        self,
+        datasets: Sequence[TrainingData],
+        config: PluginConfig,
+        *,
+        preflight: bool = True,
+        checkpoint: Path | None = None,
     ) -> None:
         self.config = config
+        self.checkpoint = checkpoint
+        self._datasets = list(datasets)
+        self._fingerprint: dict[str, Any] | None = None
+        self._resume: ResumePoint | None = None
+        self.resumed_from: dict[str, Any] | None = None
         # the data are checked first (a stray position is refused before any memory is spent)
         self.prepared: PreparedTraining = prepare_training(datasets, config.model, config.training)
         for data, groups in zip(datasets, self.prepared.groups, strict=True):
@@ -122,6 +138,45 @@ class TrainingRun:
         self.history: list[EpochReport] = []
         self._seconds = 0.0
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What this run trains on (``core.checkpoint.fingerprint``), computed once."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self._datasets, self.config)
+        return self._fingerprint
+
+    def resume_from(self, checkpoint: Archive, path: Path) -> None:
+        """Continue the training of ``checkpoint`` (read from ``path``): its weights, history and
+        optimiser state, after checking that it trained on these data with these settings.
+
+        Raises
+        ------
+        ConfigurationError
+            When the checkpoint was trained on other data or with other settings, or has more
+            epochs than this run asks for.
+        """
+        point = resume_point(checkpoint, self.fingerprint(), path, self.config.training.num_epochs)
+        self.engine.set_weights(checkpoint.weights)
+        self.history = history_of(checkpoint)
+        self._seconds = float(checkpoint.training_summary.get('seconds') or 0.0)
+        finished = bool(self.history) and self.history[-1].stopped_early
+        self._resume = None if finished else point
+        self.resumed_from = {'path': str(path), 'epochs_completed': point.epochs_completed}
+        logger.info(
+            'resuming the training of %s after epoch %d of %d%s',
+            path,
+            point.epochs_completed,
+            self.config.training.num_epochs,
+            ' (it had stopped early: nothing left to train)' if finished else '',
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether no epoch is left (all ran, or the schedule stopped early)."""
+        last = self.history[-1] if self.history else None
+        return last is not None and (
+            last.stopped_early or last.epoch >= self.config.training.num_epochs
+        )
+
     def start_from(self, archive: Archive) -> None:
         """Load the network weights of ``archive``, keeping this run's physics (its probe and
         intensity scale, from its own data): fine-tuning."""
@@ -131,10 +186,15 @@ class TrainingRun:
 
     def epochs(self) -> Iterator[EpochReport]:
         """Train, yielding a report per finished epoch; stop iterating to cancel."""
+        if self.finished:
+            return
         start = time.perf_counter()
         try:
-            for report in self.engine.fit(self.prepared.arrays, self.config.training):
+            resume = self._resume
+            for report in self.engine.fit(self.prepared.arrays, self.config.training, resume):
                 self.history.append(report)
+                if self.checkpoint is not None:
+                    self._write_checkpoint(time.perf_counter() - start)
                 yield report
         except Exception as exc:
             if not is_out_of_memory(exc) or isinstance(exc, DeviceOutOfMemoryError):
@@ -149,7 +209,22 @@ class TrainingRun:
         finally:
             self._seconds += time.perf_counter() - start
 
-    def archive(self) -> Archive:
+    def _write_checkpoint(self, seconds_now: float) -> None:
+        assert self.checkpoint is not None
+        state = TrainingState(
+            history=[asdict(report) for report in self.history],
+            optimizer=self.engine.optimizer_state(),
+            fingerprint=self.fingerprint(),
+        )
+        archive = self.archive(seconds=self._seconds + seconds_now)
+        save_archive(
+            self.checkpoint,
+            replace(archive, training_state=state),
+            overwrite=True,
+            compress=False,
+        )
+
+    def archive(self, *, seconds: float | None = None) -> Archive:
         """The model as trained so far (weights of the last finished epoch)."""
         weights = self.engine.get_weights()
         last = self.history[-1] if self.history else None
@@ -160,8 +235,9 @@ class TrainingRun:
             'training_loss': [r.training_loss for r in self.history],
             'validation_loss': [r.validation_loss for r in self.history],
             'final_learning_rate': last.learning_rate if last else None,
-            'seconds': self._seconds,
+            'seconds': self._seconds if seconds is None else seconds,
             'precision': self.engine.precision.value,
+            'resumed_from': self.resumed_from,
             'preflight_consistency': [c.as_dict() if c else None for c in self.preflight],
             'probe_refinement': (
                 self.probe_refinement.as_dict() if self.probe_refinement is not None else None

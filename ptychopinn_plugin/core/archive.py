@@ -11,6 +11,10 @@ network is refused before memory is spent), and weights are parsed from their ``
 Saving writes a temporary file in the target directory and renames it, so an
 existing archive is replaced whole or not at all. Either engine loads an archive written by the
 other.
+
+A *checkpoint* (``core/checkpoint.py``) is an archive with a :class:`TrainingState`: a third
+member, ``optimizer.npz`` (Adam's moments in canonical names and layout, read as strictly as the
+weights), and the per-epoch history and the fingerprint of the data and settings in the manifest.
 """
 
 from __future__ import annotations
@@ -33,15 +37,26 @@ from pydantic import ValidationError
 from ..config import PluginConfig
 from ..errors import ArchiveError
 from .files import MAX_COMPRESSION_RATIO_MODEL, atomic_output, exceeds_declared_limits
+from .protocol import OptimizerState
 from .weights import check_weights, weight_specs
 
-__all__ = ['ARCHIVE_EXTENSION', 'Archive', 'load_archive', 'read_manifest', 'save_archive']
+__all__ = [
+    'ARCHIVE_EXTENSION',
+    'Archive',
+    'TrainingState',
+    'load_archive',
+    'read_manifest',
+    'save_archive',
+]
 
 ARCHIVE_EXTENSION = '.zip'
 FORMAT_NAME = 'ptychopinn-plugin-model'
 FORMAT_VERSION = 1
 MANIFEST = 'manifest.json'
 WEIGHTS = 'weights.npz'
+OPTIMIZER = 'optimizer.npz'
+"""The optimiser's moments, only in checkpoints (``first.<weight>``, ``second.<weight>``)."""
+_MOMENTS = ('first', 'second')
 MAX_MANIFEST_BYTES = 4 * 1024**2
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 """Declared uncompressed sizes above these are refused before anything is decompressed."""
@@ -49,6 +64,22 @@ NPY_HEADER_BYTES = 4096
 """Room for one ``.npy`` header (NumPy writes 128 bytes; a hand-made header may be longer)."""
 ZIP_ENTRY_OVERHEAD_BYTES = 512
 """Local and central zip headers of one ``weights.npz`` member, with its name."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingState:
+    """What continuing an interrupted training needs besides the weights (``core/checkpoint.py``).
+
+    Attributes
+    ----------
+    history : one dict per finished epoch (the fields of ``EpochReport``).
+    optimizer : Adam's state after the last of them.
+    fingerprint : what the training was run on (data checksum and settings), checked on resume.
+    """
+
+    history: list[dict[str, Any]]
+    optimizer: OptimizerState
+    fingerprint: dict[str, Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +92,8 @@ class Archive:
     training_summary: dict[str, Any] = field(default_factory=dict)
     trained_backend: str = ''
     framework_versions: dict[str, str] = field(default_factory=dict)
+    training_state: TrainingState | None = None
+    """Only in a checkpoint: what resuming its training needs."""
 
     def __post_init__(self) -> None:
         check_weights(self.config.model, self.weights)
@@ -70,17 +103,35 @@ def _sha256(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def save_archive(path: Path | str, archive: Archive, *, overwrite: bool = False) -> Path:
-    """Write ``archive`` to ``path`` (``.zip``) atomically; refuse to overwrite unless asked."""
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    plain = {name: np.asarray(value, np.float32) for name, value in arrays.items()}
+    np.savez(buffer, **plain)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+    return buffer.getvalue()
+
+
+def save_archive(
+    path: Path | str, archive: Archive, *, overwrite: bool = False, compress: bool = True
+) -> Path:
+    """Write ``archive`` to ``path`` (``.zip``) atomically; refuse to overwrite unless asked.
+
+    ``compress``: deflate the members (off for checkpoints, written every epoch: float weights
+    shrink little and deflating them takes time).
+    """
     path = Path(path)
     if path.suffix != ARCHIVE_EXTENSION:
         raise ArchiveError(f'model archives end in {ARCHIVE_EXTENSION}, got {path.name!r}')
     if path.exists() and not overwrite:
         raise FileExistsError(f'{path} exists; choose another name or allow overwriting')
-    buffer = io.BytesIO()
-    weights = {name: np.asarray(value, np.float32) for name, value in archive.weights.items()}
-    np.savez(buffer, **weights)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
-    weights_bytes = buffer.getvalue()
+    weights_bytes = _npz_bytes(archive.weights)
+    members = {WEIGHTS: weights_bytes}
+    state = archive.training_state
+    if state is not None:
+        optimizer = state.optimizer
+        members[OPTIMIZER] = _npz_bytes(
+            {f'first.{name}': value for name, value in optimizer.first_moments.items()}
+            | {f'second.{name}': value for name, value in optimizer.second_moments.items()}
+        )
     manifest = {
         'format': FORMAT_NAME,
         'format_version': FORMAT_VERSION,
@@ -93,14 +144,25 @@ def save_archive(path: Path | str, archive: Archive, *, overwrite: bool = False)
         'normalization': archive.normalization,
         'training_summary': archive.training_summary,
         'framework_versions': archive.framework_versions,
-        'members': {WEIGHTS: {'sha256': _sha256(weights_bytes), 'bytes': len(weights_bytes)}},
+        'members': {
+            name: {'sha256': _sha256(payload), 'bytes': len(payload)}
+            for name, payload in members.items()
+        },
     }
+    if state is not None:
+        manifest['training_state'] = {
+            'history': state.history,
+            'fingerprint': state.fingerprint,
+            'optimizer_step': state.optimizer.step,
+        }
+    compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with (
         atomic_output(path) as temporary,
-        zipfile.ZipFile(temporary, 'w', compression=zipfile.ZIP_DEFLATED) as zf,
+        zipfile.ZipFile(temporary, 'w', compression=compression) as zf,
     ):
         zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-        zf.writestr(WEIGHTS, weights_bytes)
+        for name, payload in members.items():
+            zf.writestr(name, payload)
     return path
 
 
@@ -125,23 +187,16 @@ def load_archive(path: Path | str) -> Archive:
         manifest = _manifest(zf, path)
         config = _config(manifest, path)
         specs = {spec.name: spec.shape for spec in weight_specs(config.model)}
-        limit = _weights_bytes_bound(specs)
-        declared = manifest['members'][WEIGHTS].get('bytes')
-        if not isinstance(declared, int) or isinstance(declared, bool) or not 0 < declared <= limit:
-            raise ArchiveError(
-                f'{path}: the manifest declares {declared!r} bytes of weights, but a '
-                f'{_describe(config)} network needs at most {limit}; the manifest is corrupt or '
-                'was edited'
-            )
-        payload = _read_member(zf, WEIGHTS, declared, path)
-    if len(payload) != declared:
-        raise ArchiveError(
-            f'{path}: weights.npz holds {len(payload)} bytes but the manifest declares {declared}; '
-            'the file is truncated or was edited'
-        )
-    if _sha256(payload) != manifest['members'][WEIGHTS].get('sha256'):
-        raise ArchiveError(f'{path}: weights.npz does not match its checksum; the file is corrupt')
-    weights = _read_weights(payload, specs, path)
+        payload = _checked_member(zf, manifest, WEIGHTS, specs, config, path)
+        weights = _read_weights(payload, specs, path)
+        training_state = None
+        if OPTIMIZER in zf.namelist():
+            moment_specs = {
+                f'{kind}.{name}': shape for kind in _MOMENTS for name, shape in specs.items()
+            }
+            payload = _checked_member(zf, manifest, OPTIMIZER, moment_specs, config, path)
+            moments = _read_weights(payload, moment_specs, path)
+            training_state = _training_state(manifest, moments, path)
     return Archive(
         config=config,
         weights=weights,
@@ -151,7 +206,64 @@ def load_archive(path: Path | str) -> Archive:
         framework_versions={
             str(k): str(v) for k, v in _mapping(manifest, 'framework_versions', path).items()
         },
+        training_state=training_state,
     )
+
+
+def _checked_member(
+    zf: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    name: str,
+    specs: dict[str, tuple[int, ...]],
+    config: PluginConfig,
+    path: Path,
+) -> bytes:
+    """The bytes of the array member ``name``, within the size its arrays imply and checksummed."""
+    record = manifest['members'].get(name)
+    if not isinstance(record, dict):
+        raise ArchiveError(f'{path}: manifest.json lacks the checksum of {name}')
+    limit = _weights_bytes_bound(specs)
+    declared = record.get('bytes')
+    if not isinstance(declared, int) or isinstance(declared, bool) or not 0 < declared <= limit:
+        raise ArchiveError(
+            f'{path}: the manifest declares {declared!r} bytes of {name}, but a '
+            f'{_describe(config)} network needs at most {limit}; the manifest is corrupt or '
+            'was edited'
+        )
+    payload = _read_member(zf, name, declared, path)
+    if len(payload) != declared:
+        raise ArchiveError(
+            f'{path}: {name} holds {len(payload)} bytes but the manifest declares {declared}; '
+            'the file is truncated or was edited'
+        )
+    if _sha256(payload) != record.get('sha256'):
+        raise ArchiveError(f'{path}: {name} does not match its checksum; the file is corrupt')
+    return payload
+
+
+def _training_state(
+    manifest: dict[str, Any], moments: dict[str, np.ndarray], path: Path
+) -> TrainingState:
+    record = _mapping(manifest, 'training_state', path)
+    history, fingerprint = record.get('history'), record.get('fingerprint')
+    step = record.get('optimizer_step')
+    first = {k.removeprefix('first.'): v for k, v in moments.items() if k.startswith('first.')}
+    second = {k.removeprefix('second.'): v for k, v in moments.items() if k.startswith('second.')}
+    if (
+        not isinstance(history, list)
+        or not all(isinstance(epoch, dict) for epoch in history)
+        or not isinstance(fingerprint, dict)
+        or not isinstance(step, int)
+        or isinstance(step, bool)
+        or step < 0
+        or set(first) != set(second)
+    ):
+        raise ArchiveError(
+            f'{path}: the training state of this checkpoint is incomplete or corrupt (history, '
+            'fingerprint, optimiser step, matching first and second moments); start the training '
+            'again without it'
+        )
+    return TrainingState(history, OptimizerState(step, first, second), fingerprint)
 
 
 def _describe(config: PluginConfig) -> str:
@@ -179,11 +291,12 @@ def _open(path: Path) -> zipfile.ZipFile:
             'choose a model.zip written by ptychopinn-plugin'
         ) from exc
     names = zf.namelist()
-    if sorted(names) != sorted([MANIFEST, WEIGHTS]):
+    if sorted(names) not in (sorted([MANIFEST, WEIGHTS]), sorted([MANIFEST, WEIGHTS, OPTIMIZER])):
         zf.close()
         raise ArchiveError(
             f'{path} holds {names[:6]}, not the members of a ptychopinn-plugin model '
-            f"({MANIFEST}, {WEIGHTS}); it may be another program's file"
+            f'({MANIFEST}, {WEIGHTS}, and {OPTIMIZER} in a checkpoint); it may be another '
+            "program's file"
         )
     for info in zf.infolist():
         mode = info.external_attr >> 16
@@ -191,7 +304,7 @@ def _open(path: Path) -> zipfile.ZipFile:
             zf.close()
             raise ArchiveError(
                 f'{path}: member {info.filename} is a symbolic link, a directory or encrypted; a '
-                'model archive holds two plain files. Refusing it'
+                'model archive holds plain files only. Refusing it'
             )
     return zf
 

@@ -23,6 +23,8 @@ __all__ = [
     'Engine',
     'EngineFactory',
     'EpochReport',
+    'OptimizerState',
+    'ResumePoint',
     'TrainingArrays',
     'check_training_arrays',
     'needs_truth',
@@ -114,6 +116,38 @@ class EpochReport:
     stopped_early: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class OptimizerState:
+    """Adam's state after a number of steps, in canonical names and layout (``core/weights.py``).
+
+    Both engines define the moments alike (``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    bias-corrected by the step count), so the state moves between them as the weights do.
+
+    Attributes
+    ----------
+    step : optimiser steps taken.
+    first_moments, second_moments : ndarray float32 per trainable canonical weight, of its shape.
+    """
+
+    step: int
+    first_moments: dict[str, np.ndarray]
+    second_moments: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class ResumePoint:
+    """Where a resumed training continues (``Engine.fit(..., resume=)``).
+
+    The engine restores the optimiser and replays ``monitored_losses`` through the schedule
+    (``core.schedule.EpochMonitor.replayed``), so epoch ``epochs_completed + 1`` runs with the
+    learning rate, plateau counters and group order an uninterrupted training would have had.
+    """
+
+    epochs_completed: int
+    monitored_losses: tuple[float, ...]
+    optimizer: OptimizerState
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What both engines implement (``tensorflow_engine.engine`` and ``pytorch_engine.engine``)."""
@@ -122,12 +156,22 @@ class Engine(Protocol):
     precision: Precision
     """The precision the engine runs (``Precision.AUTO`` resolved, ``engines/precision.py``)."""
 
-    def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
+    def fit(
+        self,
+        arrays: TrainingArrays,
+        training: TrainingConfig,
+        resume: ResumePoint | None = None,
+    ) -> Iterator[EpochReport]:
         """Train, yielding a report after each epoch.
 
         The caller may stop iterating at any yield; the engine then holds the weights of the last
-        finished epoch and is ready for ``predict`` or another ``fit``.
+        finished epoch and is ready for ``predict`` or another ``fit``. With ``resume`` (and the
+        weights of that epoch set), training continues at epoch ``resume.epochs_completed + 1``.
         """
+        ...
+
+    def optimizer_state(self) -> OptimizerState:
+        """While ``fit`` is paused at a yield: the optimiser's state after the reported epoch."""
         ...
 
     def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:

@@ -14,7 +14,14 @@ import numpy as np
 
 from ..config import TrainingConfig
 
-__all__ = ['ADAM_BETAS', 'ADAM_EPSILON', 'PLATEAU_MIN_DELTA', 'EpochMonitor', 'epoch_order']
+__all__ = [
+    'ADAM_BETAS',
+    'ADAM_EPSILON',
+    'PLATEAU_MIN_DELTA',
+    'EpochMonitor',
+    'epoch_order',
+    'monitored_loss',
+]
 
 ADAM_BETAS = (0.9, 0.999)
 """Adam's moment decay rates in both engines (the frameworks' common defaults)."""
@@ -75,6 +82,21 @@ class EpochMonitor:
             min_learning_rate=training.min_learning_rate,
             stop_patience=training.early_stopping_patience,
         )
+
+    @classmethod
+    def replayed(cls, training: TrainingConfig, losses: tuple[float, ...]) -> EpochMonitor:
+        """The monitor after the epochs whose monitored ``losses`` are given (a resumed
+        training): its learning rate is the one the next epoch runs with."""
+        monitor = cls.from_training(training)
+        for loss in losses:
+            monitor.update(float(loss))
+        return monitor
+
+
+def monitored_loss(training_loss: float, validation_loss: float | None) -> float:
+    """The loss the schedule watches: the validation loss when there is one, else the training
+    loss."""
+    return validation_loss if validation_loss is not None else training_loss
 
 
 def epoch_order(num_groups: int, seed: int, epoch: int) -> np.ndarray:

@@ -42,6 +42,7 @@ import numpy as np
 from ..config import (
     ExecutionConfig,
     InferenceConfig,
+    Mode,
     ModelConfig,
     PluginConfig,
     Precision,
@@ -50,7 +51,7 @@ from ..config import (
 )
 from ..core import metrics, simulate
 from ..core.archive import save_archive
-from ..core.stitching import scanned_region_mask
+from ..core.stitching import extract_patches, scanned_region_mask
 from .baseline import DEFAULT_BENCH_VENV
 from .report import (
     Status,
@@ -109,6 +110,7 @@ def _scans(args: argparse.Namespace):
 def _config(args: argparse.Namespace) -> tuple[PluginConfig, dict[str, object]]:
     """The plugin's default configuration with the command's overrides (also returned)."""
     requested = {
+        'mode': args.mode,
         'n_filters_scale': args.n_filters_scale,
         'gridsize': args.gridsize,
         'num_epochs': args.epochs,
@@ -149,8 +151,12 @@ def _pinn_in_process(
     training_warnings: list[str] = []
     if model is None:
         start = time.perf_counter()
+        data = train.training_data()
+        if config.model.mode is Mode.SUPERVISED:  # the simulation's object is the known truth
+            patches = extract_patches(train.truth, data.positions_px, data.pattern_size_px)
+            data = replace(data, ground_truth_patches=patches)
         with _warnings_logged() as training_warnings:
-            run = TrainingRun([train.training_data()], config)
+            run = TrainingRun([data], config)
             history = [asdict(report) for report in run.epochs()]
             archive = run.archive()
             run.release()
@@ -529,6 +535,12 @@ def _parser() -> argparse.ArgumentParser:
         default=ExecutionConfig().precision.value,
         help='network precision for training and reconstruction (default: %(default)s)',
     )
+    parser.add_argument(
+        '--mode',
+        choices=[m.value for m in Mode],
+        help='training mode (default: the plugin default, pinn); supervised trains on the '
+        "training scan's known object (in process only)",
+    )
     parser.add_argument('--epochs', type=int, help='training epochs (default: the plugin default)')
     parser.add_argument('--n-filters-scale', type=int, help='NumFiltersScale (default: plugin)')
     parser.add_argument('--gridsize', type=int, help='GridSize (default: the plugin default)')
@@ -600,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         args.num_points = 1024
     if args.through_ptychodus and (args.model or args.refine_iterations or args.fine_tune_epochs):
         _parser().error('--model, --refine-iterations and --fine-tune-epochs work in process only')
+    if args.through_ptychodus and args.mode == Mode.SUPERVISED.value:
+        _parser().error('--mode supervised works in process only')
     load = prepare_output(args.out)
     start = time.perf_counter()
     result = run_benchmark(args)

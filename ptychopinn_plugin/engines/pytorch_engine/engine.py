@@ -9,14 +9,14 @@ physics always in float32).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from ...config import Backend, ExecutionConfig, ModelConfig, Precision, TrainingConfig
 from ...core import physics
-from ...core.protocol import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, OptimizerState, ResumePoint, TrainingArrays
 from ...errors import DeviceUnavailableError, ReconstructionError
 from ..chunking import predict_chunk_groups, predict_in_chunks, prediction_arrays
 from ..precision import resolve_precision
@@ -72,6 +72,7 @@ class PyTorchEngine:
         self._channels_last = True
         kind = 'gpu' if self._device.type == 'cuda' else 'cpu'
         self._chunk = predict_chunk_groups(model, PREDICT_CHUNK_PATTERNS[kind])  # halved on OOM
+        self._optimizer_state: Callable[[], OptimizerState] | None = None
         network = PtychoPINNNetwork(model)
         set_canonical_weights(network, weights)
         self._network: PtychoPINNNetwork | None = network.to(
@@ -141,15 +142,27 @@ class PyTorchEngine:
 
     # -- training ------------------------------------------------------------------------------
 
-    def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
-        return fit_network(
+    def fit(
+        self,
+        arrays: TrainingArrays,
+        training: TrainingConfig,
+        resume: ResumePoint | None = None,
+    ) -> Iterator[EpochReport]:
+        epochs, self._optimizer_state = fit_network(
             self._live_network(),
             arrays,
             training,
             execution=self._execution,
             device=self._device,
             channels_last=self._channels_last,
+            resume=resume,
         )
+        return epochs
+
+    def optimizer_state(self) -> OptimizerState:
+        if self._optimizer_state is None:
+            raise ReconstructionError('optimizer_state: this engine has not trained yet')
+        return self._optimizer_state()
 
     # -- memory --------------------------------------------------------------------------------
 

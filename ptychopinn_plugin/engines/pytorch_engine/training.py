@@ -27,12 +27,18 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ...config import ExecutionConfig, ModelConfig, TrainingConfig
 from ...core import physics
 from ...core.losses import LossTerm, loss_terms, weighted_sum
-from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
-from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
+from ...core.protocol import (
+    EpochReport,
+    OptimizerState,
+    ResumePoint,
+    TrainingArrays,
+    check_training_arrays,
+)
+from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order, monitored_loss
 from ...core.weights import trainable_physics
 from .losses import pinn_loss, realspace_mae, realspace_mse
 from .network import PtychoPINNNetwork
-from .weights import canonical_parameters
+from .weights import canonical_parameters, get_optimizer_state, set_optimizer_state
 
 __all__ = [
     'EpochOrderSampler',
@@ -107,10 +113,10 @@ class EpochOrderSampler(Sampler[int]):
     and splits each epoch's order between the processes.
     """
 
-    def __init__(self, num_groups: int, seed: int) -> None:
+    def __init__(self, num_groups: int, seed: int, epochs_done: int = 0) -> None:
         self.num_groups = num_groups
         self.seed = seed
-        self.epoch = 0
+        self.epoch = epochs_done
 
     def __len__(self) -> int:
         return self.num_groups
@@ -121,13 +127,19 @@ class EpochOrderSampler(Sampler[int]):
 
 
 def make_dataloaders(
-    arrays: TrainingArrays, training: TrainingConfig, *, use_truth: bool, pin_memory: bool
+    arrays: TrainingArrays,
+    training: TrainingConfig,
+    *,
+    use_truth: bool,
+    pin_memory: bool,
+    epochs_done: int = 0,
 ) -> tuple[DataLoader, DataLoader | None]:
-    """Seeded shuffled training loader and sequential validation loader (None without groups)."""
+    """Seeded shuffled training loader (its first epoch ``epochs_done + 1``) and sequential
+    validation loader (None without groups)."""
     train = DataLoader(
         GroupDataset(_group_tensors(arrays, arrays.train_indices, use_truth)),
         batch_size=training.batch_size,
-        sampler=EpochOrderSampler(arrays.train_indices.size, training.seed),
+        sampler=EpochOrderSampler(arrays.train_indices.size, training.seed, epochs_done),
         collate_fn=_keep_batch,
         num_workers=0,
         pin_memory=pin_memory,
@@ -162,6 +174,7 @@ class PtychoPINNModule(pl.LightningModule):
         *,
         canvas_px: int,
         channels_last: bool,
+        resume: ResumePoint | None = None,
     ) -> None:
         super().__init__()
         self.network = network
@@ -169,6 +182,8 @@ class PtychoPINNModule(pl.LightningModule):
         self.training_config = training
         self.canvas_px = canvas_px
         self.channels_last = channels_last
+        self.resume = resume
+        self.optimizer: torch.optim.Optimizer | None = None
         self._sums: dict[str, list[torch.Tensor]] = {}
 
     def configure_optimizers(self):
@@ -176,9 +191,23 @@ class PtychoPINNModule(pl.LightningModule):
         parameters = [p for p in self.network.parameters() if p.requires_grad]
         # the learning rate follows core.schedule.EpochMonitor, applied by EpochReporter between
         # epochs, so both engines share one schedule
-        return torch.optim.Adam(
-            parameters, lr=training.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON
+        learning_rate = training.learning_rate
+        if self.resume is not None:
+            learning_rate = EpochMonitor.replayed(
+                training, self.resume.monitored_losses
+            ).learning_rate
+        self.optimizer = torch.optim.Adam(
+            parameters, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON
         )
+        if self.resume is not None:
+            set_optimizer_state(self.optimizer, self.network, self.resume.optimizer)
+        return self.optimizer
+
+    def optimizer_state(self) -> OptimizerState:
+        """Adam's state now (after the epoch last reported, while the training waits)."""
+        if self.optimizer is None:
+            raise RuntimeError('the optimiser is built when training starts')
+        return get_optimizer_state(self.optimizer, self.network)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = batch['inputs']
@@ -258,9 +287,15 @@ class EpochReporter(pl.Callback):
     this epoch (its weights are kept).
     """
 
-    def __init__(self, training: TrainingConfig, on_report: Callable[[EpochReport], bool]) -> None:
+    def __init__(
+        self,
+        training: TrainingConfig,
+        on_report: Callable[[EpochReport], bool],
+        resume: ResumePoint | None = None,
+    ) -> None:
         self.num_epochs = training.num_epochs
-        self.monitor = EpochMonitor.from_training(training)
+        self.epochs_done = resume.epochs_completed if resume is not None else 0
+        self.monitor = EpochMonitor.replayed(training, resume.monitored_losses if resume else ())
         self.on_report = on_report
         self.started = 0.0
 
@@ -276,17 +311,16 @@ class EpochReporter(pl.Callback):
         validation_loss = pl_module.epoch_loss('val')
         seconds = time.perf_counter() - self.started
         learning_rate = float(trainer.optimizers[0].param_groups[0]['lr'])
-        stop_early = self._stop_early(
-            validation_loss if validation_loss is not None else training_loss
-        )
-        stop_early = stop_early and trainer.current_epoch + 1 < self.num_epochs
+        epoch = self.epochs_done + trainer.current_epoch + 1
+        stop_early = self._stop_early(monitored_loss(training_loss, validation_loss))
+        stop_early = stop_early and epoch < self.num_epochs
         stop_early = trainer.strategy.reduce_boolean_decision(stop_early, all=False)
         for optimizer in trainer.optimizers:  # the schedule's rate for the next epoch
             for group in optimizer.param_groups:
                 group['lr'] = self.monitor.learning_rate
         parameters = pl_module.network.physics
         report = EpochReport(
-            epoch=trainer.current_epoch + 1,
+            epoch=epoch,
             num_epochs=self.num_epochs,
             training_loss=float(training_loss),
             validation_loss=validation_loss,
@@ -325,8 +359,10 @@ def build_trainer(
     *,
     accelerator: str,
     callbacks: list[pl.Callback],
+    epochs_done: int = 0,
 ) -> pl.Trainer:
-    """A Trainer that writes nothing: no logger, checkpoints, progress bar or model summary."""
+    """A Trainer that writes nothing (no logger, checkpoints, progress bar or model summary) and
+    runs the epochs after ``epochs_done``."""
     _ignore_known_warnings()
     with _quiet_lightning():
         return pl.Trainer(
@@ -335,7 +371,7 @@ def build_trainer(
             num_nodes=execution.num_nodes,
             strategy=execution.strategy,
             precision=execution.precision.value,
-            max_epochs=training.num_epochs,
+            max_epochs=training.num_epochs - epochs_done,
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -401,11 +437,14 @@ def fit_network(
     execution: ExecutionConfig,
     device: torch.device,
     channels_last: bool,
-) -> Iterator[EpochReport]:
+    resume: ResumePoint | None = None,
+) -> tuple[Iterator[EpochReport], Callable[[], OptimizerState]]:
     """Train ``network`` in place, one epoch per step of the returned iterator.
 
     The arrays are checked and the physics parameters set trainable or not now (errors surface
-    here, not at the first epoch); the epochs run as the caller iterates.
+    here, not at the first epoch); the epochs run as the caller iterates. With ``resume`` the
+    optimiser's state is restored and training continues at the epoch after
+    ``resume.epochs_completed``.
 
     Parameters
     ----------
@@ -415,20 +454,28 @@ def fit_network(
     execution : devices, nodes, strategy and precision of the Lightning Trainer.
     device : the engine's device; the network is back on it after training.
     channels_last : feed the generator channels-last tensors.
+    resume : where an interrupted training continues (its weights already in ``network``).
 
     Returns
     -------
     Iterator of EpochReport
         One after each epoch; the network holds that epoch's weights while the caller looks at
         it, and keeps them when the caller stops iterating.
+    Callable
+        The optimiser's state (``OptimizerState``) after the epoch last reported.
     """
     model = network.config
     use_truth = check_training_arrays(arrays, model, training)
     parameters = canonical_parameters(network)
     for name, trainable in trainable_physics(model, training).items():
         parameters[name].requires_grad_(trainable)
+    epochs_done = resume.epochs_completed if resume is not None else 0
     train_loader, validation_loader = make_dataloaders(
-        arrays, training, use_truth=use_truth, pin_memory=device.type == 'cuda'
+        arrays,
+        training,
+        use_truth=use_truth,
+        pin_memory=device.type == 'cuda',
+        epochs_done=epochs_done,
     )
     module = PtychoPINNModule(
         network,
@@ -436,19 +483,23 @@ def fit_network(
         training,
         canvas_px=physics.padded_canvas_size_px(model.pattern_size_px, arrays.offsets_px),
         channels_last=channels_last,
+        resume=resume,
     )
 
     def train(on_report: Callable[[EpochReport], bool]) -> None:
+        if epochs_done >= training.num_epochs:
+            return  # nothing left to train
         torch.manual_seed(training.seed)
         trainer = build_trainer(
             execution,
             training,
             accelerator=device.type,
-            callbacks=[EpochReporter(training, on_report)],
+            callbacks=[EpochReporter(training, on_report, resume)],
+            epochs_done=epochs_done,
         )
         trainer.fit(module, train_loader, validation_loader)
 
-    return _epochs(network, device, train)
+    return _epochs(network, device, train), module.optimizer_state
 
 
 def _epochs(

@@ -12,14 +12,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ...config import Backend, Device, ExecutionConfig, ModelConfig, Precision, TrainingConfig
-from ...core.protocol import EpochReport, TrainingArrays
+from ...core.protocol import EpochReport, OptimizerState, ResumePoint, TrainingArrays
 from ...errors import (
     ConfigurationError,
     DeviceUnavailableError,
@@ -136,6 +136,7 @@ class TensorFlowEngine:
             )
         set_canonical_weights(self._network, weights)
         self._predict_functions: dict[tuple[str, int, int], object] = {}
+        self._optimizer_state: Callable[[], OptimizerState] | None = None
         kind = 'gpu' if 'GPU' in self._device else 'cpu'
         patterns = PREDICT_CHUNK_PATTERNS[kind] * model.num_channels
         self._chunk = predict_chunk_groups(model, patterns)  # halved on out-of-memory
@@ -154,9 +155,14 @@ class TensorFlowEngine:
             raise ReconstructionError('this TensorFlow engine was released; build a new engine')
         return self._network
 
-    def fit(self, arrays: TrainingArrays, training: TrainingConfig) -> Iterator[EpochReport]:
+    def fit(
+        self,
+        arrays: TrainingArrays,
+        training: TrainingConfig,
+        resume: ResumePoint | None = None,
+    ) -> Iterator[EpochReport]:
         """Train, yielding an :class:`EpochReport` after each epoch (stop any time)."""
-        return fit_network(
+        epochs, self._optimizer_state = fit_network(
             self._live_network(),
             arrays,
             training,
@@ -164,7 +170,14 @@ class TensorFlowEngine:
             precision=self.precision,
             strategy=self._strategy,
             jit_compile=JIT_COMPILE,
+            resume=resume,
         )
+        return epochs
+
+    def optimizer_state(self) -> OptimizerState:
+        if self._optimizer_state is None:
+            raise ReconstructionError('optimizer_state: this engine has not trained yet')
+        return self._optimizer_state()
 
     def _compiled(self, kind: str, canvas_px: int, chunk: int):
         key = (kind, canvas_px, chunk)

@@ -26,12 +26,18 @@ import tensorflow as tf
 
 from ...config import Mode, Precision, TrainingConfig
 from ...core.losses import LossTerm, loss_terms, weighted_sum
-from ...core.protocol import EpochReport, TrainingArrays, check_training_arrays
-from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order
+from ...core.protocol import (
+    EpochReport,
+    OptimizerState,
+    ResumePoint,
+    TrainingArrays,
+    check_training_arrays,
+)
+from ...core.schedule import ADAM_BETAS, ADAM_EPSILON, EpochMonitor, epoch_order, monitored_loss
 from ...core.weights import trainable_physics
 from .losses import pinn_loss, realspace_mae, realspace_mse
 from .network import PtychoPINNNetwork
-from .weights import canonical_parameters
+from .weights import canonical_parameters, get_optimizer_state, set_optimizer_state
 
 logger = logging.getLogger(__name__)
 
@@ -231,11 +237,13 @@ def fit_network(
     precision: Precision = Precision.FP32,
     strategy: tf.distribute.Strategy | None = None,
     jit_compile: bool = False,
-) -> Iterator[EpochReport]:
+    resume: ResumePoint | None = None,
+) -> tuple[Iterator[EpochReport], Callable[[], OptimizerState]]:
     """Train ``network`` in place, one epoch per step of the returned iterator.
 
     The arrays are checked and the optimiser built now (errors surface here, not at the first
-    epoch); the epochs run as the caller iterates.
+    epoch); the epochs run as the caller iterates. With ``resume`` the optimiser's state is
+    restored and training continues at the epoch after ``resume.epochs_completed``.
 
     Parameters
     ----------
@@ -246,12 +254,15 @@ def fit_network(
     precision : network precision (loss scaling for float16).
     strategy : a ``tf.distribute`` strategy whose scope holds the network, or None (one device).
     jit_compile : compile the steps with XLA.
+    resume : where an interrupted training continues (its weights already in ``network``).
 
     Returns
     -------
     Iterator of EpochReport
         One after each epoch; the network holds that epoch's weights while the caller looks at
         it, and keeps them when the caller stops iterating.
+    Callable
+        The optimiser's state (``OptimizerState``) after the epoch last reported.
     """
     config = network.config
     uses_truth = check_training_arrays(arrays, config, training)
@@ -263,6 +274,8 @@ def fit_network(
     with strategy.scope() if strategy is not None else tf.device(device):
         optimizer = make_optimizer(training.learning_rate, precision)
         optimizer.build(variables)
+        if resume is not None:
+            set_optimizer_state(optimizer, network, resume.optimizer)
     steps = _build_steps(
         network,
         training,
@@ -273,7 +286,10 @@ def fit_network(
         strategy,
         jit_compile,
     )
-    return _epochs(network, steps, optimizer, arrays, training, uses_truth, device, strategy)
+    epochs = _epochs(
+        network, steps, optimizer, arrays, training, uses_truth, device, strategy, resume
+    )
+    return epochs, lambda: get_optimizer_state(optimizer, network)
 
 
 def _epochs(
@@ -285,13 +301,15 @@ def _epochs(
     uses_truth: bool,
     device: str,
     strategy: tf.distribute.Strategy | None,
+    resume: ResumePoint | None,
 ) -> Iterator[EpochReport]:
     tf.random.set_seed(training.seed)
     columns = _arrays(arrays, uses_truth)
     train_indices = np.asarray(arrays.train_indices, np.int64)
     validation_indices = np.asarray(arrays.validation_indices, np.int64)
-    monitor = EpochMonitor.from_training(training)
-    for epoch in range(1, training.num_epochs + 1):
+    done = resume.epochs_completed if resume is not None else 0
+    monitor = EpochMonitor.replayed(training, resume.monitored_losses if resume else ())
+    for epoch in range(done + 1, training.num_epochs + 1):
         started = time.perf_counter()
         learning_rate = monitor.learning_rate
         with tf.device(device):  # entered per epoch: a device scope must not span a yield
@@ -309,8 +327,10 @@ def _epochs(
                 validation_loss = float(tf.add_n(sums)) / validation_indices.size
         if not math.isfinite(training_loss):
             logger.warning('epoch %d: the training loss is %s', epoch, training_loss)
-        monitored = validation_loss if validation_loss is not None else training_loss
-        stop = monitor.update(monitored) and epoch < training.num_epochs
+        stop = (
+            monitor.update(monitored_loss(training_loss, validation_loss))
+            and epoch < training.num_epochs
+        )
         yield EpochReport(
             epoch=epoch,
             num_epochs=training.num_epochs,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ...core.protocol import OptimizerState
 from ...core.weights import (
     LOG_INTENSITY_SCALE,
     PROBE_IMAG,
@@ -19,7 +20,13 @@ from ...core.weights import (
 )
 from .network import PtychoPINNNetwork
 
-__all__ = ['canonical_parameters', 'get_canonical_weights', 'set_canonical_weights']
+__all__ = [
+    'canonical_parameters',
+    'get_canonical_weights',
+    'get_optimizer_state',
+    'set_canonical_weights',
+    'set_optimizer_state',
+]
 
 
 def canonical_parameters(network: PtychoPINNNetwork) -> dict[str, keras.Variable]:
@@ -63,3 +70,43 @@ def set_canonical_weights(network: PtychoPINNNetwork, weights: dict[str, np.ndar
     check_weights(network.config, weights)
     for name, variable in canonical_parameters(network).items():
         variable.assign(np.asarray(weights[name], dtype=np.float32))
+
+
+def _adam_slots(optimizer: keras.optimizers.Optimizer, network: PtychoPINNNetwork) -> dict:
+    """(momentum, velocity) variables of Adam per trainable canonical weight."""
+    adam = getattr(optimizer, 'inner_optimizer', optimizer)  # under a LossScaleOptimizer
+    slots = {}
+    for name, variable in canonical_parameters(network).items():
+        if variable.trainable:
+            index = adam._get_variable_index(variable)  # Keras 3 keeps no public accessor
+            slots[name] = (adam._momentums[index], adam._velocities[index])
+    return slots
+
+
+def get_optimizer_state(
+    optimizer: keras.optimizers.Optimizer, network: PtychoPINNNetwork
+) -> OptimizerState:
+    """Adam's step count and moments, keyed by canonical name (Keras's layout is canonical)."""
+    adam = getattr(optimizer, 'inner_optimizer', optimizer)
+    first, second = {}, {}
+    for name, (momentum, velocity) in _adam_slots(optimizer, network).items():
+        first[name] = np.array(momentum.value.numpy(), dtype=np.float32, copy=True)
+        second[name] = np.array(velocity.value.numpy(), dtype=np.float32, copy=True)
+    return OptimizerState(int(adam.iterations.numpy()), first, second)
+
+
+def set_optimizer_state(
+    optimizer: keras.optimizers.Optimizer, network: PtychoPINNNetwork, state: OptimizerState
+) -> None:
+    """Load ``state`` into a built Adam (built for the trainable weights ``state`` holds)."""
+    slots = _adam_slots(optimizer, network)
+    if set(slots) != set(state.first_moments) or set(slots) != set(state.second_moments):
+        raise ValueError(
+            f'the optimiser state holds moments of {sorted(state.first_moments)}, but this '
+            f'training trains {sorted(slots)}'
+        )
+    adam = getattr(optimizer, 'inner_optimizer', optimizer)
+    adam.iterations.assign(state.step)
+    for name, (momentum, velocity) in slots.items():
+        momentum.assign(np.asarray(state.first_moments[name], np.float32))
+        velocity.assign(np.asarray(state.second_moments[name], np.float32))
