@@ -8,6 +8,11 @@ trained archive: its network weights (and architecture) are the starting point, 
 the initial intensity scale come from the new data. Distributed training passes ``--devices``,
 ``--num-nodes`` and ``--strategy`` to the framework (Lightning's ``Trainer`` for PyTorch,
 ``tf.distribute`` for TensorFlow); only rank 0 prints and writes.
+
+After every epoch the training writes a checkpoint beside the output (``model.zip`` ->
+``model.checkpoint.zip``, replaced atomically) and removes it once the model is written. A
+training that was killed or preempted continues from its last finished epoch with ``--resume``
+and the same inputs and settings (``core/checkpoint.py``); ``--epochs`` may be raised.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Backend, Device, Mode, Precision, ProbeRefinement, TrainingConfig
-from ._common import add_overwrite_option, check_outputs, global_rank, progress_bar, say
+from ._common import (
+    OutputExistsError,
+    add_overwrite_option,
+    check_outputs,
+    global_rank,
+    progress_bar,
+    say,
+)
 
 __all__ = ['add_execution_options', 'register']
 
@@ -65,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model_options(parser)
     _add_training_options(parser)
     _add_hardware_options(parser)
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help="continue an interrupted training from the output's checkpoint "
+        '(OUTPUT stem + .checkpoint.zip), with the same inputs and settings',
+    )
     add_overwrite_option(parser)
     parser.set_defaults(handler=run)
 
@@ -294,6 +312,7 @@ def _read_inputs(paths: list[Path]):
 def run(args: argparse.Namespace) -> int:
     from ..config import Mode as ModeEnum
     from ..core.archive import load_archive, save_archive
+    from ..core.checkpoint import checkpoint_path, discard_checkpoint
     from ..errors import ConfigurationError
     from ..ptychodus_adapter import training_io
     from ..workflow import TrainingRun
@@ -304,6 +323,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = [args.output] + ([args.history] if args.history else [])
     if rank_zero:
         check_outputs(outputs, args.overwrite)
+    checkpoint = checkpoint_path(args.output)
+    _check_resume(args, checkpoint)
     base = load_archive(args.init_model) if args.init_model is not None else None
     datasets = _read_inputs(args.inputs)
     config = build_training_config(
@@ -323,7 +344,18 @@ def run(args: argparse.Namespace) -> int:
             f'{config.training.num_epochs} epochs'
             + ('' if base is None else f', starting from {args.init_model}')
         )
-    run = TrainingRun(datasets, config)
+    run = TrainingRun(datasets, config, checkpoint=checkpoint if rank_zero else None)
+    if args.resume:
+        try:
+            run.resume_from(load_archive(checkpoint), checkpoint)
+        except BaseException:
+            run.release()
+            raise
+        if show:
+            say(
+                f'resuming from {checkpoint} after epoch {len(run.history)}'
+                + (' (nothing left to train)' if run.finished else '')
+            )
     if show and run.probe_refinement is not None:
         refined = run.probe_refinement
         say(
@@ -340,6 +372,7 @@ def run(args: argparse.Namespace) -> int:
         if base is not None:
             run.start_from(base)
         with progress_bar(config.training.num_epochs, 'training', 'epoch', shown=show) as bar:
+            bar.update(len(run.history))
             for report in run.epochs():
                 bar.update(1)
                 bar.set_postfix(loss=f'{report.training_loss:.4g}', refresh=False)
@@ -357,6 +390,7 @@ def run(args: argparse.Namespace) -> int:
     if not rank_zero:
         return 0
     save_archive(args.output, archive, overwrite=args.overwrite)
+    discard_checkpoint(checkpoint)
     if args.history is not None:
         training_io.write_loss_csv(args.history, run.history)
     if show:
@@ -364,6 +398,29 @@ def run(args: argparse.Namespace) -> int:
         say(f'trained {len(run.history)} epochs in {seconds:.1f} s')
     print(args.output)
     return 0
+
+
+def _check_resume(args: argparse.Namespace, checkpoint: Path) -> None:
+    """``--resume`` needs a checkpoint; without it an existing one is replaced only on
+    ``--overwrite`` (it holds the epochs of an interrupted training)."""
+    from ..errors import ConfigurationError
+
+    if args.resume and args.init_model is not None:
+        raise ConfigurationError(
+            '--resume continues a training from its checkpoint and --init-model starts a new one '
+            'from a model; pass one of them'
+        )
+    if args.resume and not checkpoint.is_file():
+        raise ConfigurationError(
+            f'--resume: there is no checkpoint {checkpoint} to continue (a training writes it '
+            'after every epoch and removes it when it finishes); run without --resume to train '
+            'from the start'
+        )
+    if not args.resume and checkpoint.is_file() and not args.overwrite:
+        raise OutputExistsError(
+            f'{checkpoint} holds an interrupted training of {args.output}; pass --resume to '
+            'continue it, or --overwrite to start over (the checkpoint is then replaced)'
+        )
 
 
 def _epoch_line(report) -> str:

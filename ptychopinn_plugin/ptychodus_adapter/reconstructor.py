@@ -35,6 +35,7 @@ from ptychodus.api.reconstruct import (
 from .. import __version__
 from ..config import ExecutionConfig, Mode, PluginConfig
 from ..core.archive import ARCHIVE_EXTENSION, Archive, load_archive, save_archive
+from ..core.checkpoint import checkpoint_path, discard_checkpoint
 from ..core.contract import DiffractionQuantity, write_training_data
 from ..core.protocol import Engine, EpochReport
 from ..errors import PtychoPINNError, ReconstructionError
@@ -294,8 +295,13 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             config.execution.device.value,
             training.num_epochs,
         )
-        run = TrainingRun(datasets, config)
+        checkpoint = checkpoint_path(Path(output_path) / training_io.MODEL_FILE)
+        run = TrainingRun(datasets, config, checkpoint=checkpoint)
         try:
+            if checkpoint.is_file():  # an interrupted training into this directory
+                run.resume_from(load_archive(checkpoint), checkpoint)
+                if run.history:
+                    yield _train_output(run.history, len(run.history))
             for report in run.epochs():
                 _log_epoch(report)
                 if report.stopped_early:
@@ -306,10 +312,13 @@ class PtychoPINNReconstructor(TrainableReconstructor):
                 self._set_archive(run.archive(), f'training stopped in {output_path}')
                 logger.warning(
                     'training stopped after %d of %d epochs; that model is loaded but was not '
-                    'written to %s (use Save Model to keep it)',
+                    'written to %s (use Save Model to keep it); training into %s again '
+                    'continues from its checkpoint %s',
                     len(run.history),
                     training.num_epochs,
                     output_path,
+                    output_path,
+                    checkpoint.name,
                 )
             raise
         else:
@@ -317,6 +326,7 @@ class PtychoPINNReconstructor(TrainableReconstructor):
         finally:
             run.release()
         self._write_outputs(Path(output_path), run.history)
+        discard_checkpoint(checkpoint)
 
     def _write_outputs(self, output_path: Path, history: list[EpochReport]) -> None:
         archive = self._require_model()

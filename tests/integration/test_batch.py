@@ -14,10 +14,15 @@ between the initial guess / untrained network and a trained one (constants below
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ptychodus.api.io import load_product
 from ptychodus_workflow import (
@@ -34,6 +39,8 @@ from ptychopinn_plugin import __version__
 from ptychopinn_plugin.config import InferenceConfig, default_stitch_crop_px
 from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import read_manifest
+from ptychopinn_plugin.core.checkpoint import checkpoint_path
+from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 
 pytestmark = pytest.mark.e2e
@@ -255,3 +262,59 @@ def test_the_pytorch_backend_works_while_tensorflow_is_missing(
     )
     assert run.returncode == 0, run.log[-3000:]
     assert _products(tmp_path / 'torch-only-out')[-1].name == f'product.{REFINED:06d}.h5'
+
+
+RESUME_RTOL = 1e-6
+"""A resumed batch training against the uninterrupted one of the same scan and settings: float32
+rounding only (as in tests/cli/test_cli_resume.py)."""
+
+
+def _kill_when_checkpointed(directory: Path, output: Path, epochs: int) -> int:
+    """Start ``ptychodus -b train``, SIGKILL it once its checkpoint holds ``epochs`` epochs."""
+    environment = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    command = [str(PTYCHODUS), '-b', 'train', '-i', str(directory), '-o', str(output)]
+    checkpoint = checkpoint_path(output / 'model.zip')
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if checkpoint.is_file():
+                history = read_manifest(checkpoint)['training_state']['history']
+                if len(history) >= epochs:
+                    process.send_signal(signal.SIGKILL)
+                    break
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None and time.monotonic() >= deadline:
+            process.kill()
+        code = process.wait(timeout=60)
+    return code
+
+
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
+def test_a_killed_batch_training_resumes_into_the_same_output_directory(
+    batch: BatchSession, tmp_path: Path, backend: str
+) -> None:
+    reference = batch.train(backend)
+    assert reference.run.returncode == 0, reference.run.log[-3000:]
+    directory = write_workflow_scan(tmp_path / 'train', batch.scan, _settings(backend))
+    output = tmp_path / 'train-out'
+    assert _kill_when_checkpointed(directory, output, 3) == -signal.SIGKILL
+    checkpoint = checkpoint_path(output / 'model.zip')
+    done = len(read_manifest(checkpoint)['training_state']['history'])
+    assert 3 <= done < NUM_EPOCHS
+    assert not (output / 'model.zip').exists()
+
+    run = run_ptychodus('train', directory, output)
+    assert run.returncode == 0, run.log[-3000:]
+    assert f'resuming the training of {checkpoint} after epoch {done} of {NUM_EPOCHS}' in run.log
+    assert not checkpoint.exists()
+    summary = read_manifest(output / 'model.zip')['training_summary']
+    expected = read_manifest(reference.output / 'model.zip')['training_summary']
+    assert summary['epochs_completed'] == NUM_EPOCHS
+    np.testing.assert_allclose(
+        summary['training_loss'][done:], expected['training_loss'][done:], rtol=RESUME_RTOL
+    )
+    assert (output / 'loss_history.csv').read_text().count('\n') == NUM_EPOCHS + 1
