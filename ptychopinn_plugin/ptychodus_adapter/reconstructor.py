@@ -12,6 +12,11 @@ it), a training's goal its number of epochs; each is set when the run starts, be
 yield, and kept until the next run (so the call before a run reports the previous run's goal, and
 0 before any run, which Ptychodus shows as a busy bar).
 
+Checkpoints: a training writes ``model.checkpoint.zip`` into its output directory after every
+epoch and removes it once ``model.zip`` is written; a training into a directory that holds one
+continues it (``core/checkpoint.py``), so a killed ``ptychodus -b train`` is resumed by running it
+again.
+
 Warm engine: loading a model builds its engine (importing the framework and the network) for the
 current backend settings, and reconstructions reuse it while the model and the execution settings
 stay the same. Ptychodus times only ``reconstruct``, and a GUI user reconstructing several scans

@@ -92,7 +92,8 @@ def test_a_killed_training_resumes_from_its_last_epoch(cli_data, tmp_path, backe
 
     again = run_script(*_train_args(cli_data['train'], output, backend))
     assert again.code == 5, again.stderr  # the checkpoint is not replaced without being asked
-    assert '--resume' in again.stderr and str(checkpoint) in again.stderr
+    assert '--resume' in again.stderr
+    assert str(checkpoint) in again.stderr
 
     other = run_script(
         *_train_args(cli_data['train'], output, backend), '--resume', '--learning-rate', 0.002

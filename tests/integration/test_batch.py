@@ -40,8 +40,8 @@ from ptychopinn_plugin.config import InferenceConfig, default_stitch_crop_px
 from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.checkpoint import checkpoint_path
-from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS
 
 pytestmark = pytest.mark.e2e
 
