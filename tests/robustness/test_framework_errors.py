@@ -174,8 +174,8 @@ class _FitOutOfMemory:
         self._engine = engine
         self._error = error
 
-    def fit(self, arrays, training):
-        for report in self._engine.fit(arrays, training):
+    def fit(self, arrays, training, resume=None):
+        for report in self._engine.fit(arrays, training, resume):
             yield report
             raise self._error
 
