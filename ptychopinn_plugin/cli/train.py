@@ -122,16 +122,22 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainingConfig()  # the same defaults as the Ptychodus settings
     group = parser.add_argument_group('training')
-    group.add_argument('--epochs', type=int, default=50, help='epochs (default: %(default)s)')
+    group.add_argument(
+        '--epochs', type=int, default=defaults.num_epochs, help='epochs (default: %(default)s)'
+    )
     group.add_argument(
         '--batch-size',
         type=int,
-        default=16,
+        default=defaults.batch_size,
         help='groups per optimiser step (default: %(default)s)',
     )
     group.add_argument(
-        '--learning-rate', type=float, default=1e-3, help='initial Adam rate (default: %(default)g)'
+        '--learning-rate',
+        type=float,
+        default=defaults.learning_rate,
+        help='initial Adam rate (default: %(default)g)',
     )
     group.add_argument(
         '--min-learning-rate',
@@ -143,7 +149,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         '--validation-fraction',
         type=float,
-        default=0.05,
+        default=defaults.validation_fraction,
         help='fraction of groups held out for validation (default: %(default)s)',
     )
     group.add_argument(
