@@ -63,7 +63,8 @@ class PyTorchEngine:
         self.precision = resolve_precision(
             execution.precision,
             on_gpu=on_gpu,
-            gpu_supports_bf16=on_gpu and torch.cuda.is_bf16_supported(including_emulation=False),
+            # native bfloat16 from compute capability 8.0 (Ampere) on, as in the TensorFlow engine
+            gpu_supports_bf16=on_gpu and torch.cuda.get_device_capability(self._device) >= (8, 0),
         )
         self._execution = execution.model_copy(update={'precision': self.precision})
         self._autocast_dtype = _AUTOCAST_DTYPES.get(self.precision)
