@@ -178,6 +178,7 @@ def test_selecting_ptychopinn_shows_our_panel_whose_backend_choice_edits_the_set
     assert titles == ['Execution', 'Model', 'Training', 'Inference']
     labels = {label.text() for label in panel.findChildren(QLabel)}
     assert PINN_LABELS <= labels, f'missing controls: {sorted(PINN_LABELS - labels)}'
+
     # the Supervised panel says how much data Supervised needs; the PINN panel does not
     def tips(widget: QWidget) -> set[str]:
         return {child.toolTip() for child in widget.findChildren(QWidget)}
