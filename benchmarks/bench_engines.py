@@ -32,8 +32,8 @@ from ptychopinn_plugin.config import (
 from ptychopinn_plugin.core import physics, simulate
 from ptychopinn_plugin.core.dataset import group_inputs
 from ptychopinn_plugin.core.grouping import group_scan_points
-from ptychopinn_plugin.core.inference import reconstruct_object
 from ptychopinn_plugin.engines import backend_is_installed
+from ptychopinn_plugin.inference import reconstruct_object
 from ptychopinn_plugin.workflow import TrainingRun, build_engine
 
 

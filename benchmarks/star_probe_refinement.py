@@ -22,11 +22,11 @@ import numpy as np
 
 from ptychopinn_plugin.config import default_stitch_crop_px
 from ptychopinn_plugin.core import metrics
-from ptychopinn_plugin.core.consistency import measure_consistency
-from ptychopinn_plugin.core.overlap_refine import OverlapRefinement
-from ptychopinn_plugin.core.probe_refinement import refine_probe
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.evidence.benchmark import load_siemens_star, score_object
+from ptychopinn_plugin.solver.consistency import measure_consistency
+from ptychopinn_plugin.solver.overlap import OverlapRefinement
+from ptychopinn_plugin.solver.probe import refine_probe
 
 REPO = Path(__file__).resolve().parents[1]
 STAR = REPO.parent / 'shared' / 'data' / 'tike-siemens-star'

@@ -18,7 +18,7 @@ printed before it runs:
 3. ``ptychodus -b train`` with PtychoPINN on that directory; then ``ptychodus -b reconstruct``
    with the model on the other half (the same product, so the same refined probe).
 4. The last product of step 3 is scored against the iterative reconstruction on the test half's
-   scanned region, and the plugin's data-consistency line (``core/consistency.py``) is printed.
+   scanned region, and the plugin's data-consistency line (``solver/consistency.py``) is printed.
 """
 
 from __future__ import annotations

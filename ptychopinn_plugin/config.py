@@ -91,7 +91,7 @@ class RefineStart(StrEnum):
 
 
 class ProbeRefinement(StrEnum):
-    """Whether training refines the scan's probe first (``core/probe_refinement.py``)."""
+    """Whether training refines the scan's probe first (``solver/probe.py``)."""
 
     AUTO = 'auto'
     """When the scan's own probe fails the pre-training check (median misfit above

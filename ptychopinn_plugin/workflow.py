@@ -3,7 +3,7 @@
 ``TrainingRun`` prepares the data (``core.dataset``), builds the selected engine from seeded
 canonical weights, trains it epoch by epoch and turns the result into an :class:`Archive`.
 ``reconstruct`` builds an engine from an archive (trained by either backend) and streams a scan
-through it (``core.inference``). Neither function imports a framework until an engine is built.
+through it (``inference.py``). Neither function imports a framework until an engine is built.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from . import __version__
 from .config import ExecutionConfig, InferenceConfig, PluginConfig, ProbeRefinement, TrainingConfig
 from .core.archive import Archive, TrainingState, save_archive
 from .core.checkpoint import fingerprint, history_of, resume_point
-from .core.consistency import WARN_NOISE_RATIO, DataConsistency, preflight_consistency
 from .core.contract import TrainingData
 from .core.dataset import PreparedTraining, prepare_training
-from .core.inference import InferenceProgress, check_group_extent, reconstruct_object
-from .core.probe_refinement import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
 from .core.protocol import Engine, EpochReport, ResumePoint
 from .core.weights import (
     LOG_INTENSITY_SCALE,
@@ -44,6 +41,9 @@ from .errors import (
     DeviceOutOfMemoryError,
     is_out_of_memory,
 )
+from .inference import InferenceProgress, check_group_extent, reconstruct_object
+from .solver.consistency import WARN_NOISE_RATIO, DataConsistency, preflight_consistency
+from .solver.probe import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +259,8 @@ class TrainingRun:
 
 
 def _preflight(data: TrainingData, *, refines: bool) -> DataConsistency | None:
-    """Before training: can the scan's probe explain its patterns (``consistency.py``)? Logged,
-    and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed).
+    """Before training: can the scan's probe explain its patterns (``solver/consistency.py``)?
+    Logged, and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed).
 
     ``refines``: whether the probe refinement follows (``ProbeRefinement`` not ``off``), which the
     warning then says instead of predicting a poor model."""

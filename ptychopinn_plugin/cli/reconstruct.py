@@ -24,7 +24,7 @@ __all__ = ['OBJECT_NPZ', 'register']
 
 OBJECT_NPZ = 'object.npz'
 CONSISTENCY_NPZ = 'consistency.npz'
-"""Per-pattern data consistency (``core/consistency.py``): positions, R-factors, noise ratios."""
+"""Per-pattern data consistency (``solver/consistency.py``): positions, R-factors, noise ratios."""
 FIGURES = ('amplitude.png', 'phase.png', 'consistency.png')
 
 

@@ -85,7 +85,7 @@ def extract_patches(
     size = _checked_size(pattern_size_px, 'pattern_size_px')
     chunk = _checked_size(chunk_size, 'chunk_size')
     _check_centres_inside(positions, object_.shape)
-    origins, shifts = _window_origins(positions, size)
+    origins, shifts = window_origins(positions, size)
     padded = np.pad(object_, size)
     patches = np.empty((positions.shape[0], size, size), dtype=np.complex64)
     for begin in range(0, positions.shape[0], chunk):
@@ -188,7 +188,7 @@ class Stitcher:
                 'position per patch (group centroids for grouped predictions)'
             )
         crop = self._crop
-        origins, shifts = _window_origins(positions, size)
+        origins, shifts = window_origins(positions, size)
         starts = origins + (size - crop) // 2
         touching = _touches_object(starts, crop, self._shape)
         for begin in range(0, positions.shape[0], self._chunk):
@@ -219,7 +219,7 @@ class Stitcher:
         width = self._sums.shape[-1]
         for begin in range(0, crops.shape[0], ALIGN_STEP):
             part = crops[begin : begin + ALIGN_STEP]
-            flat = _flat_indices(starts[begin : begin + ALIGN_STEP], part.shape[-1], width)
+            flat = flat_indices(starts[begin : begin + ALIGN_STEP], part.shape[-1], width)
             current = self._sums[0].ravel()[flat] + 1j * self._sums[1].ravel()[flat]
             overlap = np.sum(current * np.conj(part.reshape(part.shape[0], -1)), axis=1)
             size = np.abs(overlap)
@@ -249,9 +249,7 @@ class Stitcher:
         total = sums[0] + 1j * sums[1]
         total = total[crop : crop + height, crop : crop + width]
         background = (
-            np.zeros(self._shape, np.complex64)
-            if fill is None
-            else _checked_fill(fill, self._shape)
+            np.zeros(self._shape, np.complex64) if fill is None else checked_fill(fill, self._shape)
         )
         covered = weight > 0
         stitched = np.where(covered, total / np.where(covered, weight, 1.0), background)
@@ -286,11 +284,11 @@ def scanned_region_mask(
     size = _checked_size(pattern_size_px, 'pattern_size_px')
     crop = _checked_crop(crop_px, size)
     shape = _checked_shape(object_shape)
-    origins, _ = _window_origins(positions, size)
+    origins, _ = window_origins(positions, size)
     return _coverage_counts(origins + (size - crop) // 2, crop, shape) > 0
 
 
-def _window_origins(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def window_origins(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer window origins (n, 2) and residual shifts (n, 2) in [-0.5, 0.5), as (row, col)."""
     first_pixel = positions[:, ::-1] - (size - 1) / 2
     origins = np.floor(first_pixel + 0.5)
@@ -324,14 +322,14 @@ def _shift_moving(block: np.ndarray, shifts: np.ndarray, crop: int | None = None
     """
     moving = np.any(shifts != 0, axis=1)
     if np.all(moving):
-        return _fourier_shift(block, shifts, crop)
+        return fourier_shift(block, shifts, crop)
     result = _central_crop(block, crop)
     if np.any(moving):
-        result[moving] = _fourier_shift(block[moving], shifts[moving], crop)
+        result[moving] = fourier_shift(block[moving], shifts[moving], crop)
     return result
 
 
-def _fourier_shift(block: np.ndarray, shifts: np.ndarray, crop: int | None) -> np.ndarray:
+def fourier_shift(block: np.ndarray, shifts: np.ndarray, crop: int | None) -> np.ndarray:
     """Periodic sub-pixel shift: output (i, j) samples input (i + t_row, j + t_col).
 
     Parameters and result as :func:`_shift_moving`; every patch is transformed. With a crop the
@@ -360,7 +358,7 @@ def _central_crop(block: np.ndarray, crop: int | None) -> np.ndarray:
     return block[:, low : low + crop, low : low + crop]
 
 
-def _flat_indices(starts: np.ndarray, crop: int, width: int) -> np.ndarray:
+def flat_indices(starts: np.ndarray, crop: int, width: int) -> np.ndarray:
     """Flat indices (B, c * c) of crops with padded starts (B, 2) in an array of ``width``."""
     steps = np.arange(crop)
     flat = (starts[:, 0, None, None] + steps[:, None]) * width + starts[:, 1, None, None] + steps
@@ -369,7 +367,7 @@ def _flat_indices(starts: np.ndarray, crop: int, width: int) -> np.ndarray:
 
 def _accumulate(sums: np.ndarray, crops: np.ndarray, starts: np.ndarray) -> None:
     """Add crops (B, c, c) into ``sums`` (2, Hp, Wp) real/imag at padded starts (B, 2)."""
-    flat = _flat_indices(starts, crops.shape[-1], sums.shape[-1]).ravel()
+    flat = flat_indices(starts, crops.shape[-1], sums.shape[-1]).ravel()
     np.add.at(sums[0].reshape(-1), flat, crops.real.ravel())
     np.add.at(sums[1].reshape(-1), flat, crops.imag.ravel())
 
@@ -473,7 +471,7 @@ def _checked_shape(object_shape: tuple[int, int]) -> tuple[int, int]:
     return _checked_size(shape[0], 'object height'), _checked_size(shape[1], 'object width')
 
 
-def _checked_fill(fill: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def checked_fill(fill: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     fill = np.asarray(fill)
     if fill.shape != shape:
         raise DataContractError(

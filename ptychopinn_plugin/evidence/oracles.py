@@ -44,9 +44,9 @@ import numpy as np
 
 from ..config import ModelConfig, TrainingConfig, default_stitch_crop_px
 from ..core.dataset import prepare_training
-from ..core.refine import apply_phase_ramp, fit_phase_ramp
 from ..core.stitching import Stitcher, extract_patches, scanned_region_mask
 from ..engines.pytorch_engine.losses import poisson_nll
+from ..solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
 from .report import command_line, machine_description, markdown_table, prepare_output
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.oracles')

@@ -34,13 +34,13 @@ from ptychopinn_plugin.core.contract import (
     write_training_data,
 )
 from ptychopinn_plugin.core.dataset import prepare_training
-from ptychopinn_plugin.core.inference import check_positions_on_object
 from ptychopinn_plugin.errors import (
     ArchiveError,
     ConfigurationError,
     DataContractError,
     ReconstructionError,
 )
+from ptychopinn_plugin.inference import check_positions_on_object
 from ptychopinn_plugin.ptychodus_io.inputs import training_data_from_reconstruct_input
 from ptychopinn_plugin.ptychodus_io.products import make_product
 from ptychopinn_plugin.workflow import TrainingRun

@@ -26,7 +26,6 @@ from ptychopinn_plugin.config import (
     TrainingConfig,
 )
 from ptychopinn_plugin.core import physics, simulate
-from ptychopinn_plugin.core.inference import reconstruct_object
 from ptychopinn_plugin.core.weights import initial_weights
 from ptychopinn_plugin.engines import get_engine
 from ptychopinn_plugin.errors import (
@@ -34,6 +33,7 @@ from ptychopinn_plugin.errors import (
     DeviceUnavailableError,
     is_out_of_memory,
 )
+from ptychopinn_plugin.inference import reconstruct_object
 from ptychopinn_plugin.workflow import TrainingRun
 
 MODEL = ModelConfig(pattern_size_px=32, n_filters_scale=1)

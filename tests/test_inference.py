@@ -13,10 +13,10 @@ import pytest
 
 from ptychopinn_plugin.config import InferenceConfig, ModelConfig
 from ptychopinn_plugin.core import physics, simulate
-from ptychopinn_plugin.core.inference import reconstruct_object
 from ptychopinn_plugin.core.metrics import psnr
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.inference import reconstruct_object
 
 EXACT_PSNR_DB = 40.0
 """Perfect patches stitched back: limited only by float32 rounding of the Fourier shifts."""

@@ -1,4 +1,4 @@
-"""Data consistency (``core/consistency.py``): per-pattern R-factor, misfit over Poisson noise."""
+"""Data consistency (``solver/consistency.py``): per-pattern R-factor, misfit over Poisson noise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ptychopinn_plugin.core import simulate
-from ptychopinn_plugin.core.consistency import (
+from ptychopinn_plugin.solver.consistency import (
     WARN_NOISE_RATIO,
     expected_amplitude_noise,
     measure_consistency,
@@ -72,7 +72,7 @@ def test_the_saved_map_holds_one_value_per_position(scan, tmp_path) -> None:
 
 
 def test_inference_reports_consistency_on_the_finished_step_only(scan, caplog) -> None:
-    from ptychopinn_plugin.core import inference
+    from ptychopinn_plugin import inference
 
     data = scan.data
     caplog.set_level(logging.INFO, logger='ptychopinn_plugin')
@@ -90,7 +90,7 @@ def test_inference_reports_consistency_on_the_finished_step_only(scan, caplog) -
 
 
 def test_the_pre_training_check_passes_the_true_probe_and_flags_a_wrong_one(scan) -> None:
-    from ptychopinn_plugin.core.consistency import preflight_consistency
+    from ptychopinn_plugin.solver.consistency import preflight_consistency
 
     data = scan.data
     good = preflight_consistency(data.positions_px, data.diffraction_amplitude, data.probe)
@@ -133,7 +133,7 @@ def test_training_warns_before_it_starts_when_the_probe_cannot_explain_the_data(
 
 
 def test_the_pre_training_check_leaves_a_stray_position_out(scan) -> None:
-    from ptychopinn_plugin.core.consistency import central_region, preflight_consistency
+    from ptychopinn_plugin.solver.consistency import central_region, preflight_consistency
 
     data = scan.data
     positions = data.positions_px.copy()

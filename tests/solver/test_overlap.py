@@ -1,4 +1,4 @@
-"""Refinement of the stitched object against the measured patterns (``core/overlap_refine.py``).
+"""Refinement of the stitched object against the measured patterns (``solver/overlap.py``).
 
 Figures measured on 2026-12-03 (machine B, 2-core Xeon) with the scans built below.
 """
@@ -10,10 +10,10 @@ import pytest
 
 from ptychopinn_plugin.config import InferenceConfig, ModelConfig
 from ptychopinn_plugin.core import metrics, simulate
-from ptychopinn_plugin.core.inference import reconstruct_object
-from ptychopinn_plugin.core.overlap_refine import OverlapRefinement
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.inference import reconstruct_object
+from ptychopinn_plugin.solver.overlap import OverlapRefinement
 
 N = 32
 WHOLE_PIXEL_MISFIT = 1e-10

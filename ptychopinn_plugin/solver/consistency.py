@@ -3,7 +3,7 @@
 A PINN's object can look plausible and still contradict the data (a model probe instead of a
 refined one, an offset diffraction centre, a wrong dose). This module measures, for every pattern,
 how far the far field of the reconstructed object under the scan's probe is from the measured
-amplitudes, with the forward model of ``overlap_refine.py`` (the probe Fourier-shifted by each
+amplitudes, with the forward model of ``solver/overlap.py`` (the probe Fourier-shifted by each
 position's sub-pixel residual):
 
 - the amplitude **R-factor** ``sum_q |s |F_k(q)| - a_k(q)| / sum_q a_k(q)`` (``a = sqrt(counts)``,
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .overlap_refine import OverlapRefinement
+from .overlap import OverlapRefinement
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def preflight_consistency(
     """Can the scan's probe explain its patterns at all? Checked before any training.
 
     Refines a flat object against the patterns nearest the scan's centre for ``iterations``
-    iterations (``overlap_refine.py``) and measures the data consistency of the result. A PINN
+    iterations (``solver/overlap.py``) and measures the data consistency of the result. A PINN
     holds the probe fixed, so a probe that fails here (a nominal model probe of a measured scan,
     a diffraction centre offset from its far field) fails the trained network too.
     """

@@ -37,10 +37,10 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.fft
 
+from ..core.metrics import mean_phase_step
+from ..core.stitching import flat_indices, fourier_shift, window_origins
 from ..errors import DataContractError
-from .metrics import mean_phase_step
-from .refine import diffraction_centroids_px
-from .stitching import _flat_indices, _fourier_shift, _window_origins
+from .phase_ramp import diffraction_centroids_px
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class OverlapRefinement:
         summed = np.sum(amplitude.astype(np.float64) ** 2, axis=0)
         self._target_centroid = diffraction_centroids_px(summed[None])[0]
         """(kx, ky) detector pixels: the measured patterns' summed centre of mass."""
-        origins, self._shifts = _window_origins(positions, n_px)
+        origins, self._shifts = window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
         self._probe = probe
         self._probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
@@ -122,7 +122,7 @@ class OverlapRefinement:
         self._velocity = np.zeros_like(self._padded)
         width = self._padded.shape[1]
         self._indices = [
-            _flat_indices(self._origins[b : b + CHUNK_PATTERNS], n_px, width).ravel()
+            flat_indices(self._origins[b : b + CHUNK_PATTERNS], n_px, width).ravel()
             for b in self._chunks()
         ]
         self._set_preconditioner()
@@ -221,7 +221,7 @@ class OverlapRefinement:
                 shifts = self._shifts[begin : begin + probes.shape[0]]
                 # adjoint of the per-pattern sub-pixel shift of the probe: shift back by +shift
                 probe_numerator += np.sum(
-                    _fourier_shift((change * np.conj(windows)).astype(np.complex64), shifts, None),
+                    fourier_shift((change * np.conj(windows)).astype(np.complex64), shifts, None),
                     axis=0,
                 )
                 probe_denominator += np.sum(np.abs(windows) ** 2, axis=0)
@@ -273,7 +273,7 @@ class OverlapRefinement:
             return self._probes[begin]
         shifts = self._shifts[begin : begin + CHUNK_PATTERNS]
         block = np.repeat(self._probe[None], shifts.shape[0], axis=0)
-        probes = _fourier_shift(block, -shifts, None).astype(np.complex64, copy=False)
+        probes = fourier_shift(block, -shifts, None).astype(np.complex64, copy=False)
         if self._cache:
             self._probes[begin] = probes
         return probes

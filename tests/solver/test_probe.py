@@ -1,4 +1,4 @@
-"""Probe refinement before training (``core/probe_refinement.py``, ``OverlapRefinement`` with
+"""Probe refinement before training (``solver/probe.py``, ``OverlapRefinement`` with
 ``refine_probe``) and how training and inference use it (``workflow.py``).
 
 Figures measured on 2026-12-03 (machine B, 2-core Xeon) on the camera scan below (N = 32, 144
@@ -22,9 +22,9 @@ from ptychopinn_plugin.config import (
     TrainingConfig,
 )
 from ptychopinn_plugin.core import metrics, simulate
-from ptychopinn_plugin.core.consistency import preflight_consistency
-from ptychopinn_plugin.core.overlap_refine import OverlapRefinement
-from ptychopinn_plugin.core.probe_refinement import refine_probe
+from ptychopinn_plugin.solver.consistency import preflight_consistency
+from ptychopinn_plugin.solver.overlap import OverlapRefinement
+from ptychopinn_plugin.solver.probe import refine_probe
 from ptychopinn_plugin.workflow import TrainingRun, model_probe, probe_was_refined, reconstruct
 
 N = 32

@@ -8,12 +8,11 @@ and the final one. Grouping is in ``grouping.py``; the input normalisation in ``
 By default every scan point is reconstructed (one group per point). A network determines each patch
 only up to a global phase; ``InferenceConfig.phase_alignment`` chooses how stitching reconciles
 the patches' phases (none, greedy in an overlap order, or global phase synchronisation, the
-default), and ``phase_ramp_correction`` removes the object-wide phase ramp that the data, not the
-overlaps, determine (``refine.py``). Last, ``refine_iterations`` iterations refine the stitched
-object against the measured patterns through their overlap, probe and positions fixed
-(``overlap_refine.py``): one pattern does not determine its patch on realistic objects, the
-overlapping patterns together do, and a network predicts each patch from its own pattern. The
-refinement is the same NumPy code for both engines, on the CPU.
+default), and ``phase_ramp_correction`` removes the object-wide phase ramp that the data, not
+the overlaps, determine (``solver/phase_ramp.py``). Last, ``refine_iterations`` iterations of the
+iterative solver refine the stitched object against the measured patterns through their overlap,
+probe and positions fixed (``solver/overlap.py``). The refinement is the same NumPy code for both
+engines, on the CPU.
 
 The network input is normalised per scan (``physics.dataset_normalization``), as during training,
 so scans of a different dose than the training data still present the network with unit-power
@@ -35,23 +34,23 @@ from typing import Any
 
 import numpy as np
 
-from ..config import (
+from .config import (
     InferenceConfig,
     ModelConfig,
     PhaseAlignment,
     RefineStart,
     default_stitch_crop_px,
 )
-from ..errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
-from . import physics
-from .consistency import DataConsistency, measure_consistency
-from .contract import TrainingData
-from .dataset import group_inputs
-from .grouping import Groups, group_scan_points, overlap_order
-from .overlap_refine import OverlapRefinement
-from .protocol import Engine
-from .refine import apply_phase_ramp, fit_phase_ramp
-from .stitching import Stitcher, _checked_fill
+from .core import physics
+from .core.contract import TrainingData
+from .core.dataset import group_inputs
+from .core.grouping import Groups, group_scan_points, overlap_order
+from .core.protocol import Engine
+from .core.stitching import Stitcher, checked_fill
+from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
+from .solver.consistency import DataConsistency, measure_consistency
+from .solver.overlap import OverlapRefinement
+from .solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +78,8 @@ class InferenceProgress:
     num_refine_iterations: int = 0
     """Refinement iterations asked for (``InferenceConfig.refine_iterations``)."""
     consistency: DataConsistency | None = None
-    """How well the final object explains the measured patterns (``consistency.py``); set on the
-    finished step only."""
+    """How well the final object explains the measured patterns (``solver/consistency.py``); set on
+    the finished step only."""
     num_tuned: int = 0
     """Fine-tuning epochs done before the groups (``InferenceConfig.fine_tune_epochs``)."""
     num_tune_epochs: int = 0
@@ -215,11 +214,11 @@ def _refined(
     filled: bool,
     amplitude_only: bool,
 ) -> Iterator[InferenceProgress]:
-    """Refine the stitched object against the data (``overlap_refine.py``), one step a yield.
+    """Refine the stitched object against the data (``solver/overlap.py``), one step a yield.
 
     The probe windows reach beyond the stitched crops, so the refinement also updates pixels no
     crop covers: it starts them from the fill, or from free space (1) without one. Pixels no
-    window reaches, and the barely lit ones at the border (``overlap_refine.LIT_FRACTION``), keep
+    window reaches, and the barely lit ones at the border (``solver.overlap.LIT_FRACTION``), keep
     the value they were stitched with. With ``amplitude_only`` the covered
     pixels start from the network's amplitude with a flat phase (``RefineStart.AMPLITUDE``).
     """
@@ -365,9 +364,7 @@ def _stitched(
         )
         object_ = apply_phase_ramp(object_, ramp, covered)
     if fill is not None:
-        object_ = np.where(covered, object_, _checked_fill(fill, object_.shape)).astype(
-            np.complex64
-        )
+        object_ = np.where(covered, object_, checked_fill(fill, object_.shape)).astype(np.complex64)
     return object_, weight
 
 

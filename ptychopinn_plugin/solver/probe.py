@@ -39,7 +39,7 @@ from .consistency import (
     measure_consistency,
     preflight_consistency,
 )
-from .overlap_refine import OverlapRefinement
+from .overlap import OverlapRefinement
 
 logger = logging.getLogger(__name__)
 

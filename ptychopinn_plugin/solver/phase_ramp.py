@@ -20,8 +20,8 @@ import logging
 
 import numpy as np
 
-from . import physics
-from .stitching import extract_patches
+from ..core import physics
+from ..core.stitching import extract_patches
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from ptychopinn_plugin.config import InferenceConfig, ModelConfig
-from ptychopinn_plugin.core import metrics, physics, refine, simulate
-from ptychopinn_plugin.core.inference import reconstruct_object
+from ptychopinn_plugin.core import metrics, physics, simulate
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.inference import reconstruct_object
+from ptychopinn_plugin.solver import phase_ramp as refine
 
 N = 64
 RAMP = (0.006, -0.004)
@@ -75,7 +76,7 @@ def test_data_centred_off_the_model_leave_the_object_alone_with_a_warning(scan, 
     data = scan.data
     shifted = np.roll(data.diffraction_amplitude, (1, 2), axis=(1, 2))  # 2 px in x, 1 px in y
     weight = np.ones(scan.object_.shape, np.float32)
-    with caplog.at_level('WARNING', logger='ptychopinn_plugin.core.refine'):
+    with caplog.at_level('WARNING', logger='ptychopinn_plugin.solver.phase_ramp'):
         found = refine.fit_phase_ramp(scan.object_, weight, data.positions_px, shifted, data.probe)
     assert found == (0.0, 0.0)
     assert 'phase ramp correction skipped' in caplog.text
