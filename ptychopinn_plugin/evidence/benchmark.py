@@ -11,6 +11,11 @@ time around PINN, gridsize 1, 1e6 photons, our simulator (``--full`` runs the wh
 trains on the left part of the scan and reconstructs the right part, compared with an iterative
 reconstruction (pty-chi through ``ptychodus -b reconstruct``, see ``baseline.py``) of all the data.
 
+Every setting is reported three times, each row naming its maker (``report.made_by``): the network
+alone (``RefineIterations 0``), the plugin's defaults (the network, then the built-in refinement
+from the network's amplitude), and the same refinement from a flat object with no network
+(``report.flat_start_refinement``), with the probe held fixed as the defaults hold it.
+
 Writes ``DIR/benchmark.md``, ``DIR/benchmark.json`` and PNG figures.
 """
 
@@ -40,9 +45,13 @@ from ..core import metrics, simulate
 from ..core.contract import TrainingData
 from ..core.stitching import extract_patches, scanned_region_mask
 from .report import (
+    MADE_BY_GUESS,
+    MADE_BY_PTYCHI,
     command_line,
+    flat_start_refinement,
     load_note,
     machine_description,
+    made_by,
     markdown_table,
     prepare_output,
     pyplot,
@@ -55,6 +64,14 @@ logger = logging.getLogger('ptychopinn_plugin.evidence.benchmark')
 __all__ = ['Setting', 'main', 'run_setting', 'score_object']
 
 SCORE_KEYS = ('amplitude_psnr_db', 'phase_psnr_db', 'amplitude_ssim', 'phase_ssim', 'frc_px')
+REFINE_ITERATIONS = InferenceConfig().refine_iterations
+"""Refinement iterations of the default rows, and of the flat-start rows beside them."""
+MAKERS = {
+    'network_scores': made_by(0, InferenceConfig().refine_start),
+    'scores': made_by(REFINE_ITERATIONS, InferenceConfig().refine_start),
+    'flat_scores': made_by(REFINE_ITERATIONS, None),
+}
+"""The sweep's three rows per setting: :class:`Measured` field -> what made those scores."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,13 @@ class Measured:
     setting: Setting
     seed: int
     scores: dict[str, float]
+    """The plugin's defaults: the network, then the built-in refinement."""
     train_s: float
+    network_scores: dict[str, float]
+    """The network alone (``RefineIterations 0``), from the same reconstruction."""
+    flat_scores: dict[str, float]
+    """The built-in refinement from a flat object, no network, as many iterations."""
+    flat_s: float
 
 
 def simulated_scan(
@@ -147,20 +170,38 @@ def run_setting(
     archive = run.archive()
     run.release()
     train_s = time.perf_counter() - start
-    estimate, _ = _reconstructed(archive, test, config.execution, truth.shape)
+    network = _NetworkObject()
+    estimate, _ = _reconstructed(archive, test, config.execution, truth.shape, network=network)
+    flat = flat_start_refinement(_refined_with(archive, test), truth.shape, REFINE_ITERATIONS)
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
-    logger.info('%s seed %d: %s', setting.label, seed, scores)
+    network_scores = score_object(network.object_, truth, mask)
+    flat_scores = score_object(flat.object_, truth, mask)
+    logger.info(
+        '%s seed %d: defaults %s; network alone %s; flat start %s',
+        setting.label,
+        seed,
+        scores,
+        network_scores,
+        flat_scores,
+    )
     if figure is not None:
         save_object_figure(
             figure,
             [
                 ('truth', truth * mask),
-                ('reconstruction', metrics.align_complex(estimate, truth, mask) * mask),
+                *(
+                    (title, metrics.align_complex(image, truth, mask) * mask)
+                    for title, image in (
+                        ('network alone', network.object_),
+                        ('network + refinement', estimate),
+                        ('refinement alone (flat start)', flat.object_),
+                    )
+                ),
             ],
             suptitle=f'{setting.label}, seed {seed}',
         )
-    return Measured(setting, seed, scores, train_s)
+    return Measured(setting, seed, scores, train_s, network_scores, flat_scores, flat.seconds)
 
 
 def default_settings(full: bool) -> list[Setting]:
@@ -185,19 +226,26 @@ def default_settings(full: bool) -> list[Setting]:
 
 
 def sweep_rows(results: list[Measured]) -> list[list[object]]:
+    """Three rows per setting, one per maker (:data:`MAKERS`); training seconds only where the
+    network made (part of) the object."""
     rows = []
     for setting in dict.fromkeys(r.setting for r in results):
         mine = [r for r in results if r.setting == setting]
-        rows.append(
-            [
-                setting.mode.value,
-                setting.gridsize,
-                f'{setting.num_photons:.0e}',
-                setting.simulator,
-                *(str(spread([r.scores[k] for r in mine])) for k in SCORE_KEYS),
-                f'{np.mean([r.train_s for r in mine]):.0f}',
-            ]
-        )
+        for field_name, maker in MAKERS.items():
+            seconds = f'{np.mean([r.train_s for r in mine]):.0f}'
+            if field_name == 'flat_scores':
+                seconds = f'0 (refinement {np.mean([r.flat_s for r in mine]):.1f} s)'
+            rows.append(
+                [
+                    setting.mode.value,
+                    setting.gridsize,
+                    f'{setting.num_photons:.0e}',
+                    setting.simulator,
+                    maker,
+                    *(str(spread([getattr(r, field_name)[k] for r in mine])) for k in SCORE_KEYS),
+                    seconds,
+                ]
+            )
     return rows
 
 
@@ -209,17 +257,23 @@ def sweep_figure(path: Path, results: list[Measured]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.2))
     for axis, key in zip(axes, ('amplitude_ssim', 'phase_ssim'), strict=True):
         for mode in (Mode.PINN, Mode.SUPERVISED):
-            points = {}
-            for r in results:
-                s = r.setting
-                if s.mode is mode and s.gridsize == 1 and s.simulator == 'core':
-                    points.setdefault(s.num_photons, []).append(r.scores[key])
-            if not points:
-                continue
-            doses = sorted(points)
-            means = [np.mean(points[d]) for d in doses]
-            stds = [np.std(points[d]) for d in doses]
-            axis.errorbar(doses, means, yerr=stds, marker='o', capsize=3, label=mode.value)
+            for field_name, style, maker in (
+                ('scores', 'o-', 'network + refinement'),
+                ('network_scores', 's--', 'network alone'),
+            ):
+                points = {}
+                for r in results:
+                    s = r.setting
+                    if s.mode is mode and s.gridsize == 1 and s.simulator == 'core':
+                        points.setdefault(s.num_photons, []).append(getattr(r, field_name)[key])
+                if not points:
+                    continue
+                doses = sorted(points)
+                means = [np.mean(points[d]) for d in doses]
+                stds = [np.std(points[d]) for d in doses]
+                axis.errorbar(
+                    doses, means, yerr=stds, fmt=style, capsize=3, label=f'{mode.value}, {maker}'
+                )
         axis.set_xscale('log')
         axis.set_xlabel('photons per pattern')
         axis.set_title(key.replace('_', ' '), fontsize=9)
@@ -422,6 +476,7 @@ def siemens_star(
     start = time.perf_counter()
     estimate, consistency = _reconstructed(archive, test, config.execution, scan.object_shape)
     infer_s = time.perf_counter() - start
+    flat = flat_start_refinement(_refined_with(archive, test), scan.object_shape, REFINE_ITERATIONS)
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
     scores = score_object(estimate, reference, mask)
@@ -436,6 +491,15 @@ def siemens_star(
             ('pty-chi, test half', metrics.align_complex(reference, reference, mask) * mask),
             ('pty-chi on the test half alone', metrics.align_complex(half, reference, mask) * mask),
             ('PtychoPINN, test half', metrics.align_complex(deramped, reference, mask) * mask),
+            (
+                'refinement alone (flat start)',
+                metrics.align_complex(
+                    metrics.remove_relative_phase_ramp(flat.object_, reference, mask),
+                    reference,
+                    mask,
+                )
+                * mask,
+            ),
         ],
         suptitle=(
             f'measured Siemens star, N = {n}: PINN trained on one half ({epochs} ep., '
@@ -470,6 +534,13 @@ def siemens_star(
         ),
         'ptychi_half_vs_ptychi': score_object(half, reference, mask),
         'flat_vs_ptychi': score_object(np.ones_like(reference), reference, mask),
+        'flat_start_vs_ptychi': score_object(flat.object_, reference, mask),
+        'flat_start_vs_ptychi_ramp_removed': score_object(
+            metrics.remove_relative_phase_ramp(flat.object_, reference, mask), reference, mask
+        ),
+        'flat_start_s': flat.seconds,
+        'flat_start_note': flat.note,
+        'refine_iterations': REFINE_ITERATIONS,
         'consistency': consistency.as_dict() if consistency else None,
     }
 
@@ -567,7 +638,12 @@ def main(argv: list[str] | None = None) -> int:
             f'{args.pattern_size} px, {args.epochs} epochs, NumFiltersScale 1, backend '
             f'{args.backend}, seeds {seeds}; mean +- std over seeds. Scores over the scanned '
             'region after removing the global complex scale; FRC: half-bit resolution in pixels '
-            '(complex object, bounding box of the scanned region; 2 = Nyquist).',
+            '(complex object, bounding box of the scanned region; 2 = Nyquist). "Made by": '
+            '"network alone" is the trained network with `RefineIterations 0`; "network + '
+            'refinement" the plugin\'s defaults (the network, then the built-in iterative '
+            f'refinement, {REFINE_ITERATIONS} iterations, the probe held fixed); "refinement '
+            'alone" the same refinement from a flat object with no network and no training. '
+            'Only the network rows needed the training time.',
             '',
             markdown_table(
                 [
@@ -575,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                     'gridsize',
                     'photons',
                     'simulator',
+                    'made by',
                     'amplitude PSNR dB',
                     'phase PSNR dB',
                     'amplitude SSIM',
@@ -596,36 +673,28 @@ def main(argv: list[str] | None = None) -> int:
             f'{star["n_filters_scale"]}, {star["epochs"]} epochs, the {star["probe"]} probe) '
             f'trained on the {star["num_train"]} scan points {split} and '
             f'reconstructing the other {star["num_test"]}; reference: pty-chi '
-            f'{star["ptychi"]} on all 516 points through `ptychodus -b reconstruct` '
-            f'(Reconstruction time {star["ptychi_reconstruction_s"]} s; on the test half alone '
+            f'{star["ptychi"]} on all 516 points through `ptychodus -b reconstruct`, probe '
+            f'refined as Ptychodus ships it (Reconstruction time '
+            f'{star["ptychi_reconstruction_s"]} s; on the test half alone '
             f'{star["ptychi_half_reconstruction_s"]} s). Scores of the test half against the '
-            'pty-chi object (not a ground truth).',
+            "pty-chi object (not a ground truth). The plugin's refinement holds its probe fixed "
+            '(the probe training used, refined by the plugin when training refined it).',
             '',
             markdown_table(
-                ['object', *SCORE_KEYS],
+                ['object', 'made by', *SCORE_KEYS],
                 [
-                    [name, *(star[key][k] for k in SCORE_KEYS)]
-                    for name, key in (
-                        ('flat (initial guess)', 'flat_vs_ptychi'),
-                        ('pty-chi on the test half alone (the ceiling)', 'ptychi_half_vs_ptychi'),
-                        ('PtychoPINN, network only', 'network_vs_ptychi'),
-                        (
-                            'PtychoPINN, network only, ramp removed',
-                            'network_vs_ptychi_ramp_removed',
-                        ),
-                        ('PtychoPINN (default inference)', 'scores_vs_ptychi'),
-                        (
-                            'PtychoPINN (default inference), ramp removed',
-                            'scores_vs_ptychi_ramp_removed',
-                        ),
-                    )
+                    [name, maker, *(star[key][k] for k in SCORE_KEYS)]
+                    for name, maker, key in _star_rows(star)
                 ],
             ),
             '',
             f'PtychoPINN training {star["train_s"]:.0f} s, reconstruction of {star["num_test"]} '
             f'patterns {star["inference_s"]:.1f} s (in process); data consistency of its '
             f'object: {consistency.get("median_noise_ratio", float("nan")):.2f} x the Poisson '
-            f'noise, R-factor {consistency.get("median_r_factor", float("nan")):.3f}. '
+            f'noise, R-factor {consistency.get("median_r_factor", float("nan")):.3f}. The '
+            f'flat-start refinement ({star["refine_iterations"]} iterations, the same probe, no '
+            f'network, no training) took {star["flat_start_s"]:.1f} s; '
+            f'{star["flat_start_note"]}. '
             f'{_probe_refinement_sentence(star)} "Ramp removed": the linear phase ramp between '
             "the object and pty-chi's removed first (reconstructions with different probes may "
             'differ by one; `metrics.remove_relative_phase_ramp`).',
@@ -652,6 +721,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _star_rows(star: dict) -> list[tuple[str, str, str]]:
+    """(row, made by, result key) of the star's table."""
+    count = star['refine_iterations']
+    start = InferenceConfig().refine_start
+    default = made_by(count, start)
+    flat = made_by(count, None)
+    network = made_by(0, start)
+    return [
+        ('flat (initial guess)', MADE_BY_GUESS, 'flat_vs_ptychi'),
+        ('pty-chi on the test half alone (the ceiling)', MADE_BY_PTYCHI, 'ptychi_half_vs_ptychi'),
+        ('PtychoPINN, network only', network, 'network_vs_ptychi'),
+        ('PtychoPINN, network only, ramp removed', network, 'network_vs_ptychi_ramp_removed'),
+        ('PtychoPINN (default inference)', default, 'scores_vs_ptychi'),
+        ('PtychoPINN (default inference), ramp removed', default, 'scores_vs_ptychi_ramp_removed'),
+        ('built-in refinement, flat start (no network)', flat, 'flat_start_vs_ptychi'),
+        (
+            'built-in refinement, flat start (no network), ramp removed',
+            flat,
+            'flat_start_vs_ptychi_ramp_removed',
+        ),
+    ]
+
+
 def _probe_refinement_sentence(star: dict) -> str:
     record = star.get('probe_refinement')
     correlation = star['probe_correlation_with_ptychi']
@@ -670,8 +762,16 @@ def _probe_refinement_sentence(star: dict) -> str:
     )
 
 
-def _reconstructed(archive, data, execution, object_shape, inference=None):
-    """The final object of ``data`` (default inference unless given) and its data consistency."""
+class _NetworkObject:
+    """Receives the network's stitched object of a reconstruction, before any refinement: the
+    object ``RefineIterations 0`` returns (same stitching, phase synchronisation and ramp fit)."""
+
+    object_: np.ndarray | None = None
+
+
+def _reconstructed(archive, data, execution, object_shape, inference=None, network=None):
+    """The final object of ``data`` (default inference unless given) and its data consistency;
+    ``network`` (a :class:`_NetworkObject`) also receives the network's object before refinement."""
     from ..workflow import reconstruct
 
     steps = reconstruct(
@@ -681,8 +781,23 @@ def _reconstructed(archive, data, execution, object_shape, inference=None):
         inference=inference or InferenceConfig(),
         object_shape=object_shape,
     )
-    final = [step for step in steps if step.finished][-1]
+    final = None
+    for step in steps:
+        stitched = step.num_done == step.num_groups and step.num_refined == 0
+        if network is not None and step.object_ is not None and stitched:
+            network.object_ = step.object_
+        if step.finished:
+            final = step
     return final.object_, final.consistency
+
+
+def _refined_with(archive, data: TrainingData) -> TrainingData:
+    """``data`` with the probe the default reconstruction refines with (the model's, when training
+    refined it): the probe of the flat-start row, so that only the start differs."""
+    from ..workflow import refined_probe
+
+    probe = refined_probe(archive, data.pattern_size_px)
+    return data if probe is None else replace(data, probe=probe)
 
 
 if __name__ == '__main__':

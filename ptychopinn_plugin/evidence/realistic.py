@@ -15,6 +15,14 @@ checkout's code; ``--through-ptychodus`` runs ``ptychodus -b train`` / ``-b reco
 (the installed copy of the plugin). Both scans carry the probe at the data's mean counts per
 pattern, as Ptychodus's probe builders scale it (see ``baseline.py``).
 
+Who made each row (the report's "made by" column, ``report.made_by``): by default PtychoPINN
+reconstructs the test scan twice, with the network alone (``RefineIterations 0``) and with the
+plugin's defaults (the network, then 100 iterations of the built-in refinement from the network's
+amplitude); beside every refinement count the same refinement also runs from a flat object with no
+network (``report.flat_start_refinement``; ``--no-flat-start`` leaves it out). The refinement
+holds the test scan's probe fixed (the simulation's exact probe), while pty-chi refines its probe
+as Ptychodus ships it; only the network rows need the training time.
+
 Scores: amplitude and phase SSIM and PSNR over the scanned region after removing the global
 complex scale (so the phase offset), and the FRC resolution (``benchmark.score_object``).
 Writes ``DIR/realistic.md``, ``DIR/realistic.json`` and ``DIR/realistic_objects.png``, and in
@@ -54,10 +62,14 @@ from ..core.archive import save_archive
 from ..core.stitching import extract_patches, scanned_region_mask
 from .baseline import DEFAULT_BENCH_VENV
 from .report import (
+    MADE_BY_GUESS,
+    MADE_BY_PTYCHI,
     Status,
     command_line,
+    flat_start_refinement,
     load_note,
     machine_description,
+    made_by,
     markdown_table,
     prepare_output,
     save_object_figure,
@@ -75,6 +87,11 @@ REFERENCE = 'reference'
 """Status of the flat initial guess's row: the floor every method should beat."""
 QUICK = {'num_points': 64, 'epochs': 1, 'n_filters_scale': 1}
 """``--quick``: a tiny run that checks the command works (its scores mean nothing)."""
+DEFAULT_REFINE_COUNTS = (0, InferenceConfig().refine_iterations)
+"""RefineIterations of the PtychoPINN rows by default: the network alone, and the plugin's
+defaults (the network, then the built-in refinement)."""
+FLAT_START_METHOD = 'built-in refinement, flat start (no network)'
+"""Method of the rows that run the refinement from a flat object."""
 
 
 @dataclass
@@ -88,6 +105,8 @@ class MethodRun:
     reconstruction_s: float | None = None
     scores: dict[str, float] = field(default_factory=dict)
     note: str = ''
+    made_by: str = ''
+    """What made the object (``report.made_by``): network, refinement, both, or pty-chi."""
 
 
 def _scans(args: argparse.Namespace):
@@ -137,11 +156,11 @@ def _pinn_in_process(
     model: Path | None,
     refine_counts: tuple[int, ...],
     tune_epochs: tuple[int, ...] = (0,),
-) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict]]:
+) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict], np.ndarray | None]:
     """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per fine-tuning epoch
-    count and refine count."""
+    count and refine count; also the probe the refinement used when training refined one."""
     from ..core.archive import load_archive
-    from ..workflow import TrainingRun, reconstruct
+    from ..workflow import TrainingRun, reconstruct, refined_probe
 
     # the data as Ptychodus would hand them to the reconstructor (``WorkflowScan.training_data``):
     # the counts with the product as written to the workflow directory (probe at the data's
@@ -195,10 +214,10 @@ def _pinn_in_process(
                 f'{consistency.median_r_factor:.3f}'
             )
         note = ' / '.join([note, *dict.fromkeys(training_warnings + warnings)])
-        results.append(
-            (MethodRun(method, Status.PASS, count, training_s, seconds, note=note), estimate)
-        )
-    return results, history
+        maker = made_by(count, InferenceConfig().refine_start)
+        run = MethodRun(method, Status.PASS, count, training_s, seconds, note=note, made_by=maker)
+        results.append((run, estimate))
+    return results, history, refined_probe(archive, test_data.pattern_size_px)
 
 
 def _pinn_settings(config: PluginConfig, overrides: dict[str, object]) -> dict:
@@ -239,10 +258,41 @@ def _pinn_through_ptychodus(out: Path, settings: dict, train, test, truth, mask)
         executable, test_dir, out / 'pinn' / 'test-output', method, None, truth, mask
     )
     status = Status.PASS if estimate is not None and run.scores else Status.FAIL
-    return (
-        MethodRun(method, status, None, trained.seconds, run.reconstruction_s, note=run.note),
-        estimate,
+    count = InferenceConfig().refine_iterations
+    final = MethodRun(
+        method,
+        status,
+        count,
+        trained.seconds,
+        run.reconstruction_s,
+        note=run.note,
+        made_by=made_by(count, InferenceConfig().refine_start),
     )
+    network = _network_product(out / 'pinn' / 'test-output')
+    if network is None:
+        return [(final, estimate)]
+    note = 'the product Ptychodus wrote before the refinement (same run as the next row)'
+    first = MethodRun(
+        method,
+        Status.PASS,
+        0,
+        trained.seconds,
+        None,
+        note,
+        made_by=made_by(0, InferenceConfig().refine_start),
+    )
+    return [(first, network), (final, estimate)]
+
+
+def _network_product(output: Path) -> np.ndarray | None:
+    """The network's stitched object of a ``ptychodus -b reconstruct`` run that refined: the
+    product written before the last (the refined) one; None when there is no such product."""
+    from ptychodus.api.io import load_product
+
+    products = sorted(output.glob('product.*.h5'))
+    if len(products) < 2:
+        return None
+    return np.asarray(load_product(products[-2]).object_.get_layer(0))
 
 
 def _ptychi(
@@ -266,7 +316,7 @@ def _ptychi(
     for count in iterations:
         if not executable.is_file():
             note = f'{executable} does not exist; create it with `{SETUP_BENCH_COMMAND}`'
-            runs.append(MethodRun(method, Status.NOT_RUN, count, note=note))
+            runs.append(MethodRun(method, Status.NOT_RUN, count, note=note, made_by=MADE_BY_PTYCHI))
             continue
         name = f'ptychi-lsqml-{count}' + ('' if start is None else '-from-pinn')
         directory = out / name / 'test'
@@ -280,10 +330,36 @@ def _ptychi(
             executable, directory, directory.parent / 'test-output', method, count, truth, mask
         )
         status = Status.PASS if estimate is not None and run.scores else Status.FAIL
-        runs.append(MethodRun(method, status, count, None, run.reconstruction_s, note=run.note))
+        maker = MADE_BY_PTYCHI + ('' if start is None else ", started from PtychoPINN's object")
+        runs.append(MethodRun(method, status, count, None, run.reconstruction_s, run.note, maker))
         if estimate is not None:
             objects[f'{method} {count}'] = estimate
     return runs, objects
+
+
+def _flat_starts(
+    test, counts: list[int], probe: np.ndarray | None
+) -> list[tuple[MethodRun, np.ndarray]]:
+    """The built-in refinement from a flat object, no network, at each refinement count of the
+    PtychoPINN rows, with the probe their refinement used."""
+    data = test.training_data()
+    if probe is not None:
+        data = replace(data, probe=probe)
+    rows = []
+    for count in counts:
+        flat = flat_start_refinement(data, test.truth.shape, count, start=test.initial_guess)
+        note = 'no network, no training; ' + flat.note
+        run = MethodRun(
+            FLAT_START_METHOD,
+            Status.PASS,
+            count,
+            None,
+            flat.seconds,
+            note=note,
+            made_by=made_by(count, None),
+        )
+        rows.append((run, flat.object_))
+    return rows
 
 
 class _WarningList(logging.Handler):
@@ -324,21 +400,24 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     n = spec.pattern_size_px
     mask = scanned_region_mask(test.positions_px, test.truth.shape, n, default_stitch_crop_px(n))
     config, overrides = _config(args)
-    runs = [MethodRun('initial guess (flat)', REFERENCE)]
+    runs = [MethodRun('initial guess (flat)', REFERENCE, made_by=MADE_BY_GUESS)]
     objects: dict[str, np.ndarray] = {}
     history: list = []
     pinn: list[tuple[MethodRun, np.ndarray | None]] = []
+    model_probe = None  # the probe the refinement used, when training refined one
     if args.through_ptychodus:
         with _warnings_logged() as warnings:
-            run, estimate = _pinn_through_ptychodus(
+            pinn = _pinn_through_ptychodus(
                 args.out, _pinn_settings(config, overrides), train, test, test.truth, mask
             )
-        run.note = ' / '.join([run.note, *dict.fromkeys(warnings)]).strip(' /')
-        pinn = [(run, estimate)]
+        for run, _ in pinn:
+            run.note = ' / '.join([run.note, *dict.fromkeys(warnings)]).strip(' /')
     else:
-        counts = tuple(args.refine_iterations or (InferenceConfig().refine_iterations,))
+        counts = tuple(args.refine_iterations or DEFAULT_REFINE_COUNTS)
         tune = tuple(args.fine_tune_epochs or (InferenceConfig().fine_tune_epochs,))
-        pinn, history = _pinn_in_process(config, train, test, args.out, args.model, counts, tune)
+        pinn, history, model_probe = _pinn_in_process(
+            config, train, test, args.out, args.model, counts, tune
+        )
     for run, estimate in pinn:
         runs.append(run)
         if estimate is not None:
@@ -346,6 +425,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             if 'fine-tuned' in run.method:
                 label += ', ' + run.method.split(', ')[-1].rstrip(')')
             objects[label] = estimate
+            run.scores = score_object(estimate, test.truth, mask)
+    if not args.no_flat_start:
+        counts = sorted({run.iterations for run, _ in pinn if run.iterations})
+        for run, estimate in _flat_starts(test, counts, model_probe):
+            runs.append(run)
+            objects[f'flat start, {run.iterations} refine'] = estimate
             run.scores = score_object(estimate, test.truth, mask)
     ptychi_runs, ptychi_objects = _ptychi(
         args.out, args.bench_venv, test, test.truth, mask, tuple(args.ptychi_iterations)
@@ -413,6 +498,30 @@ def _seconds(value: float | None) -> str:
     return f'{value:.1f}' if value is not None else ''
 
 
+def _network_share(runs: list[dict]) -> list[str]:
+    """One line per refinement count that has both a network + refinement row and a flat-start
+    row: what the network adds to the refinement, and what it costs."""
+    flat = {r['iterations']: r for r in runs if r['method'] == FLAT_START_METHOD and r['scores']}
+    lines = []
+    for run in runs:
+        count = run['iterations']
+        if not run['method'].startswith('PtychoPINN') or not count or count not in flat:
+            continue
+        if not run['scores']:
+            continue
+        mine, theirs = run['scores'], flat[count]['scores']
+        training = run['training_s']
+        cost = f' and {training / 60:.1f} min of training' if training else ''
+        lines.append(
+            f'- {count} refinement iterations: network + refinement '
+            f'{mine["amplitude_ssim"]:.3f} / {mine["phase_ssim"]:.3f} amplitude / phase SSIM '
+            f'in {_seconds(run["reconstruction_s"])} s{cost}; refinement alone from a flat object '
+            f'{theirs["amplitude_ssim"]:.3f} / {theirs["phase_ssim"]:.3f} in '
+            f'{_seconds(flat[count]["reconstruction_s"])} s.'
+        )
+    return [*lines, ''] if lines else []
+
+
 def write_report(out: Path, result: dict, command: str, seconds: float, load: str) -> Path:
     """``out/realistic.md`` and ``out/realistic.json`` from :func:`run_benchmark`'s result."""
     scans = result['scans']
@@ -424,6 +533,7 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         rows.append(
             [
                 run['method'],
+                run.get('made_by', ''),
                 run['iterations'] if run['iterations'] is not None else '',
                 run['status'],
                 _seconds(run['training_s']),
@@ -474,18 +584,28 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         f'{training["batch_size"]}, learning rate {training["learning_rate"]}), backend '
         f'{result["config"]["execution"]["backend"]}, device '
         f'{result["config"]["execution"]["device"]}. pty-chi LSQML as shipped in Ptychodus '
-        '(`baseline.ptychi_settings`), through `ptychodus -b reconstruct` from `.venv-bench`.',
+        '(`baseline.ptychi_settings`: it refines the probe), through `ptychodus -b reconstruct` '
+        "from `.venv-bench`. The plugin's built-in refinement (after the network, and from a flat "
+        "object) holds the test scan's probe fixed: the simulation's exact probe, unless training "
+        'refined it.',
         '',
         '## Results',
         'Scores over the scanned region after removing the global complex scale (the phase '
         'offset); seconds: PtychoPINN training and reconstruction wall time (in process: '
         'engine build, inference and stitching; through `ptychodus -b`: training is the wall '
         "time of `ptychodus -b train` with start-up, reconstruction Ptychodus's "
-        '"Reconstruction time"), pty-chi Ptychodus\'s "Reconstruction time".',
+        '"Reconstruction time"), pty-chi Ptychodus\'s "Reconstruction time". "Made by": '
+        '"network alone" is PtychoPINN with `RefineIterations 0`; "network + refinement" the '
+        "network's stitched object followed by the built-in iterative refinement "
+        '(`solver/overlap.py`, the plugin default); "refinement alone" the same refinement from a '
+        'flat object, with no network and no training. Only the network rows need the training '
+        'time.',
         '',
+        *_network_share(result['runs']),
         markdown_table(
             [
                 'method',
+                'made by',
                 'iterations',
                 'status',
                 'training s',
@@ -564,7 +684,14 @@ def _parser() -> argparse.ArgumentParser:
         '--refine-iterations',
         type=int,
         nargs='+',
-        help='score PtychoPINN at each of these RefineIterations (default: the plugin default)',
+        help='score PtychoPINN at each of these RefineIterations (default: 0, the network '
+        f'alone, and the plugin default {InferenceConfig().refine_iterations})',
+    )
+    parser.add_argument(
+        '--no-flat-start',
+        action='store_true',
+        help='leave out the rows of the built-in refinement from a flat object (no network) at '
+        'the same iteration counts',
     )
     parser.add_argument(
         '--fine-tune-epochs',

@@ -1,8 +1,11 @@
-"""Shared pieces of the evidence reports: status words, Markdown tables, the machine, figures.
+"""Shared pieces of the evidence reports: status words, makers, tables, the machine, figures.
 
 A report row carries a :class:`Status` and the measured reason; tables are plain Markdown in the
 style of the parity tables of the project's history (one row per dimension, a status column).
-Figures use matplotlib with the Agg backend, imported only when a figure is drawn.
+Every quality row also names what made it (:func:`made_by`): the network alone, the network with
+the built-in refinement (``solver/overlap.py``) after it, or the refinement alone from a flat
+object (:func:`flat_start_refinement`, no network), so that no figure of the solver is read as the
+network's. Figures use matplotlib with the Agg backend, imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import platform
 import re
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,14 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import RefineStart
+from ..core.contract import TrainingData
+from ..errors import DataContractError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    'MADE_BY_GUESS',
+    'MADE_BY_PTYCHI',
     'RECONSTRUCTION_TIME_PATTERN',
+    'FlatStart',
     'Spread',
     'Status',
     'command_line',
+    'flat_start_refinement',
     'machine_description',
+    'made_by',
     'markdown_table',
     'prepare_output',
     'pyplot',
@@ -48,6 +61,103 @@ class Status(StrEnum):
     PASS = 'PASS'
     FAIL = 'FAIL'
     NOT_RUN = 'NOT RUN'
+
+
+MADE_BY_GUESS = 'nothing: the flat initial guess'
+"""Maker of the reference row: no reconstruction at all."""
+MADE_BY_PTYCHI = 'pty-chi LSQML, probe refined (as Ptychodus ships it)'
+"""Maker of the pty-chi rows. pty-chi refines its probe; the plugin's refinement holds the probe it
+is given fixed (on simulated scans, the simulation's exact probe)."""
+
+
+def made_by(refine_iterations: int, refine_start: RefineStart | None) -> str:
+    """What made a reconstruction, in the words every report uses.
+
+    ``refine_start`` None: the built-in refinement alone from a flat object (no network);
+    ``refine_iterations`` 0: the network alone; otherwise the network with ``refine_iterations``
+    iterations of the refinement after it, started as ``refine_start`` says.
+    """
+    if refine_start is None:
+        return f'refinement alone: {refine_iterations} iterations from a flat object, no network'
+    if refine_iterations == 0:
+        return 'network alone (RefineIterations 0)'
+    start = {
+        RefineStart.AMPLITUDE: "the network's amplitude",
+        RefineStart.OBJECT: "the network's whole object",
+    }[RefineStart(refine_start)]
+    return f'network + refinement: {refine_iterations} iterations from {start}'
+
+
+@dataclass(frozen=True, eq=False)
+class FlatStart:
+    """The built-in refinement from a flat object, no network (:func:`flat_start_refinement`)."""
+
+    object_: np.ndarray
+    """(H, W) complex64 refined object; pixels the probe barely lights keep the start."""
+    iterations: int
+    seconds: float
+    median_noise_ratio: float | None
+    """Data consistency of the object (``solver/consistency.py``); None when not measurable."""
+    median_r_factor: float | None
+
+    @property
+    def note(self) -> str:
+        if self.median_noise_ratio is None:
+            return 'data consistency not measured'
+        return (
+            f'data consistency {self.median_noise_ratio:.2f} x noise, R-factor '
+            f'{self.median_r_factor:.3f}'
+        )
+
+
+def flat_start_refinement(
+    data: TrainingData,
+    object_shape: tuple[int, int],
+    iterations: int,
+    *,
+    start: np.ndarray | None = None,
+) -> FlatStart:
+    """The refinement inference runs after the network (``solver.overlap.OverlapRefinement``, the
+    probe in ``data`` held fixed), started from a flat object instead: what the solver reaches
+    with no network, the row every network + refinement figure is set beside.
+
+    Parameters
+    ----------
+    data : the scan (``diffraction_amplitude`` (n, N, N) float32, ``positions_px`` (n, 2) in
+        object pixels, ``probe`` (N, N) complex).
+    object_shape : (H, W) of the object grid the positions refer to.
+    iterations : refinement iterations (the same count as the row it stands beside).
+    start : (H, W) complex flat object to start from (Ptychodus's initial guess); ones without it.
+        No phase-ramp correction is applied: a flat object has no ramp to fit.
+    """
+    from ..solver.consistency import measure_consistency
+    from ..solver.overlap import OverlapRefinement
+
+    begin = time.perf_counter()
+    flat = (
+        np.ones(object_shape, np.complex64)
+        if start is None
+        else np.asarray(start, dtype=np.complex64)
+    )
+    refinement = OverlapRefinement(flat, data.positions_px, data.diffraction_amplitude, data.probe)
+    for _ in range(iterations):
+        refinement.step()
+    object_ = np.where(refinement.illuminated, refinement.object_, flat).astype(np.complex64)
+    seconds = time.perf_counter() - begin
+    try:
+        consistency = measure_consistency(
+            object_, data.positions_px, data.diffraction_amplitude, data.probe
+        )
+    except DataContractError as exc:
+        logger.warning('data consistency of the flat-start refinement not measured: %s', exc)
+        return FlatStart(object_, iterations, seconds, None, None)
+    return FlatStart(
+        object_,
+        iterations,
+        seconds,
+        consistency.median_noise_ratio,
+        consistency.median_r_factor,
+    )
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,14 @@ Running the module as a program catches what importing it does not: code reached
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
+
+from ptychopinn_plugin.config import InferenceConfig
+from ptychopinn_plugin.evidence.report import made_by
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +45,17 @@ def test_quality_benchmark_command_writes_its_table(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     results = json.loads((out / 'benchmark.json').read_text())
-    assert len(results['sweep']) == 8  # one row per default setting and seed
-    assert (out / 'benchmark.md').read_text().count('| pinn |') >= 5
+    assert len(results['sweep']) == 8  # one entry per default setting and seed
+    for entry in results['sweep']:  # the network alone, the defaults, the flat-start refinement
+        for key in ('network_scores', 'scores', 'flat_scores'):
+            assert math.isfinite(entry[key]['phase_ssim']), (key, entry)
+    report = (out / 'benchmark.md').read_text()
+    assert report.count('| pinn |') >= 5
+    # every setting's three rows, each labelled with what made it
+    iterations = InferenceConfig().refine_iterations
+    start = InferenceConfig().refine_start
+    for maker in (made_by(0, start), made_by(iterations, start), made_by(iterations, None)):
+        assert report.count(f'| {maker} |') == 8, maker
 
 
 def test_parity_command_writes_its_report(tmp_path) -> None:

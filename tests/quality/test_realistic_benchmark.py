@@ -5,9 +5,14 @@ NumFiltersScale 1: seconds on a CPU); its scores mean nothing and are only check
 The ``slow`` test runs the issue's size (1,024 points per scan, the plugin's default settings) on
 each backend and asserts the measured quality less a margin: on 2026-12-03 (machine B, seed 0,
 ``docs/results.md``, "Realistic benchmark with the defaults") both backends reached amplitude /
-phase SSIM 0.936 / 0.975 (PyTorch 9.6 min of training, TensorFlow 8.2 min). The quality the
+phase SSIM 0.936 / 0.975 (PyTorch 9.6 min of training, TensorFlow 8.2 min) with the defaults,
+which is the network followed by 100 iterations of the built-in refinement. The quality the
 shipped models reach on this benchmark's 256-point test scan is asserted in the default run by
 ``tests/examples/test_shipped_models.py``.
+
+By default the command reports, each row labelled with its maker, the network alone
+(``RefineIterations 0``), the defaults (network + refinement) and the refinement alone from a flat
+object at the same iteration count (no network); the tests check that all three are there.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import math
 
 import pytest
 
-from ptychopinn_plugin.evidence.realistic import PTYCHI_ITERATIONS, main
+from ptychopinn_plugin.config import InferenceConfig
+from ptychopinn_plugin.evidence.realistic import FLAT_START_METHOD, PTYCHI_ITERATIONS, main
+from ptychopinn_plugin.evidence.report import MADE_BY_PTYCHI, made_by
 
 SCORES = ('amplitude_ssim', 'phase_ssim', 'amplitude_psnr_db', 'phase_psnr_db')
 FULL_SIZE_FLOOR = {'amplitude_ssim': 0.90, 'phase_ssim': 0.94}
@@ -31,30 +38,57 @@ def _run(out, *arguments: str) -> dict:
     return json.loads((out / 'realistic.json').read_text())
 
 
-def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pinn=1) -> list:
+START = InferenceConfig().refine_start
+
+
+def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pinn=2) -> list:
+    """The PtychoPINN rows (checked), after checking the flat-start and pty-chi rows."""
     pinn = [run for run in result['runs'] if run['method'].startswith('PtychoPINN')]
     assert len(pinn) == num_pinn
+    report = (out / 'realistic.md').read_text()
+    assert '| method | made by | iterations |' in report
     for run in pinn:
         assert run['status'] == 'PASS', run['note']
         assert all(math.isfinite(run['scores'][key]) for key in SCORES)
         assert run['reconstruction_s'] > 0
         assert 'data consistency' in run['note']
+        assert run['made_by'] == made_by(run['iterations'], START)
+        assert f'| {run["made_by"]} | {run["iterations"]} | PASS |' in report
+    # beside every refinement count, the same refinement from a flat object (no network)
+    flat = [run for run in result['runs'] if run['method'] == FLAT_START_METHOD]
+    counts = sorted({run['iterations'] for run in pinn if run['iterations']})
+    assert [run['iterations'] for run in flat] == counts
+    for run in flat:
+        assert run['status'] == 'PASS'
+        assert run['made_by'] == made_by(run['iterations'], None)
+        assert run['training_s'] is None  # no network, no training
+        assert run['reconstruction_s'] > 0
+        assert all(math.isfinite(run['scores'][key]) for key in SCORES)
+        assert f'| {FLAT_START_METHOD} | {run["made_by"]} | {run["iterations"]} | PASS |' in report
     ptychi = [run for run in result['runs'] if run['method'] == 'pty-chi LSQML']
     assert [run['iterations'] for run in ptychi] == list(ptychi_iterations)
-    report = (out / 'realistic.md').read_text()
     for run in ptychi:
         # pty-chi either ran and was scored, or the report says it did not and how to fix that
         assert run['status'] in ('PASS', 'FAIL', 'NOT RUN')
         if run['status'] == 'NOT RUN':
             assert 'benchmarks/setup_bench_env.sh' in run['note']
-        assert f'| pty-chi LSQML | {run["iterations"]} | {run["status"]} |' in report
+        assert run['made_by'] == MADE_BY_PTYCHI
+        assert f'| pty-chi LSQML | {MADE_BY_PTYCHI} | {run["iterations"]} |' in report
     return pinn
 
 
-def test_quick_run_writes_a_report_with_finite_scores_and_ptychi_status(tmp_path) -> None:
+def test_quick_run_reports_network_alone_defaults_and_flat_start_with_ptychi_status(
+    tmp_path,
+) -> None:
     result = _run(tmp_path, '--quick')
-    (pinn,) = _check_report(tmp_path, result)
-    assert pinn['training_s'] > 0
+    network, defaults = _check_report(tmp_path, result)
+    assert [network['iterations'], defaults['iterations']] == [
+        0,
+        InferenceConfig().refine_iterations,
+    ]
+    assert network['training_s'] == defaults['training_s'] > 0
+    report = (tmp_path / 'realistic.md').read_text()
+    assert 'refinement alone from a flat object' in report  # the network's share, in words
     assert result['scans']['spec']['num_points'] == 64
     assert result['overrides_of_defaults'] == {'n_filters_scale': 1, 'num_epochs': 1}
     assert 'Quick mode' in (tmp_path / 'realistic.md').read_text()
@@ -81,6 +115,8 @@ def test_a_saved_model_rescored_at_several_refinements_on_a_larger_test_scan(tmp
     )
     network, refined = _check_report(out, result, ptychi_iterations=(), num_pinn=2)
     assert [network['iterations'], refined['iterations']] == [0, 20]
+    (flat,) = [r for r in result['runs'] if r['method'] == FLAT_START_METHOD]
+    assert flat['iterations'] == 20
     assert network['training_s'] is None  # no training: the saved model
     assert result['scans']['spec']['num_points'] == 81
     assert result['scans']['model'] == str(model)
@@ -101,7 +137,7 @@ def test_issue_size_run_with_default_settings_reaches_the_measured_quality(
     result = _run(
         tmp_path, '--backend', backend.value, '--num-points', '1024', '--ptychi-iterations'
     )
-    (pinn,) = _check_report(tmp_path, result, ptychi_iterations=())
+    _network, defaults = _check_report(tmp_path, result, ptychi_iterations=())
     assert result['overrides_of_defaults'] == {}
     for key, floor in FULL_SIZE_FLOOR.items():
-        assert pinn['scores'][key] >= floor, (key, pinn['scores'][key])
+        assert defaults['scores'][key] >= floor, (key, defaults['scores'][key])
