@@ -48,7 +48,7 @@ from .core.grouping import Groups, group_scan_points, overlap_order
 from .core.protocol import Engine
 from .core.stitching import Stitcher, checked_fill
 from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
-from .solver.consistency import DataConsistency, measure_consistency
+from .solver.consistency import DataConsistency, consistency_of, measure_consistency
 from .solver.overlap import OverlapRefinement
 from .solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
 
@@ -150,7 +150,9 @@ def reconstruct_object(
         seed=seed,
         num_groups=inference.num_groups,
     )
-    check_positions_on_object(data.positions_px, object_shape, model.pattern_size_px)
+    on_grid = check_positions_on_object(data.positions_px, object_shape, model.pattern_size_px)
+    # the solver's stages (refinement, consistency) use only the points stitching can use
+    solver_rows = None if on_grid.all() else np.flatnonzero(on_grid)
     check_group_extent(groups, model.pattern_size_px)
     input_scale = physics.dataset_normalization(data.diffraction_amplitude)
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
@@ -189,7 +191,7 @@ def reconstruct_object(
                 checkpoints.pop(0)
             stitched = _stitched(stitcher, data, inference, fill)
             final = begin == total and not iterations
-            consistency = _consistency(stitched[0], data, refined=False) if final else None
+            consistency = _consistency(stitched[0], data, solver_rows) if final else None
             yield InferenceProgress(begin, total, *stitched, 0, iterations, consistency)
         else:
             yield InferenceProgress(begin, total, None, None, 0, iterations)
@@ -199,6 +201,7 @@ def reconstruct_object(
             data,
             total,
             iterations,
+            solver_rows,
             filled=fill is not None,
             amplitude_only=inference.refine_start is RefineStart.AMPLITUDE,
         )
@@ -210,6 +213,7 @@ def _refined(
     data: TrainingData,
     total: int,
     iterations: int,
+    rows: np.ndarray | None,
     *,
     filled: bool,
     amplitude_only: bool,
@@ -221,12 +225,15 @@ def _refined(
     window reaches, and the barely lit ones at the border (``solver.overlap.LIT_FRACTION``), keep
     the value they were stitched with. With ``amplitude_only`` the covered
     pixels start from the network's amplitude with a flat phase (``RefineStart.AMPLITUDE``).
+    ``rows``: the scan points whose patch touches the object grid (all when None).
     """
     covered = weight > 0
     start = object_ if filled else np.where(covered, object_, np.complex64(1))
     if amplitude_only:
         start = np.where(covered, np.abs(start), start)
-    refinement = OverlapRefinement(start, data.positions_px, data.diffraction_amplitude, data.probe)
+    refinement = OverlapRefinement(
+        start, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
+    )
     logger.info('refining the stitched object against the patterns: %d iterations', iterations)
     errors = []
     for count in range(1, iterations + 1):
@@ -240,21 +247,28 @@ def _refined(
         iterations,
     )
     refined = np.where(refinement.illuminated, refinement.object_, object_)
-    consistency = _consistency(refined, data, refined=True)
+    refinement.set_object(refined)  # measure what is returned, with the same solver
+    consistency = _reported(consistency_of(refinement), refined=True)
     yield InferenceProgress(total, total, refined, weight, iterations, iterations, consistency)
 
 
 def _consistency(
-    object_: np.ndarray, data: TrainingData, *, refined: bool
+    object_: np.ndarray, data: TrainingData, rows: np.ndarray | None
 ) -> DataConsistency | None:
-    """Measure, log and, when poor, warn how well ``object_`` explains the patterns."""
+    """Measure how well the network's stitched ``object_`` (not refined) explains the patterns
+    of the scan points ``rows`` (all when None); log it, and warn when poor."""
     try:
         consistency = measure_consistency(
-            object_, data.positions_px, data.diffraction_amplitude, data.probe
+            object_, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
         )
     except DataContractError as exc:  # a zero far field: nothing to compare
         logger.warning('data consistency not measured: %s', exc)
         return None
+    return _reported(consistency, refined=False)
+
+
+def _reported(consistency: DataConsistency, *, refined: bool) -> DataConsistency:
+    """Log ``consistency`` and, when the data are not explained, warn in words."""
     logger.info('%s', consistency.summary())
     warning = consistency.warning(refined=refined)
     if warning:
@@ -282,7 +296,7 @@ def _predict(engine: Engine, inputs: np.ndarray, offsets_px: np.ndarray) -> np.n
 
 def check_positions_on_object(
     positions_px: np.ndarray, object_shape: tuple[int, int], pattern_size_px: int
-) -> None:
+) -> np.ndarray:
     """Refuse a scan none of whose patches touches the object grid; warn about stray points.
 
     Parameters
@@ -291,6 +305,12 @@ def check_positions_on_object(
         Scan positions (x, y) in object pixels.
     object_shape : (H, W) of the object grid.
     pattern_size_px : side N of the patch stitched at each position.
+
+    Returns
+    -------
+    ndarray, shape (n,), bool
+        Whether each point's patch touches the grid: the points stitching, the refinement and
+        the consistency check use.
 
     Raises
     ------
@@ -304,7 +324,7 @@ def check_positions_on_object(
     outside |= (y_px + half < -0.5) | (y_px - half > height - 0.5)
     num_outside = int(np.count_nonzero(outside))
     if num_outside == 0:
-        return
+        return ~outside
     spans = f'x {x_px.min():.4g} .. {x_px.max():.4g} px, y {y_px.min():.4g} .. {y_px.max():.4g} px'
     if num_outside == positions_px.shape[0]:
         raise DataContractError(
@@ -313,15 +333,23 @@ def check_positions_on_object(
             'reconstructed; check the position units (metres vs pixels) and the object geometry '
             '(rebuild the object in Ptychodus so that it covers the scan)'
         )
+    stray = np.flatnonzero(outside)
+    named = ', '.join(
+        f'{index} at ({x_px[index]:.4g}, {y_px[index]:.4g}) px' for index in stray[:5]
+    ) + (', ...' if stray.size > 5 else '')
     logger.warning(
-        '%d of %d scan positions (%s) put their patch wholly outside the %d x %d px object grid; '
-        'they are skipped when stitching (enlarge the object to keep them)',
+        '%d of %d scan positions put their patch wholly outside the %d x %d px object grid '
+        '(scan point %s; all positions span %s); they are skipped when stitching, refining and '
+        'measuring the data consistency. A corrupt position reading is the usual cause; enlarge '
+        'the object grid to keep them',
         num_outside,
         positions_px.shape[0],
-        spans,
         width,
         height,
+        named,
+        spans,
     )
+    return ~outside
 
 
 MAX_GROUP_OFFSET_PATTERNS = 1.0

@@ -36,16 +36,15 @@ __all__ = [
     'CentralRegion',
     'DataConsistency',
     'central_region',
+    'consistency_of',
     'expected_amplitude_noise',
     'measure_consistency',
     'preflight_consistency',
 ]
 
 WARN_NOISE_RATIO = 4.0
-"""Median noise ratio above which inference warns that the data are not explained. Measured on the
-realistic benchmark's test scan (256 points, ``docs/results.md``, "Data consistency"): the true
-object 1.03, the default reconstruction (100 refinement iterations) 1.07, 10 iterations 1.40, the
-network's object alone 15, a flat object 90."""
+"""Median noise ratio above which inference warns that the data are not explained, between what
+explained and unexplained reconstructions measure (``docs/results.md``, "Data consistency")."""
 
 _TABLE_LAMBDA = np.logspace(-4, 4, 321)
 
@@ -170,9 +169,21 @@ def measure_consistency(
     positions_px: np.ndarray,
     diffraction_amplitude: np.ndarray,
     probe: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
 ) -> DataConsistency:
-    """Per-pattern R-factor and noise ratio of ``object_`` against the measured amplitudes."""
-    model = OverlapRefinement(object_, positions_px, diffraction_amplitude, probe)
+    """Per-pattern R-factor and noise ratio of ``object_`` against the measured amplitudes (of
+    the scan points ``rows``, all by default)."""
+    model = OverlapRefinement(object_, positions_px, diffraction_amplitude, probe, rows=rows)
+    return consistency_of(model)
+
+
+def consistency_of(model: OverlapRefinement) -> DataConsistency:
+    """Per-pattern R-factor and noise ratio of a refinement's current object and probe.
+
+    Reuses the refinement's scan, probe and chunks (no second solver): to measure another object
+    on the same scan, :meth:`OverlapRefinement.set_object` it first.
+    """
     cross = power = 0.0
     for modulus, measured in model.far_field_moduli():
         cross += float(np.sum(modulus.astype(np.float64) * measured))
@@ -191,7 +202,7 @@ def measure_consistency(
             np.sum(residual**2, axis=(-2, -1)) / np.maximum(noise, np.finfo(np.float64).tiny)
         )
     return DataConsistency(
-        positions_px=np.asarray(positions_px, dtype=np.float64),
+        positions_px=np.asarray(model.positions_px, dtype=np.float64),
         r_factor=np.concatenate(r_factor),
         noise_ratio=np.concatenate(noise_ratio),
         scale=scale,
@@ -228,7 +239,8 @@ def preflight_consistency(
     )
     for _ in range(iterations):
         refinement.step()
-    return measure_consistency(refinement.object_, region.positions_px, region.amplitude, probe)
+    refinement.set_object(refinement.object_)  # zero beyond the grid, as the object it returns
+    return consistency_of(refinement)
 
 
 OUTLIER_FACTOR = 4.0

@@ -1,13 +1,12 @@
 """Refinement of a stitched object against the measured patterns, through their overlap.
 
 Why it exists (``docs/results.md``, "Where the quality is lost on realistic scans: oracles"): on
-realistic scans one diffraction pattern does not determine its object patch (a free patch per
-pattern explains its pattern better than the true patch and still correlates only 0.50 in phase
-with it), so a network that predicts each patch from its own pattern stops near phase SSIM 0.36
-however well it is trained. What determines the object is the overlap between neighbouring
-patterns. This module brings the overlap in at reconstruction: starting from the network's
-stitched object, it lowers the misfit between the measured diffraction amplitudes and those of
-the object, with the scan's probe and positions held fixed.
+realistic scans one diffraction pattern does not determine its object patch, so a network that
+predicts each patch from its own pattern is limited however well it is trained. What determines
+the object is the overlap between neighbouring patterns. This module brings the overlap in at
+reconstruction: starting from the network's stitched object (or a flat one), it lowers the
+misfit between the measured diffraction amplitudes and those of the object, with the scan's probe
+and positions held fixed.
 
 One iteration is a full-batch, preconditioned gradient step of the amplitude misfit
 ``sum_k || |F(P_k O_k)| - sqrt(y_k) ||^2`` (the Gaussian amplitude likelihood, robust at low and
@@ -15,9 +14,9 @@ high dose): every pattern's exit wave ``P_k O_k`` gets the measured modulus in t
 changes are brought back to the object through the conjugate probe and summed over patterns, and
 the sum is divided by the probe power that reaches each object pixel (plus a small fraction of
 its maximum, so weakly lit pixels move little). Nesterov-style momentum (:data:`MOMENTUM`)
-accelerates the slow, low-frequency phase modes (measured: from a flat start, 50 iterations reach
-phase SSIM 0.93 with momentum and 0.62 without). The intensity scale between the probe and the
-counts is fitted once, in closed form, at the start, so the object keeps the scale it came with.
+accelerates the slow, low-frequency phase modes (``docs/results.md``, the momentum table). The
+intensity scale between the probe and the counts is fitted once, in closed form, at the start,
+so the object keeps the scale it came with.
 
 Geometry: patch ``k`` is the object window at the integer part of its position times the probe
 shifted by the opposite of the residual sub-pixel shift (a Fourier shift): the far-field modulus
@@ -38,7 +37,7 @@ import numpy as np
 import scipy.fft
 
 from ..core.metrics import mean_phase_step
-from ..core.stitching import flat_indices, fourier_shift, window_origins
+from ..core.stitching import flat_indices, fourier_shift, gather_windows, window_origins
 from ..errors import DataContractError
 from .phase_ramp import diffraction_centroids_px
 
@@ -47,24 +46,21 @@ logger = logging.getLogger(__name__)
 __all__ = ['MOMENTUM', 'OverlapRefinement']
 
 MOMENTUM = 0.9
-"""Momentum of the object update (measured on the realistic benchmark, 1,024 points, flat start,
-50 iterations: phase SSIM 0.62 / 0.74 / 0.88 / 0.93 at momentum 0 / 0.5 / 0.8 / 0.9)."""
+"""Momentum of the object update, chosen by the momentum table of ``docs/results.md``."""
 POWER_FLOOR = 1e-3
 """Fraction of the largest summed probe power added to the preconditioner's denominator."""
 LIT_FRACTION = 3e-3
 """Summed probe power, as a fraction of the largest, below which a refined pixel is not kept.
 
-Barely lit pixels at the border of the scan are poorly determined and grow without bound: on the
-measured Siemens star (N = 128, flat start, 100 iterations) pixels below 3e-3 of the largest power
-reach amplitude 61 and a 99th percentile of 14.6 where the object is about 1, which makes an
-auto-scaled display black. Inference keeps its start there (``inference.py``). Holding them at
-the start *during* the iterations instead costs the interior (realistic benchmark, phase SSIM
-0.971 -> 0.951), so they move freely and are only reset at the end. At 3e-3 the realistic
-benchmark's scored region is entirely kept, and its largest amplitude falls from 7.3 to 1.6."""
+Barely lit pixels at the border of the scan are poorly determined and grow without bound, which
+makes an auto-scaled display black; inference keeps its start there (``inference.py``). They move
+freely during the iterations (holding them costs the interior) and are only reset at the end.
+The measurements behind the value: ``docs/results.md``, "Solver constants"."""
 CHUNK_PATTERNS = 512
 """Patterns per vectorised step (about 16 MiB per complex64 array at N = 64)."""
 MAX_CACHED_PROBE_BYTES = 512 * 2**20
-"""Shifted probes are kept between iterations up to this size, else recomputed per chunk."""
+"""Shifted probes (and the measured amplitudes in the FFT's layout, half their size) are kept
+between iterations up to this size, else recomputed per chunk."""
 
 
 class OverlapRefinement:
@@ -78,12 +74,19 @@ class OverlapRefinement:
     positions_px : ndarray, shape (n, 2), real
         Scan positions (x, y) in object pixels (``TrainingData.positions_px``).
     diffraction_amplitude : ndarray, shape (n, N, N), real, non-negative
-        Measured amplitudes ``sqrt(counts)``, zero frequency at index ``N // 2``.
+        Measured amplitudes ``sqrt(counts)``, zero frequency at index ``N // 2``. Read chunk by
+        chunk, never copied whole: a memory-mapped array stays on disk.
     probe : ndarray, shape (N, N), complex
         The scan's probe on the object pixel grid (any scale).
+    rows : ndarray, shape (m,), int, optional
+        Use only these scan points (for example those whose patch touches the object grid);
+        all by default.
 
     Call :meth:`step` once per iteration; :attr:`object_` is the current estimate and
     :attr:`amplitude_error` the mean squared amplitude misfit (counts) before the last step.
+
+    Memory: besides a few object-sized arrays, only per-chunk temporaries
+    (:data:`CHUNK_PATTERNS` patterns): no copy of the patterns, no per-pixel index table.
     """
 
     def __init__(
@@ -92,45 +95,54 @@ class OverlapRefinement:
         positions_px: np.ndarray,
         diffraction_amplitude: np.ndarray,
         probe: np.ndarray,
+        *,
+        rows: np.ndarray | None = None,
     ) -> None:
-        amplitude = np.asarray(diffraction_amplitude, dtype=np.float32)
         probe = np.asarray(probe, dtype=np.complex64)
         positions = np.asarray(positions_px, dtype=np.float64)
         n_px = probe.shape[-1]
-        if amplitude.ndim != 3 or amplitude.shape[1:] != probe.shape:
+        shape = tuple(diffraction_amplitude.shape)
+        if len(shape) != 3 or shape[1:] != probe.shape:
             raise DataContractError(
                 f'refinement needs patterns (n, {n_px}, {n_px}) matching the probe '
-                f'{probe.shape}; received {amplitude.shape}'
+                f'{probe.shape}; received {shape}'
             )
-        if positions.shape != (amplitude.shape[0], 2):
+        if positions.shape != (shape[0], 2):
             raise DataContractError(
-                f'refinement needs one (x, y) position per pattern: {amplitude.shape[0]} '
+                f'refinement needs one (x, y) position per pattern: {shape[0]} '
                 f'patterns, positions of shape {positions.shape}'
             )
+        self._rows = None if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
+        if self._rows is not None:
+            positions = positions[self._rows]
+        self.positions_px = positions
+        """(m, 2) positions (x, y) of the scan points the refinement uses."""
+        self._amplitude = diffraction_amplitude
+        self.num_patterns = positions.shape[0]
+        """Scan points the refinement uses."""
+        if self.num_patterns == 0:
+            raise DataContractError('refinement needs at least one scan point; received none')
         self.n_px = n_px
-        self._measured = np.fft.ifftshift(amplitude, axes=(-2, -1))  # zero frequency at 0
-        summed = np.sum(amplitude.astype(np.float64) ** 2, axis=0)
-        self._target_centroid = diffraction_centroids_px(summed[None])[0]
-        """(kx, ky) detector pixels: the measured patterns' summed centre of mass."""
+        self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
         origins, self._shifts = window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
+        _check_windows_inside(self._origins, n_px, self._padded.shape, self._rows)
+        summed = np.zeros((n_px, n_px))
+        measured = 0.0
+        for begin in self._chunks():
+            block = self._chunk_amplitude(begin).astype(np.float64) ** 2
+            summed += np.sum(block, axis=0)
+            measured += float(np.sum(block))
+        self._target_centroid = diffraction_centroids_px(summed[None])[0]
+        """(kx, ky) detector pixels: the measured patterns' summed centre of mass."""
         self._probe = probe
         self._probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
-        self._cache = amplitude.size * 8 <= MAX_CACHED_PROBE_BYTES
+        self._cache = self.num_patterns * n_px * n_px * 8 <= MAX_CACHED_PROBE_BYTES
         self._probes: dict[int, np.ndarray] = {}
-        self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
+        self._measured: dict[int, np.ndarray] = {}
         self._velocity = np.zeros_like(self._padded)
-        width = self._padded.shape[1]
-        self._indices = [
-            flat_indices(self._origins[b : b + CHUNK_PATTERNS], n_px, width).ravel()
-            for b in self._chunks()
-        ]
         self._set_preconditioner()
-        modelled = sum(
-            float(np.sum(np.abs(self._far_field(b, i)[1]) ** 2))
-            for b, i in zip(self._chunks(), self._indices, strict=True)
-        )
-        measured = float(np.sum(self._measured.astype(np.float64) ** 2))
+        modelled = sum(float(np.sum(np.abs(self._far_field(b)[2]) ** 2)) for b in self._chunks())
         if modelled <= 0.0:
             raise DataContractError(
                 'refinement needs an object and probe with a non-zero far field; the starting '
@@ -143,14 +155,9 @@ class OverlapRefinement:
     def _set_preconditioner(self) -> None:
         """The object update's denominator and :attr:`illuminated`, from the current probe."""
         n_px = self.n_px
-        summed = np.zeros(self._padded.size)
-        for begin, indices in zip(self._chunks(), self._indices, strict=True):
-            summed += np.bincount(
-                indices,
-                weights=np.abs(self._chunk_probes(begin)).ravel() ** 2,
-                minlength=summed.size,
-            )
-        power = summed.reshape(self._padded.shape)
+        power = np.zeros(self._padded.shape)
+        for begin in self._chunks():
+            self._scatter_add(power, begin, np.abs(self._chunk_probes(begin)) ** 2)
         self.illuminated = power[n_px:-n_px, n_px:-n_px] > LIT_FRACTION * power.max()
         """(H, W) bool: pixels lit by more than :data:`LIT_FRACTION` of the largest summed probe
         power, whose refined values are worth keeping (a step changes every pixel some probe
@@ -172,11 +179,9 @@ class OverlapRefinement:
         equally well (``P(r - r_k) exp(i a.(r - r_k)) O(r) exp(-i a.r)`` differs from
         ``P(r - r_k) O(r)`` by a constant phase per pattern), so a refined probe ends at some tilt
         and its object carries the matching ramp. The convention fixed here is an object without
-        net ramp: its amplitude-weighted mean phase step between neighbouring lit pixels is zero.
-        Measured on the measured Siemens star (N = 64, 200 iterations on the left half):
-        pty-chi's object has a net ramp of (-0.4, -1.1) mrad/px there, ours (6.0, 0.5) before and
-        (0, 0) after; centring the probe's far field on the patterns' mean centre of mass instead
-        leaves (1.8, 0.7). Applied once, after the iterations.
+        net ramp: its amplitude-weighted mean phase step between neighbouring lit pixels is zero
+        (``docs/results.md`` compares it with centring the probe's far field instead). Applied
+        once, after the iterations.
         """
         n_px = self.n_px
         steps = mean_phase_step(self._padded, np.pad(self.illuminated, n_px))
@@ -199,25 +204,40 @@ class OverlapRefinement:
         n_px = self.n_px
         return self._padded[n_px:-n_px, n_px:-n_px].copy()
 
+    def set_object(self, object_: np.ndarray) -> None:
+        """Replace the estimate by ``object_`` (H, W), zero beyond the grid as at construction,
+        and restart the momentum: for measuring another object with the same scan and probe
+        without building a second refinement."""
+        n_px = self.n_px
+        interior = self._padded[n_px:-n_px, n_px:-n_px]
+        if np.shape(object_) != interior.shape:
+            raise DataContractError(
+                f'the object must keep the grid of the refinement, {interior.shape}; received '
+                f'{np.shape(object_)}'
+            )
+        self._padded[:] = 0
+        interior[:] = object_
+        self._velocity[:] = 0
+
     def step(self, *, refine_probe: bool = False) -> float:
         """One iteration; returns the mean squared amplitude misfit (counts) before it.
 
         ``refine_probe``: update the probe too, from the same far-field corrections (see
         :meth:`_update_probe`).
         """
-        numerator = np.zeros(self._padded.size, np.complex128)
+        numerator = np.zeros(self._padded.shape, np.complex128)
         probe_numerator = np.zeros((self.n_px, self.n_px), np.complex128)
         probe_denominator = np.zeros((self.n_px, self.n_px))
         misfit = 0.0
-        for begin, indices in zip(self._chunks(), self._indices, strict=True):
-            probes, exit_wave, spectrum = self._far_field(begin, indices)
+        for begin in self._chunks():
+            probes, windows, spectrum = self._far_field(begin)
+            exit_wave = probes * windows
             modulus = np.abs(spectrum)
-            measured = self._measured[begin : begin + probes.shape[0]] / self.scale
-            misfit += float(np.sum((modulus - measured) ** 2))
+            measured = self._chunk_measured(begin) / np.float32(self.scale)
+            misfit += float(np.sum((modulus - measured).astype(np.float64) ** 2))
             spectrum *= measured / np.maximum(modulus, np.finfo(np.float32).tiny)
             change = scipy.fft.ifft2(spectrum, norm='ortho', workers=-1) - exit_wave
             if refine_probe:
-                windows = self._padded.ravel()[indices].reshape(probes.shape)
                 shifts = self._shifts[begin : begin + probes.shape[0]]
                 # adjoint of the per-pattern sub-pixel shift of the probe: shift back by +shift
                 probe_numerator += np.sum(
@@ -226,13 +246,11 @@ class OverlapRefinement:
                 )
                 probe_denominator += np.sum(np.abs(windows) ** 2, axis=0)
             change *= np.conj(probes)
-            size = numerator.size
-            numerator.real += np.bincount(indices, weights=change.real.ravel(), minlength=size)
-            numerator.imag += np.bincount(indices, weights=change.imag.ravel(), minlength=size)
-        update = (numerator.reshape(self._padded.shape) / self._denominator).astype(np.complex64)
+            self._scatter_add(numerator, begin, change)
+        update = (numerator / self._denominator).astype(np.complex64)
         self._velocity = MOMENTUM * self._velocity + update
         self._padded += update + MOMENTUM * self._velocity
-        self.amplitude_error = misfit * self.scale**2 / self._measured.size
+        self.amplitude_error = misfit * self.scale**2 / (self.num_patterns * self.n_px**2)
         if refine_probe:
             self._update_probe(probe_numerator, probe_denominator)
         return self.amplitude_error
@@ -258,14 +276,32 @@ class OverlapRefinement:
     def far_field_moduli(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per chunk of patterns: the current object's far-field moduli (the model's own scale,
         before :attr:`scale`) and the measured amplitudes, both with zero frequency at index 0."""
-        for begin, indices in zip(self._chunks(), self._indices, strict=True):
-            _, _, spectrum = self._far_field(begin, indices)
-            yield np.abs(spectrum), self._measured[begin : begin + spectrum.shape[0]]
+        for begin in self._chunks():
+            _, _, spectrum = self._far_field(begin)
+            yield np.abs(spectrum), self._chunk_measured(begin)
 
     # -- pieces ------------------------------------------------------------------------------
 
     def _chunks(self) -> range:
-        return range(0, self._measured.shape[0], CHUNK_PATTERNS)
+        return range(0, self.num_patterns, CHUNK_PATTERNS)
+
+    def _chunk_amplitude(self, begin: int) -> np.ndarray:
+        """(m, N, N) float32 measured amplitudes of the chunk at ``begin``, as given (centred)."""
+        if self._rows is None:
+            block = self._amplitude[begin : begin + CHUNK_PATTERNS]
+        else:
+            block = self._amplitude[self._rows[begin : begin + CHUNK_PATTERNS]]
+        return np.asarray(block, dtype=np.float32)
+
+    def _chunk_measured(self, begin: int) -> np.ndarray:
+        """The chunk's measured amplitudes with zero frequency at index 0 (the FFT's layout);
+        kept between iterations when the shifted probes are (small scans), else re-read."""
+        if begin in self._measured:
+            return self._measured[begin]
+        measured = np.fft.ifftshift(self._chunk_amplitude(begin), axes=(-2, -1))
+        if self._cache:
+            self._measured[begin] = measured
+        return measured
 
     def _chunk_probes(self, begin: int) -> np.ndarray:
         """Probes of patterns ``begin:`` shifted by minus their residual sub-pixel shift."""
@@ -278,13 +314,50 @@ class OverlapRefinement:
             self._probes[begin] = probes
         return probes
 
-    def _far_field(
-        self, begin: int, indices: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _far_field(self, begin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chunk's shifted probes, object windows and exit-wave far fields (zero frequency
+        at index 0, unitary transform)."""
         probes = self._chunk_probes(begin)
-        windows = self._padded.ravel()[indices].reshape(probes.shape)
-        exit_wave = probes * windows
-        return probes, exit_wave, scipy.fft.fft2(exit_wave, norm='ortho', workers=-1)
+        windows = np.empty_like(probes)
+        gather_windows(self._padded, self._origins[begin : begin + probes.shape[0]], windows)
+        return probes, windows, scipy.fft.fft2(probes * windows, norm='ortho', workers=-1)
+
+    def _scatter_add(self, target: np.ndarray, begin: int, values: np.ndarray) -> None:
+        """Add the chunk's windows ``values`` (m, N, N) into ``target`` (padded object shape).
+
+        The sums run over the chunk's bounding box, not the whole object, so their cost and
+        memory follow the chunk (consecutive scan points lie close together)."""
+        n_px = self.n_px
+        origins = self._origins[begin : begin + values.shape[0]]
+        low = origins.min(axis=0)
+        high = origins.max(axis=0) + n_px
+        box = (int(high[0] - low[0]), int(high[1] - low[1]))
+        flat = flat_indices(origins - low, n_px, box[1]).ravel()
+        size = box[0] * box[1]
+        region = target[low[0] : high[0], low[1] : high[1]]
+        if np.iscomplexobj(values):
+            region.real += np.bincount(flat, values.real.ravel(), size).reshape(box)
+            region.imag += np.bincount(flat, values.imag.ravel(), size).reshape(box)
+        else:
+            region += np.bincount(flat, values.ravel(), size).reshape(box)
+
+
+def _check_windows_inside(
+    origins: np.ndarray, n_px: int, shape: tuple[int, ...], rows: np.ndarray | None
+) -> None:
+    """Refuse scan points whose window misses the padded object (a patch wholly off the grid)."""
+    outside = (origins < 0).any(axis=1) | (origins + n_px > np.array(shape)).any(axis=1)
+    if not outside.any():
+        return
+    index = np.flatnonzero(outside)
+    if rows is not None:
+        index = rows[index]
+    listed = ', '.join(str(i) for i in index[:5]) + (', ...' if index.size > 5 else '')
+    raise DataContractError(
+        f'{index.size} scan points (index {listed}) put their {n_px} px patch wholly outside '
+        f'the {shape[1] - 2 * n_px} x {shape[0] - 2 * n_px} px object grid, so the refinement '
+        'cannot use them; leave them out (pass rows=) or enlarge the object grid to cover them'
+    )
 
 
 def _linear_phase(

@@ -36,11 +36,10 @@ RAMP_CHUNK_PATTERNS = 256
 MAX_RAMP_SHIFT_PX = 0.25
 """Largest centre-of-mass difference (detector pixels, per axis) taken for a network's tilt.
 
-Trained networks leave tilts of at most 1e-2 rad/px (0.1 px at N = 64, measured over 20 trainings
-on simulated scans). A larger, common offset between the measured patterns and the model's far
-fields is the detector centre or the probe's centring (measured: 0.9 and 1.8 px on the tike Siemens
-star cropped to 64 px); removing it as an object ramp would wind the phase by several turns, so
-the fit warns and leaves the object alone."""
+A trained network's tilt is well below this. A larger, common offset between the measured patterns
+and the model's far fields is the detector centre or the probe's centring; removing it as an
+object ramp would wind the phase by several turns, so the fit warns and leaves the object alone.
+The measurements behind the value: ``docs/results.md``, "Solver constants"."""
 
 
 def diffraction_centroids_px(intensity: np.ndarray) -> np.ndarray:

@@ -2,15 +2,13 @@
 
 A PINN keeps its probe fixed, so it can only be as good as the probe it trains with. A measured
 scan usually comes with a model of the optics (a zone-plate focus computed from its parameters),
-not with the probe that made the patterns: on the measured Siemens star that model leaves the data
-unexplained at 37 x the Poisson noise after 100 refinement iterations (N = 64, all 516 points),
-and the trained network shows no star. PtychoPINN as published therefore trains with a probe an
-iterative solver refined. This module does that refinement itself, so that no second program is
-needed: on the scan points nearest the centre it refines a flat object and the probe together
-(``OverlapRefinement.step(refine_probe=True)``, the probe's total power held fixed) and returns
-the refined probe with the data consistency before and after. On the star the refined probe
-explains the data as well as the probe pty-chi's LSQML refined (3.24 against 3.16 x noise at
-N = 64, correlation 0.99 with pty-chi's; ``docs/results.md``).
+not with the probe that made the patterns, and such a model may leave the data far from explained
+(the measured Siemens star, ``docs/results.md``). PtychoPINN as published therefore trains with a
+probe an iterative solver refined. This module does that refinement itself, so that no second
+program is needed: on the scan points nearest the centre it refines a flat object and the probe
+together (``OverlapRefinement.step(refine_probe=True)``, the probe's total power held fixed) and
+returns the refined probe with the data consistency before and after. How it compares with
+pty-chi's refined probe: ``docs/results.md``.
 
 The probe and the object share two exact ambiguities the data cannot settle: a global phase and a
 linear phase ramp in the object traded against a shift of the probe's far field. The refinement

@@ -467,3 +467,98 @@ def test_an_output_directory_that_cannot_be_written_fails_before_training(
         next(iter(reconstructor.train(tmp_path / 'in', blocker / 'out')))
     assert blocker.read_text() == 'not a directory'
     assert not reconstructor.is_model_loaded()
+
+
+# --- a stray position through every stage of the solver -----------------------------------------
+
+
+def _with_stray_point(data: TrainingData, index: int = 0) -> TrainingData:
+    """One corrupt motor reading: point ``index`` a metre's worth of pixels off the grid."""
+    positions = data.positions_px.copy()
+    positions[index] = (1e6, positions[index, 1])
+    return _changed(data, positions_px=positions)
+
+
+def test_the_refinement_refuses_a_stray_point_by_name_and_skips_it_when_told(
+    scan_data, small_scan
+) -> None:
+    from ptychopinn_plugin.solver.overlap import OverlapRefinement
+
+    stray = _with_stray_point(scan_data, index=4)
+    flat = np.ones(small_scan.truth.shape, np.complex64)
+    with pytest.raises(DataContractError, match=r'1 scan points \(index 4\) .* wholly outside'):
+        OverlapRefinement(flat, stray.positions_px, stray.diffraction_amplitude, stray.probe)
+    rows = np.delete(np.arange(stray.num_patterns), 4)
+    skipped = OverlapRefinement(
+        flat, stray.positions_px, stray.diffraction_amplitude, stray.probe, rows=rows
+    )
+    kept = scan_data.subset(rows)
+    subset = OverlapRefinement(flat, kept.positions_px, kept.diffraction_amplitude, kept.probe)
+    for _ in range(3):
+        assert skipped.step() == pytest.approx(subset.step(), rel=1e-6)
+    np.testing.assert_allclose(skipped.object_, subset.object_, rtol=0, atol=1e-6)
+
+
+def test_the_consistency_check_refuses_a_stray_point_and_skips_it_when_told(
+    scan_data, small_scan
+) -> None:
+    from ptychopinn_plugin.solver.consistency import measure_consistency
+
+    stray = _with_stray_point(scan_data, index=7)
+    flat = np.ones(small_scan.truth.shape, np.complex64)
+    args = (flat, stray.positions_px, stray.diffraction_amplitude, stray.probe)
+    with pytest.raises(DataContractError, match=r'index 7\b'):
+        measure_consistency(*args)
+    rows = np.delete(np.arange(stray.num_patterns), 7)
+    consistency = measure_consistency(*args, rows=rows)
+    assert consistency.r_factor.shape == (stray.num_patterns - 1,)
+    np.testing.assert_array_equal(consistency.positions_px, stray.positions_px[rows])
+
+
+def test_the_probe_refinement_and_pre_training_check_leave_a_stray_point_out(scan_data) -> None:
+    from ptychopinn_plugin.solver.consistency import preflight_consistency
+    from ptychopinn_plugin.solver.probe import refine_probe
+
+    stray = _with_stray_point(scan_data)
+    check = preflight_consistency(
+        stray.positions_px, stray.diffraction_amplitude, stray.probe, iterations=5
+    )
+    assert check.r_factor.size == stray.num_patterns - 1
+    assert np.all(np.isfinite(check.noise_ratio))
+    result = refine_probe(
+        stray.positions_px, stray.diffraction_amplitude, stray.probe, iterations=6
+    )
+    assert np.all(np.isfinite(result.probe))
+    assert result.after.r_factor.size == stray.num_patterns - 1
+
+
+def test_a_stray_point_is_named_and_skipped_by_stitching_refinement_and_consistency(
+    scan_data, small_scan, caplog
+) -> None:
+    from ptychopinn_plugin.config import InferenceConfig
+    from ptychopinn_plugin.inference import reconstruct_object
+
+    class FlatEngine:
+        """Stands in for a trained network: unit patches (the stages after it are tested)."""
+
+        def predict(self, inputs, offsets):
+            return np.ones(inputs.shape, np.complex64)
+
+    stray = _with_stray_point(scan_data, index=5)
+    with caplog.at_level(logging.WARNING):
+        steps = list(
+            reconstruct_object(
+                FlatEngine(),
+                stray,
+                TINY_MODEL,
+                InferenceConfig(refine_iterations=3),
+                object_shape=small_scan.truth.shape,
+            )
+        )
+    final = steps[-1]
+    assert final.finished
+    assert np.all(np.isfinite(final.object_))
+    assert final.consistency is not None
+    assert final.consistency.r_factor.size == stray.num_patterns - 1
+    assert 'scan point 5 at (1e+06' in caplog.text
+    assert 'skipped when stitching, refining and measuring the data consistency' in caplog.text

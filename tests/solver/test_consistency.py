@@ -76,12 +76,17 @@ def test_inference_reports_consistency_on_the_finished_step_only(scan, caplog) -
 
     data = scan.data
     caplog.set_level(logging.INFO, logger='ptychopinn_plugin')
-    result = inference._consistency(data.object_guess, data, refined=True)
-    assert result is not None
+    inference._reported(
+        measure_consistency(
+            data.object_guess, data.positions_px, data.diffraction_amplitude, data.probe
+        ),
+        refined=True,
+    )
     assert any('data consistency' in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
     caplog.clear()
-    flat = inference._consistency(np.ones_like(data.object_guess), data, refined=False)
+    flat = inference._consistency(np.ones_like(data.object_guess), data, None)
+    assert flat is not None
     assert 'RefineIterations' in flat.warning(refined=False)
     assert 'RefineIterations' not in flat.warning(refined=True)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -180,3 +180,43 @@ def test_a_dark_start_is_refused(camera) -> None:
     dark = np.zeros(camera.object_.shape, np.complex64)
     with pytest.raises(DataContractError, match='non-zero far field'):
         OverlapRefinement(dark, data.positions_px, data.diffraction_amplitude, data.probe)
+
+
+GROWTH_PER_PATTERN_FRACTION = 0.25
+"""Largest growth of the refinement's peak memory, as a fraction of the patterns' own size, when
+the scan grows eightfold on the same object grid. Per-chunk temporaries do not grow; a copy of the
+patterns (1x), a float64 copy (2x) or an int64 index per pixel (2x at float32 patterns) would."""
+
+
+def _peak_bytes(num_patterns: int) -> int:
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n_px = 32
+    positions = rng.uniform(n_px, 128 - n_px, (num_patterns, 2))
+    amplitude = np.sqrt(rng.poisson(2.0, (num_patterns, n_px, n_px))).astype(np.float32)
+    probe = simulate.disk_probe(n_px, n_px / 4)
+    object_ = np.ones((128, 128), np.complex64)
+    tracemalloc.start()
+    try:
+        refinement = OverlapRefinement(object_, positions, amplitude, probe)
+        refinement.step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_refinements_memory_does_not_grow_with_the_scan(monkeypatch) -> None:
+    """No copy of the patterns and no per-pixel index table: at 100,000 patterns either would
+    alone exceed the 2 GB a reconstruction may take (``docs/robustness.md``)."""
+    from ptychopinn_plugin.solver import overlap
+
+    monkeypatch.setattr(overlap, 'MAX_CACHED_PROBE_BYTES', 0)  # as for a long scan
+    monkeypatch.setattr(overlap, 'CHUNK_PATTERNS', 256)
+    small, large = 512, 4096
+    growth = _peak_bytes(large) - _peak_bytes(small)
+    patterns_bytes = large * 32 * 32 * 4
+    assert growth < GROWTH_PER_PATTERN_FRACTION * patterns_bytes, (
+        f'peak memory grew by {growth / 2**20:.1f} MiB from {small} to {large} patterns '
+        f'({patterns_bytes / 2**20:.1f} MiB of patterns)'
+    )
