@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import InferenceConfig, PhaseAlignment, Precision, RefineStart
+from ..config import ExecutionConfig, InferenceConfig, PhaseAlignment, Precision, RefineStart
 from ._common import add_overwrite_option, check_outputs, progress_bar, say
 
 __all__ = ['OBJECT_NPZ', 'register']
@@ -49,11 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         '--precision',
         choices=[p.value for p in Precision],
-        default=Precision.AUTO.value,
+        default=ExecutionConfig().precision.value,
         help='numeric precision of the network (default: %(default)s)',
     )
     parser.add_argument(
-        '--batch-size', type=int, default=256, help='groups per inference batch (default 256)'
+        '--batch-size',
+        type=int,
+        default=InferenceConfig().batch_size,
+        help='groups per inference batch (default: %(default)s)',
     )
     parser.add_argument(
         '--num-groups',

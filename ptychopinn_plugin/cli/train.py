@@ -23,7 +23,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import Backend, Device, Mode, Precision, ProbeRefinement, TrainingConfig
+from ..config import (
+    Backend,
+    Device,
+    ExecutionConfig,
+    Mode,
+    ModelConfig,
+    Precision,
+    ProbeRefinement,
+    TrainingConfig,
+)
 from ._common import (
     OutputExistsError,
     add_overwrite_option,
@@ -38,16 +47,17 @@ __all__ = ['add_execution_options', 'register']
 
 def add_execution_options(parser: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--device`` (shared with ``reconstruct``)."""
+    execution = ExecutionConfig()  # the same defaults as the Ptychodus settings
     parser.add_argument(
         '--backend',
         choices=[b.value for b in Backend],
-        default=Backend.PYTORCH.value,
+        default=execution.backend.value,
         help='framework that runs the network (default: %(default)s)',
     )
     parser.add_argument(
         '--device',
         choices=[d.value for d in Device],
-        default=Device.AUTO.value,
+        default=execution.device.value,
         help='compute device; auto takes a GPU when the framework sees one (default: %(default)s)',
     )
 
@@ -88,30 +98,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    model = ModelConfig()  # None below: the config's default, shown in the help
     group = parser.add_argument_group('model (taken from --init-model when fine-tuning)')
     group.add_argument(
         '--mode',
         choices=[m.value for m in Mode],
         default=None,
-        help='pinn (physics loss, no ground truth needed) or supervised (default: pinn)',
+        help='pinn (physics loss, no ground truth needed) or supervised '
+        f'(default: {model.mode.value})',
     )
     group.add_argument(
         '--gridsize',
         type=int,
         default=None,
-        help='groups of gridsize x gridsize points (default 1)',
+        help=f'groups of gridsize x gridsize points (default {model.gridsize})',
     )
     group.add_argument(
         '--n-filters-scale',
         type=int,
         default=None,
-        help='multiplier of the convolution filter counts, 1 to 4 (default 2)',
+        help='multiplier of the convolution filter counts, 1 to 4 '
+        f'(default {model.n_filters_scale})',
     )
     group.add_argument(
         '--num-neighbors',
         type=int,
         default=None,
-        help='nearest neighbours a group is drawn from when gridsize > 1 (default 7)',
+        help='nearest neighbours a group is drawn from when gridsize > 1 '
+        f'(default {model.num_neighbors})',
     )
     group.add_argument(
         '--init-model',
@@ -143,8 +157,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         '--min-learning-rate',
         type=float,
         default=None,
-        help='floor of the reduce-on-plateau schedule (default: 1e-4, or the learning rate if '
-        'lower)',
+        help=f'floor of the reduce-on-plateau schedule (default: {defaults.min_learning_rate:g}, '
+        'or the learning rate if lower)',
     )
     group.add_argument(
         '--validation-fraction',
@@ -165,11 +179,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help='mean photons per pattern; needed only for amplitude data of unknown dose',
     )
-    group.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    group.add_argument(
+        '--seed', type=int, default=defaults.seed, help='seed (default: %(default)s)'
+    )
     group.add_argument(
         '--probe-refinement',
         choices=[mode.value for mode in ProbeRefinement],
-        default=TrainingConfig().probe_refinement.value,
+        default=defaults.probe_refinement.value,
         help="refine the scan's probe with a flat object before training and train with it: "
         'auto (when the given probe cannot explain the patterns), on, off (default: %(default)s)',
     )
@@ -185,23 +201,26 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_hardware_options(parser: argparse.ArgumentParser) -> None:
+    execution = ExecutionConfig()
     group = parser.add_argument_group('hardware and distribution')
     group.add_argument(
         '--precision',
         choices=[p.value for p in Precision],
-        default=Precision.AUTO.value,
+        default=execution.precision.value,
         help='numeric precision (default: %(default)s)',
     )
     group.add_argument(
         '--devices',
         type=int,
-        default=1,
-        help='devices (GPUs or CPU processes) per node (default 1)',
+        default=execution.devices,
+        help='devices (GPUs or CPU processes) per node (default: %(default)s)',
     )
-    group.add_argument('--num-nodes', type=int, default=1, help='nodes (default: %(default)s)')
+    group.add_argument(
+        '--num-nodes', type=int, default=execution.num_nodes, help='nodes (default: %(default)s)'
+    )
     group.add_argument(
         '--strategy',
-        default='auto',
+        default=execution.strategy,
         help="distribution strategy, Lightning's name for PyTorch (ddp, ddp_spawn, fsdp, ...); "
         'TensorFlow mirrors the devices itself (default: %(default)s)',
     )
@@ -276,7 +295,7 @@ def build_training_config(args: argparse.Namespace, pattern_size_px: int, base_m
         }
     min_rate = args.min_learning_rate
     if min_rate is None:
-        min_rate = min(1e-4, args.learning_rate)
+        min_rate = min(TrainingConfig().min_learning_rate, args.learning_rate)
     training_values = {
         'num_epochs': args.epochs,
         'batch_size': args.batch_size,

@@ -2,18 +2,33 @@
 
 Ptychodus keeps settings in a ``SettingsRegistry``: named groups of typed parameters, saved as one
 INI section per group. We keep the built-in PtychoPINN groups and parameter names
-(``PtychoPINNModel``, ``PtychoPINNTraining``, ``PtychoPINNInference``) with their defaults, so
-existing settings files keep working, and add a group ``PtychoPINN`` for what is new (backend,
-device, optimiser and inference knobs).
+(``PtychoPINNModel``, ``PtychoPINNTraining``, ``PtychoPINNInference``), so existing settings files
+keep working, and add a group ``PtychoPINN`` for the execution (backend, device, precision). Every
+other setting lives where a user looks for it: model knobs in ``[PtychoPINNModel]``, training
+knobs in ``[PtychoPINNTraining]``, inference knobs in ``[PtychoPINNInference]``.
 
-Ptychodus's built-in (empty) PtychoPINN library registers those three groups before our library is
-built, and ``create_group`` / ``create_*_parameter`` refuse existing names. We therefore *adopt*
-groups and parameters that already exist (the same ``Parameter`` objects, so the built-in GUI panel
-and our library read and write the same values) and create only what is missing.
+One default everywhere: every parameter's default is the plugin's pydantic default
+(``ModelConfig``, ``TrainingConfig``, ``InferenceConfig``, ``ExecutionConfig``), the same the
+``ptychopinn`` command uses.
+
+Ptychodus's built-in (empty) PtychoPINN library registers the three built-in groups before our
+library is built, and ``create_group`` / ``create_*_parameter`` refuse existing names. We therefore
+*adopt* groups and parameters that already exist (the same ``Parameter`` objects, so any panel bound
+to them and our library read and write the same values), give an adopted parameter still at its
+built-in default our default (:data:`_BUILT_IN_DEFAULTS`), and create only what is missing.
+Ptychodus builds every reconstructor library (ours inside ``ProcessingCore``) before ``ModelCore``
+opens a settings file, and batch mode reads ``settings.ini`` later still, so a value from a file is
+applied after this and wins.
+
+Settings that earlier releases kept in ``[PtychoPINN]`` (:data:`MOVED_SETTINGS`: the learning-rate
+schedule, seed, probe refinement and the inference knobs) keep a parameter there under the same
+name (:class:`_MovedSetting`), so old settings files keep working: a value found only at the old
+location is used; when both locations hold different values, the new location wins and a log line
+says so.
 
 :func:`build_config` is the one place where settings become a :class:`PluginConfig`; the mapping is
-documented in ``specs/ptychodus_api_spec.md`` section 7. The reconstructor is in
-``reconstructor.py``; the GUI panel will live in ``view.py``.
+documented in ``specs/ptychodus_api_spec.md`` section 7.2. The reconstructor is in
+``reconstructor.py``; the GUI panel in ``view.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ptychodus.api.observer import Observable, Observer
 from ptychodus.api.parameters import (
     BooleanParameter,
     IntegerParameter,
@@ -46,6 +62,7 @@ from ..config import (
     ExecutionConfig,
     InferenceConfig,
     Mode,
+    ModelConfig,
     PhaseAlignment,
     PluginConfig,
     Precision,
@@ -60,6 +77,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     'INFERENCE_GROUP',
     'MODEL_GROUP',
+    'MOVED_SETTINGS',
     'PLUGIN_GROUP',
     'TRAINING_GROUP',
     'PtychoPINNSettings',
@@ -74,6 +92,45 @@ PLUGIN_GROUP = 'PtychoPINN'
 DEFAULT_MODEL_PATH = Path('/path/to/model.zip')
 """The built-in library's placeholder for ``[PtychoPINNInference] ModelPath``."""
 
+_BUILT_IN_DEFAULTS: dict[tuple[str, str], object] = {
+    (TRAINING_GROUP, 'NumEpochs'): 50,
+}
+"""Defaults of Ptychodus 1.7's built-in PtychoPINN parameters that differ from ours; an adopted
+parameter still holding one of these takes our default. ``tests/integration/test_settings.py``
+compares every adopted parameter with our configs through ``ModelCore`` and fails when Ptychodus
+changes a built-in default that is not listed here."""
+
+MOVED_SETTINGS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            'LearningRate',
+            'MinLearningRate',
+            'PlateauPatience',
+            'EarlyStoppingPatience',
+            'ValidationFraction',
+            'Seed',
+            'ProbeRefinement',
+            'ProbeRefinementIterations',
+        ),
+        TRAINING_GROUP,
+    ),
+    **dict.fromkeys(
+        (
+            'InferenceBatchSize',
+            'NumGroups',
+            'StitchCropPx',
+            'NumPartialResults',
+            'PhaseAlignment',
+            'PhaseRampCorrection',
+            'RefineIterations',
+            'RefineStart',
+        ),
+        INFERENCE_GROUP,
+    ),
+}
+"""Settings that moved out of ``[PtychoPINN]`` (same name): name -> the group they live in now.
+``[PtychoPINN] <name>`` is still read (see :class:`_MovedSetting`)."""
+
 
 def _adopt_group(registry: SettingsRegistry, name: str) -> ParameterGroup:
     """The registry's group ``name``, created when no library registered it yet."""
@@ -83,25 +140,34 @@ def _adopt_group(registry: SettingsRegistry, name: str) -> ParameterGroup:
 
 
 class _Group:
-    """Typed get-or-create access to one settings group."""
+    """Typed get-or-create access to one settings group; ``value`` is our default."""
 
     def __init__(self, registry: SettingsRegistry, name: str) -> None:
         self.name = name
         self.group = _adopt_group(registry, name)
+        self.defaults: dict[str, object] = {}
+        """Our default of each parameter asked for, by name."""
 
-    def _existing(self, name: str, kind: type[Parameter[Any]]) -> Any:
+    def _existing(self, name: str, kind: type[Parameter[Any]], value: object) -> Any:
+        self.defaults[name] = value
         parameter = self.group.parameters().get(name)
-        if parameter is not None and not isinstance(parameter, kind):
+        if parameter is None:
+            return None
+        if not isinstance(parameter, kind):
             raise ConfigurationError(
                 f'settings parameter [{self.name}] {name} was registered by another library as '
                 f'{type(parameter).__name__}, but PtychoPINN needs a {kind.__name__}'
             )
+        built_in = _BUILT_IN_DEFAULTS.get((self.name, name))
+        if built_in is not None and parameter.get_value() == built_in != value:
+            logger.debug('[%s] %s: default %r (Ptychodus: %r)', self.name, name, value, built_in)
+            parameter.set_value(value)
         return parameter
 
     def integer(
         self, name: str, value: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> IntegerParameter:
-        found = self._existing(name, IntegerParameter)
+        found = self._existing(name, IntegerParameter, value)
         if found is not None:
             return found
         return self.group.create_integer_parameter(name, value, minimum=minimum, maximum=maximum)
@@ -114,107 +180,250 @@ class _Group:
         minimum: float | None = None,
         maximum: float | None = None,
     ) -> RealParameter:
-        found = self._existing(name, RealParameter)
+        found = self._existing(name, RealParameter, value)
         if found is not None:
             return found
         return self.group.create_real_parameter(name, value, minimum=minimum, maximum=maximum)
 
     def boolean(self, name: str, value: bool) -> BooleanParameter:
-        found = self._existing(name, BooleanParameter)
+        found = self._existing(name, BooleanParameter, value)
         return found if found is not None else self.group.create_boolean_parameter(name, value)
 
     def string(self, name: str, value: str) -> StringParameter:
-        found = self._existing(name, StringParameter)
+        found = self._existing(name, StringParameter, value)
         return found if found is not None else self.group.create_string_parameter(name, value)
 
     def path(self, name: str, value: Path) -> PathParameter:
-        found = self._existing(name, PathParameter)
+        found = self._existing(name, PathParameter, value)
         return found if found is not None else self.group.create_path_parameter(name, value)
+
+    def like(self, name: str, model: Parameter[Any], value: Any) -> Parameter[Any]:
+        """A parameter ``name`` of the same type and range as ``model``, default ``value``."""
+        if isinstance(model, IntegerParameter):
+            return self.integer(
+                name, value, minimum=model.get_minimum(), maximum=model.get_maximum()
+            )
+        if isinstance(model, RealParameter):
+            return self.real(name, value, minimum=model.get_minimum(), maximum=model.get_maximum())
+        if isinstance(model, BooleanParameter):
+            return self.boolean(name, value)
+        if isinstance(model, StringParameter):
+            return self.string(name, value)
+        raise TypeError(f'no old-location parameter for a {type(model).__name__}')
+
+
+class _MovedSetting(Observer):
+    """A setting living in ``group``, still read from its old location ``[PtychoPINN]``.
+
+    The two parameters are kept equal. A change at the new location (a settings file, a GUI
+    control, code) is copied to the old one, so Ptychodus saves the same value at both. A value
+    arriving at the old location (a settings file of plugin 0.x) is used when the new location
+    holds the default; otherwise the new location wins, and either case is logged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        group: str,
+        current: Parameter[Any],
+        legacy: Parameter[Any],
+        default: object,
+    ) -> None:
+        super().__init__()
+        self.name, self.group = name, group
+        self.current, self.legacy = current, legacy
+        self.default = default
+        legacy.set_value(current.get_value())
+        current.add_observer(self)
+        legacy.add_observer(self)
+
+    def _update(self, observable: Observable) -> None:
+        value, old_value = self.current.get_value(), self.legacy.get_value()
+        if value == old_value:
+            return
+        if observable is self.current:
+            self.legacy.set_value(value)
+        elif value == self.default:
+            logger.info(
+                '[%s] %s = %s read from its old location; it now lives in [%s]',
+                PLUGIN_GROUP,
+                self.name,
+                self.legacy.get_value_as_string(),
+                self.group,
+            )
+            self.current.set_value(old_value)
+        else:
+            logger.warning(
+                '[%s] %s = %s wins over [%s] %s = %s (its old location); remove the old line',
+                self.group,
+                self.name,
+                self.current.get_value_as_string(),
+                PLUGIN_GROUP,
+                self.name,
+                self.legacy.get_value_as_string(),
+            )
+            self.legacy.set_value(value)
 
 
 class PtychoPINNModelSettings:
-    """``[PtychoPINNModel]``: the built-in names and defaults (attribute names as built-in)."""
+    """``[PtychoPINNModel]``: the built-in names (attribute names as built-in), our defaults."""
 
     def __init__(self, registry: SettingsRegistry) -> None:
         group = _Group(registry, MODEL_GROUP)
         self.group = group.group
-        self.gridsize = group.integer('GridSize', 1, minimum=1, maximum=5)
-        self.n_filters_scale = group.integer('NumFiltersScale', 2, minimum=1, maximum=4)
-        self.amp_activation = group.string('AmpActivation', 'sigmoid')
-        self.object_big = group.boolean('ObjectBig', True)
-        self.probe_big = group.boolean('ProbeBig', True)
-        self.probe_mask = group.boolean('ProbeMask', False)
-        self.pad_object = group.boolean('PadObject', True)
-        self.probe_scale = group.real('ProbeScale', 4.0, minimum=0.0)
-        self.gaussian_smoothing_sigma = group.real('GaussianSmoothingSigma', 0.0, minimum=0.0)
+        self.defaults = group.defaults
+        model = ModelConfig()
+        self.gridsize = group.integer('GridSize', model.gridsize, minimum=1, maximum=5)
+        self.n_filters_scale = group.integer(
+            'NumFiltersScale', model.n_filters_scale, minimum=1, maximum=4
+        )
+        self.amp_activation = group.string('AmpActivation', model.amp_activation.value)
+        self.object_big = group.boolean('ObjectBig', model.object_big)
+        self.probe_big = group.boolean('ProbeBig', model.probe_big)
+        self.probe_mask = group.boolean('ProbeMask', model.probe_mask)
+        self.pad_object = group.boolean('PadObject', model.pad_object)
+        self.probe_scale = group.real('ProbeScale', model.probe_scale, minimum=0.0)
+        self.gaussian_smoothing_sigma = group.real(
+            'GaussianSmoothingSigma', model.gaussian_smoothing_sigma_px, minimum=0.0
+        )
+
+
+NUM_PHOTONS_DEFAULT = 1e6
+"""``[PtychoPINNTraining] NumPhotons`` (Ptychodus's default): used only for amplitude data of
+unknown dose, where ``TrainingConfig.num_photons`` has no default (data with counts measure it)."""
 
 
 class PtychoPINNTrainingSettings:
-    """``[PtychoPINNTraining]``: the built-in names and defaults."""
+    """``[PtychoPINNTraining]``: the built-in names plus the optimiser and probe refinement."""
 
     def __init__(self, registry: SettingsRegistry) -> None:
         group = _Group(registry, TRAINING_GROUP)
         self.group = group.group
-        self.nphotons = group.real('NumPhotons', 1e6, minimum=0.0)
-        self.batch_size = group.integer('BatchSize', 16, minimum=1, maximum=1 << 30)
-        self.nepochs = group.integer('NumEpochs', 30, minimum=1)
-        self.mae_weight = group.real('MAEWeight', 0.0, minimum=0.0, maximum=1.0)
-        self.nll_weight = group.real('NLLWeight', 1.0, minimum=0.0, maximum=1.0)
-        self.realspace_mae_weight = group.real('RealspaceMAEWeight', 0.0, minimum=0.0, maximum=1.0)
-        self.realspace_weight = group.real('RealspaceWeight', 0.0, minimum=0.0, maximum=1.0)
+        self.defaults = group.defaults
+        training = TrainingConfig()
+        self.nphotons = group.real('NumPhotons', NUM_PHOTONS_DEFAULT, minimum=0.0)
+        self.batch_size = group.integer(
+            'BatchSize', training.batch_size, minimum=1, maximum=1 << 30
+        )
+        self.nepochs = group.integer('NumEpochs', training.num_epochs, minimum=1)
+        self.mae_weight = group.real('MAEWeight', training.mae_weight, minimum=0.0, maximum=1.0)
+        self.nll_weight = group.real('NLLWeight', training.nll_weight, minimum=0.0, maximum=1.0)
+        self.realspace_mae_weight = group.real(
+            'RealspaceMAEWeight', training.realspace_mae_weight, minimum=0.0, maximum=1.0
+        )
+        self.realspace_weight = group.real(
+            'RealspaceWeight', training.realspace_weight, minimum=0.0, maximum=1.0
+        )
         self.positions_provided = group.boolean('PositionsProvided', True)
-        self.probe_trainable = group.boolean('ProbeTrainable', False)
-        self.intensity_scale_trainable = group.boolean('IntensityScaleTrainable', True)
+        self.probe_trainable = group.boolean('ProbeTrainable', training.probe_trainable)
+        self.intensity_scale_trainable = group.boolean(
+            'IntensityScaleTrainable', training.intensity_scale_trainable
+        )
+        self.learning_rate = group.real(
+            'LearningRate', training.learning_rate, minimum=0.0, maximum=1.0
+        )
+        self.min_learning_rate = group.real(
+            'MinLearningRate', training.min_learning_rate, minimum=0.0, maximum=1.0
+        )
+        self.plateau_patience = group.integer(
+            'PlateauPatience', training.plateau_patience, minimum=0, maximum=1000
+        )
+        self.early_stopping_patience = group.integer(
+            'EarlyStoppingPatience', training.early_stopping_patience or 0, minimum=0
+        )
+        self.validation_fraction = group.real(
+            'ValidationFraction', training.validation_fraction, minimum=0.0, maximum=0.9
+        )
+        self.seed = group.integer('Seed', training.seed, minimum=0)
+        self.probe_refinement = group.string('ProbeRefinement', training.probe_refinement.value)
+        self.probe_refinement_iterations = group.integer(
+            'ProbeRefinementIterations',
+            training.probe_refinement_iterations,
+            minimum=20,
+            maximum=100_000,
+        )
 
 
 class PtychoPINNInferenceSettings:
-    """``[PtychoPINNInference]``: the built-in names and defaults."""
+    """``[PtychoPINNInference]``: the built-in names plus every inference knob."""
 
     def __init__(self, registry: SettingsRegistry) -> None:
         group = _Group(registry, INFERENCE_GROUP)
         self.group = group.group
+        self.defaults = group.defaults
+        inference, model = InferenceConfig(), ModelConfig()
         self.model_path = group.path('ModelPath', DEFAULT_MODEL_PATH)
-        self.n_nearest_neighbors = group.integer('NumNearestNeighbors', 7, minimum=0)
+        self.n_nearest_neighbors = group.integer(
+            'NumNearestNeighbors', model.num_neighbors, minimum=0
+        )
         self.n_samples = group.integer('NumSamples', 1, minimum=1)
+        self.inference_batch_size = group.integer(
+            'InferenceBatchSize', inference.batch_size, minimum=1
+        )
+        self.num_groups = group.integer('NumGroups', inference.num_groups or 0, minimum=0)
+        self.stitch_crop_px = group.integer(
+            'StitchCropPx', inference.stitch_crop_px or 0, minimum=0
+        )
+        self.phase_alignment = group.string('PhaseAlignment', inference.phase_alignment.value)
+        self.phase_ramp_correction = group.boolean(
+            'PhaseRampCorrection', inference.phase_ramp_correction
+        )
+        self.refine_iterations = group.integer(
+            'RefineIterations', inference.refine_iterations, minimum=0, maximum=100_000
+        )
+        self.refine_start = group.string('RefineStart', inference.refine_start.value)
         self.fine_tune_epochs = group.integer(
-            'FineTuneEpochs', InferenceConfig().fine_tune_epochs, minimum=0, maximum=1000
+            'FineTuneEpochs', inference.fine_tune_epochs, minimum=0, maximum=1000
+        )
+        self.num_partial_results = group.integer(
+            'NumPartialResults', inference.num_partial_results, minimum=1, maximum=100
         )
 
 
 class PtychoPINNPluginSettings:
-    """``[PtychoPINN]``: settings this plugin adds (backend, device, optimiser, inference)."""
+    """``[PtychoPINN]``: the execution (backend, device, precision) and the old locations.
 
-    def __init__(self, registry: SettingsRegistry) -> None:
+    The attributes of the settings that moved out (``learning_rate``, ``refine_iterations``, ...)
+    are the parameters at their new location, so code written for earlier releases still edits the
+    settings in use; ``moved`` holds the old-location links by name.
+    """
+
+    def __init__(
+        self,
+        registry: SettingsRegistry,
+        training: PtychoPINNTrainingSettings,
+        inference: PtychoPINNInferenceSettings,
+    ) -> None:
         group = _Group(registry, PLUGIN_GROUP)
         self.group = group.group
-        self.backend = group.string('Backend', Backend.PYTORCH.value)
-        self.device = group.string('Device', Device.AUTO.value)
-        self.precision = group.string('Precision', ExecutionConfig().precision.value)
-        self.learning_rate = group.real('LearningRate', 1e-3, minimum=0.0, maximum=1.0)
-        self.min_learning_rate = group.real('MinLearningRate', 1e-4, minimum=0.0, maximum=1.0)
-        self.plateau_patience = group.integer('PlateauPatience', 2, minimum=0, maximum=1000)
-        self.early_stopping_patience = group.integer('EarlyStoppingPatience', 0, minimum=0)
-        self.validation_fraction = group.real('ValidationFraction', 0.05, minimum=0.0, maximum=0.9)
-        self.seed = group.integer('Seed', 0, minimum=0)
-        self.inference_batch_size = group.integer('InferenceBatchSize', 256, minimum=1)
-        self.num_groups = group.integer('NumGroups', 0, minimum=0)
-        self.stitch_crop_px = group.integer('StitchCropPx', 0, minimum=0)
-        self.phase_alignment = group.string('PhaseAlignment', PhaseAlignment.GLOBAL.value)
-        self.phase_ramp_correction = group.boolean('PhaseRampCorrection', True)
-        self.refine_iterations = group.integer(
-            'RefineIterations', InferenceConfig().refine_iterations, minimum=0, maximum=100_000
-        )
-        self.refine_start = group.string('RefineStart', InferenceConfig().refine_start.value)
-        self.num_partial_results = group.integer('NumPartialResults', 4, minimum=1, maximum=100)
-        self.probe_refinement = group.string(
-            'ProbeRefinement', TrainingConfig().probe_refinement.value
-        )
-        self.probe_refinement_iterations = group.integer(
-            'ProbeRefinementIterations',
-            TrainingConfig().probe_refinement_iterations,
-            minimum=20,
-            maximum=100_000,
-        )
+        self.defaults = group.defaults
+        execution = ExecutionConfig()
+        self.backend = group.string('Backend', execution.backend.value)
+        self.device = group.string('Device', execution.device.value)
+        self.precision = group.string('Precision', execution.precision.value)
+        self.moved: dict[str, _MovedSetting] = {}
+        for name, home in MOVED_SETTINGS.items():
+            settings = training if home == TRAINING_GROUP else inference
+            current, default = settings.group.parameters()[name], settings.defaults[name]
+            self.moved[name] = _MovedSetting(
+                name, home, current, group.like(name, current, default), default
+            )
+        self.learning_rate = training.learning_rate
+        self.min_learning_rate = training.min_learning_rate
+        self.plateau_patience = training.plateau_patience
+        self.early_stopping_patience = training.early_stopping_patience
+        self.validation_fraction = training.validation_fraction
+        self.seed = training.seed
+        self.probe_refinement = training.probe_refinement
+        self.probe_refinement_iterations = training.probe_refinement_iterations
+        self.inference_batch_size = inference.inference_batch_size
+        self.num_groups = inference.num_groups
+        self.stitch_crop_px = inference.stitch_crop_px
+        self.num_partial_results = inference.num_partial_results
+        self.phase_alignment = inference.phase_alignment
+        self.phase_ramp_correction = inference.phase_ramp_correction
+        self.refine_iterations = inference.refine_iterations
+        self.refine_start = inference.refine_start
 
 
 class PtychoPINNEnumerators:
@@ -249,7 +458,9 @@ class PtychoPINNSettings:
         self.model_settings = PtychoPINNModelSettings(registry)
         self.training_settings = PtychoPINNTrainingSettings(registry)
         self.inference_settings = PtychoPINNInferenceSettings(registry)
-        self.plugin_settings = PtychoPINNPluginSettings(registry)
+        self.plugin_settings = PtychoPINNPluginSettings(
+            registry, self.training_settings, self.inference_settings
+        )
         self.enumerators = PtychoPINNEnumerators()
 
     def model_path(self) -> Path | None:
@@ -263,39 +474,51 @@ class PtychoPINNSettings:
 # --- settings -> configuration ------------------------------------------------------------------
 
 _FIELD_SETTINGS = {
-    ('model', 'gridsize'): f'[{MODEL_GROUP}] GridSize',
-    ('model', 'num_neighbors'): f'[{INFERENCE_GROUP}] NumNearestNeighbors',
-    ('model', 'n_filters_scale'): f'[{MODEL_GROUP}] NumFiltersScale',
-    ('model', 'probe_scale'): f'[{MODEL_GROUP}] ProbeScale',
-    ('model', 'gaussian_smoothing_sigma_px'): f'[{MODEL_GROUP}] GaussianSmoothingSigma',
-    ('model', 'pattern_size_px'): 'the diffraction pattern size (crop in the Diffraction settings)',
-    ('training', 'num_epochs'): f'[{TRAINING_GROUP}] NumEpochs',
-    ('training', 'batch_size'): f'[{TRAINING_GROUP}] BatchSize',
-    ('training', 'num_photons'): f'[{TRAINING_GROUP}] NumPhotons',
-    ('training', 'nll_weight'): f'[{TRAINING_GROUP}] NLLWeight',
-    ('training', 'mae_weight'): f'[{TRAINING_GROUP}] MAEWeight',
-    ('training', 'realspace_mae_weight'): f'[{TRAINING_GROUP}] RealspaceMAEWeight',
-    ('training', 'realspace_weight'): f'[{TRAINING_GROUP}] RealspaceWeight',
-    ('training', 'learning_rate'): f'[{PLUGIN_GROUP}] LearningRate',
-    ('training', 'min_learning_rate'): f'[{PLUGIN_GROUP}] MinLearningRate',
-    ('training', 'plateau_patience'): f'[{PLUGIN_GROUP}] PlateauPatience',
-    ('training', 'early_stopping_patience'): f'[{PLUGIN_GROUP}] EarlyStoppingPatience',
-    ('training', 'validation_fraction'): f'[{PLUGIN_GROUP}] ValidationFraction',
-    ('training', 'seed'): f'[{PLUGIN_GROUP}] Seed',
-    ('inference', 'batch_size'): f'[{PLUGIN_GROUP}] InferenceBatchSize',
-    ('inference', 'num_groups'): f'[{PLUGIN_GROUP}] NumGroups',
-    ('inference', 'stitch_crop_px'): f'[{PLUGIN_GROUP}] StitchCropPx',
-    ('inference', 'num_partial_results'): f'[{PLUGIN_GROUP}] NumPartialResults',
-    ('inference', 'phase_alignment'): f'[{PLUGIN_GROUP}] PhaseAlignment',
-    ('inference', 'phase_ramp_correction'): f'[{PLUGIN_GROUP}] PhaseRampCorrection',
-    ('inference', 'refine_iterations'): f'[{PLUGIN_GROUP}] RefineIterations',
-    ('inference', 'refine_start'): f'[{PLUGIN_GROUP}] RefineStart',
-    ('inference', 'fine_tune_epochs'): f'[{INFERENCE_GROUP}] FineTuneEpochs',
-    ('training', 'probe_refinement'): f'[{PLUGIN_GROUP}] ProbeRefinement',
-    ('training', 'probe_refinement_iterations'): f'[{PLUGIN_GROUP}] ProbeRefinementIterations',
-    ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
-    ('training',): f'[{PLUGIN_GROUP}] LearningRate / MinLearningRate',
+    ('model', 'gridsize'): (MODEL_GROUP, 'GridSize'),
+    ('model', 'num_neighbors'): (INFERENCE_GROUP, 'NumNearestNeighbors'),
+    ('model', 'n_filters_scale'): (MODEL_GROUP, 'NumFiltersScale'),
+    ('model', 'probe_scale'): (MODEL_GROUP, 'ProbeScale'),
+    ('model', 'gaussian_smoothing_sigma_px'): (MODEL_GROUP, 'GaussianSmoothingSigma'),
+    ('training', 'num_epochs'): (TRAINING_GROUP, 'NumEpochs'),
+    ('training', 'batch_size'): (TRAINING_GROUP, 'BatchSize'),
+    ('training', 'num_photons'): (TRAINING_GROUP, 'NumPhotons'),
+    ('training', 'nll_weight'): (TRAINING_GROUP, 'NLLWeight'),
+    ('training', 'mae_weight'): (TRAINING_GROUP, 'MAEWeight'),
+    ('training', 'realspace_mae_weight'): (TRAINING_GROUP, 'RealspaceMAEWeight'),
+    ('training', 'realspace_weight'): (TRAINING_GROUP, 'RealspaceWeight'),
+    ('training', 'learning_rate'): (TRAINING_GROUP, 'LearningRate'),
+    ('training', 'min_learning_rate'): (TRAINING_GROUP, 'MinLearningRate'),
+    ('training', 'plateau_patience'): (TRAINING_GROUP, 'PlateauPatience'),
+    ('training', 'early_stopping_patience'): (TRAINING_GROUP, 'EarlyStoppingPatience'),
+    ('training', 'validation_fraction'): (TRAINING_GROUP, 'ValidationFraction'),
+    ('training', 'seed'): (TRAINING_GROUP, 'Seed'),
+    ('training', 'probe_refinement'): (TRAINING_GROUP, 'ProbeRefinement'),
+    ('training', 'probe_refinement_iterations'): (TRAINING_GROUP, 'ProbeRefinementIterations'),
+    ('inference', 'batch_size'): (INFERENCE_GROUP, 'InferenceBatchSize'),
+    ('inference', 'num_groups'): (INFERENCE_GROUP, 'NumGroups'),
+    ('inference', 'stitch_crop_px'): (INFERENCE_GROUP, 'StitchCropPx'),
+    ('inference', 'num_partial_results'): (INFERENCE_GROUP, 'NumPartialResults'),
+    ('inference', 'phase_alignment'): (INFERENCE_GROUP, 'PhaseAlignment'),
+    ('inference', 'phase_ramp_correction'): (INFERENCE_GROUP, 'PhaseRampCorrection'),
+    ('inference', 'refine_iterations'): (INFERENCE_GROUP, 'RefineIterations'),
+    ('inference', 'refine_start'): (INFERENCE_GROUP, 'RefineStart'),
+    ('inference', 'fine_tune_epochs'): (INFERENCE_GROUP, 'FineTuneEpochs'),
 }
+"""Config field -> the setting (group, name) it comes from, for error messages."""
+
+_SECTION_SETTINGS = {
+    ('model',): f'[{MODEL_GROUP}] GridSize / [{INFERENCE_GROUP}] NumNearestNeighbors',
+    ('model', 'pattern_size_px'): 'the diffraction pattern size (crop in the Diffraction settings)',
+    ('training',): f'[{TRAINING_GROUP}] LearningRate / MinLearningRate',
+}
+
+
+def _setting(group: str, name: str) -> str:
+    """``[Group] Name`` of a setting, with its old location when it moved."""
+    text = f'[{group}] {name}'
+    if MOVED_SETTINGS.get(name) == group:
+        text += f' (formerly [{PLUGIN_GROUP}] {name})'
+    return text
 
 
 def _choice(parameter: StringParameter, enum: type[StrEnum], setting: str) -> Any:
@@ -314,7 +537,9 @@ def _setting_name(error: ErrorDetails) -> str:
     location = tuple(str(part) for part in error.get('loc', ()))
     for key in (location[:2], location[:1]):
         if key in _FIELD_SETTINGS:
-            return _FIELD_SETTINGS[key]
+            return _setting(*_FIELD_SETTINGS[key])
+        if key in _SECTION_SETTINGS:
+            return _SECTION_SETTINGS[key]
     return '.'.join(location) or 'the settings'
 
 
@@ -338,7 +563,7 @@ def build_config(
     Parameters
     ----------
     settings : PtychoPINNSettings
-        The library's settings (built-in groups plus ``[PtychoPINN]``).
+        The library's settings (the three built-in groups plus ``[PtychoPINN]``).
     mode : Mode or str
         ``pinn`` or ``supervised`` (the reconstructor's name).
     pattern_size_px : int
@@ -391,19 +616,26 @@ class _Choices:
     @classmethod
     def read(cls, settings: PtychoPINNSettings) -> _Choices:
         model, plugin = settings.model_settings, settings.plugin_settings
+        training, inference = settings.training_settings, settings.inference_settings
         return cls(
             amp_activation=_choice(
-                model.amp_activation, AmpActivation, f'[{MODEL_GROUP}] AmpActivation'
+                model.amp_activation, AmpActivation, _setting(MODEL_GROUP, 'AmpActivation')
             ),
-            backend=_choice(plugin.backend, Backend, f'[{PLUGIN_GROUP}] Backend'),
-            device=_choice(plugin.device, Device, f'[{PLUGIN_GROUP}] Device'),
-            precision=_choice(plugin.precision, Precision, f'[{PLUGIN_GROUP}] Precision'),
+            backend=_choice(plugin.backend, Backend, _setting(PLUGIN_GROUP, 'Backend')),
+            device=_choice(plugin.device, Device, _setting(PLUGIN_GROUP, 'Device')),
+            precision=_choice(plugin.precision, Precision, _setting(PLUGIN_GROUP, 'Precision')),
             phase_alignment=_choice(
-                plugin.phase_alignment, PhaseAlignment, f'[{PLUGIN_GROUP}] PhaseAlignment'
+                inference.phase_alignment,
+                PhaseAlignment,
+                _setting(INFERENCE_GROUP, 'PhaseAlignment'),
             ),
-            refine_start=_choice(plugin.refine_start, RefineStart, f'[{PLUGIN_GROUP}] RefineStart'),
+            refine_start=_choice(
+                inference.refine_start, RefineStart, _setting(INFERENCE_GROUP, 'RefineStart')
+            ),
             probe_refinement=_choice(
-                plugin.probe_refinement, ProbeRefinement, f'[{PLUGIN_GROUP}] ProbeRefinement'
+                training.probe_refinement,
+                ProbeRefinement,
+                _setting(TRAINING_GROUP, 'ProbeRefinement'),
             ),
         )
 
@@ -436,7 +668,7 @@ def _log_ignored_settings(settings: PtychoPINNSettings) -> None:
             'number of groups with [%s] NumGroups)',
             INFERENCE_GROUP,
             num_samples,
-            PLUGIN_GROUP,
+            INFERENCE_GROUP,
         )
 
 
@@ -481,16 +713,16 @@ def _model_values(
 def _training_values(
     settings: PtychoPINNSettings, num_photons: float | None, choices: _Choices
 ) -> dict[str, Any]:
-    training, plugin = settings.training_settings, settings.plugin_settings
+    training = settings.training_settings
     return {
         'num_epochs': training.nepochs.get_value(),
         'batch_size': training.batch_size.get_value(),
-        'learning_rate': plugin.learning_rate.get_value(),
-        'min_learning_rate': plugin.min_learning_rate.get_value(),
-        'plateau_patience': plugin.plateau_patience.get_value(),
-        'early_stopping_patience': _positive_or_none(plugin.early_stopping_patience.get_value()),
-        'validation_fraction': plugin.validation_fraction.get_value(),
-        'seed': plugin.seed.get_value(),
+        'learning_rate': training.learning_rate.get_value(),
+        'min_learning_rate': training.min_learning_rate.get_value(),
+        'plateau_patience': training.plateau_patience.get_value(),
+        'early_stopping_patience': _positive_or_none(training.early_stopping_patience.get_value()),
+        'validation_fraction': training.validation_fraction.get_value(),
+        'seed': training.seed.get_value(),
         'nll_weight': training.nll_weight.get_value(),
         'mae_weight': training.mae_weight.get_value(),
         'realspace_mae_weight': training.realspace_mae_weight.get_value(),
@@ -499,20 +731,20 @@ def _training_values(
         'intensity_scale_trainable': training.intensity_scale_trainable.get_value(),
         'probe_trainable': training.probe_trainable.get_value(),
         'probe_refinement': choices.probe_refinement,
-        'probe_refinement_iterations': plugin.probe_refinement_iterations.get_value(),
+        'probe_refinement_iterations': training.probe_refinement_iterations.get_value(),
     }
 
 
 def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[str, Any]:
-    plugin = settings.plugin_settings
+    inference = settings.inference_settings
     return {
-        'batch_size': plugin.inference_batch_size.get_value(),
-        'num_groups': _positive_or_none(plugin.num_groups.get_value()),
-        'stitch_crop_px': _positive_or_none(plugin.stitch_crop_px.get_value()),
-        'num_partial_results': plugin.num_partial_results.get_value(),
+        'batch_size': inference.inference_batch_size.get_value(),
+        'num_groups': _positive_or_none(inference.num_groups.get_value()),
+        'stitch_crop_px': _positive_or_none(inference.stitch_crop_px.get_value()),
+        'num_partial_results': inference.num_partial_results.get_value(),
         'phase_alignment': choices.phase_alignment,
-        'phase_ramp_correction': plugin.phase_ramp_correction.get_value(),
-        'refine_iterations': plugin.refine_iterations.get_value(),
+        'phase_ramp_correction': inference.phase_ramp_correction.get_value(),
+        'refine_iterations': inference.refine_iterations.get_value(),
         'refine_start': choices.refine_start,
-        'fine_tune_epochs': settings.inference_settings.fine_tune_epochs.get_value(),
+        'fine_tune_epochs': inference.fine_tune_epochs.get_value(),
     }

@@ -1,7 +1,15 @@
-"""Ptychodus settings -> PluginConfig: names, defaults, adoption of the built-in groups, errors."""
+"""Ptychodus settings -> PluginConfig: names, one default everywhere, old locations, errors.
+
+Every parameter of the four PtychoPINN groups must show the plugin's own default (the pydantic
+configs, which the ``ptychopinn`` command uses too), also after Ptychodus's built-in PtychoPINN
+library registered the built-in parameters with its defaults. ``EXPECTED_DEFAULTS`` derives each
+expected value from ``PluginConfig()`` here, independently of ``settings.py``.
+"""
 
 from __future__ import annotations
 
+import logging
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,63 +19,293 @@ from ptychodus.model.ptychopinn.core import PtychoPINNReconstructorLibrary
 from ptychopinn_plugin.config import (
     Backend,
     Device,
+    ExecutionConfig,
+    InferenceConfig,
     Mode,
     PhaseAlignment,
+    PluginConfig,
     Precision,
     ProbeRefinement,
 )
 from ptychopinn_plugin.errors import ConfigurationError
+from ptychopinn_plugin.ptychodus_adapter.discovery import bridge_path
 from ptychopinn_plugin.ptychodus_adapter.settings import (
     INFERENCE_GROUP,
     MODEL_GROUP,
+    MOVED_SETTINGS,
     PLUGIN_GROUP,
     TRAINING_GROUP,
     PtychoPINNSettings,
     build_config,
 )
 
-BUILT_IN_NAMES = {
-    MODEL_GROUP: {
-        'GridSize': 1,
-        'NumFiltersScale': 2,
-        'AmpActivation': 'sigmoid',
-        'ObjectBig': True,
-        'ProbeBig': True,
-        'ProbeMask': False,
-        'PadObject': True,
-        'ProbeScale': 4.0,
-        'GaussianSmoothingSigma': 0.0,
-    },
-    TRAINING_GROUP: {
-        'NumPhotons': 1e6,
-        'BatchSize': 16,
-        'NumEpochs': 30,
-        'MAEWeight': 0.0,
-        'NLLWeight': 1.0,
-        'RealspaceMAEWeight': 0.0,
-        'RealspaceWeight': 0.0,
-        'PositionsProvided': True,
-        'ProbeTrainable': False,
-        'IntensityScaleTrainable': True,
-    },
-    INFERENCE_GROUP: {
-        'ModelPath': Path('/path/to/model.zip'),
-        'NumNearestNeighbors': 7,
-        'NumSamples': 1,
-    },
+SETTINGS_LOGGER = 'ptychopinn_plugin.ptychodus_adapter.settings'
+
+
+def _expected_defaults() -> dict[tuple[str, str], object]:
+    """Every parameter of the four groups -> its default, from the plugin's configs."""
+    config = PluginConfig()
+    model, training, inference = config.model, config.training, config.inference
+    execution = config.execution
+    new_locations: dict[tuple[str, str], object] = {
+        (MODEL_GROUP, 'GridSize'): model.gridsize,
+        (MODEL_GROUP, 'NumFiltersScale'): model.n_filters_scale,
+        (MODEL_GROUP, 'AmpActivation'): model.amp_activation.value,
+        (MODEL_GROUP, 'ObjectBig'): model.object_big,
+        (MODEL_GROUP, 'ProbeBig'): model.probe_big,
+        (MODEL_GROUP, 'ProbeMask'): model.probe_mask,
+        (MODEL_GROUP, 'PadObject'): model.pad_object,
+        (MODEL_GROUP, 'ProbeScale'): model.probe_scale,
+        (MODEL_GROUP, 'GaussianSmoothingSigma'): model.gaussian_smoothing_sigma_px,
+        # no config default: the dose is measured from counts; this is for data of unknown dose
+        (TRAINING_GROUP, 'NumPhotons'): 1e6,
+        (TRAINING_GROUP, 'BatchSize'): training.batch_size,
+        (TRAINING_GROUP, 'NumEpochs'): training.num_epochs,
+        (TRAINING_GROUP, 'MAEWeight'): training.mae_weight,
+        (TRAINING_GROUP, 'NLLWeight'): training.nll_weight,
+        (TRAINING_GROUP, 'RealspaceMAEWeight'): training.realspace_mae_weight,
+        (TRAINING_GROUP, 'RealspaceWeight'): training.realspace_weight,
+        (TRAINING_GROUP, 'PositionsProvided'): True,  # no config field: the product's positions
+        (TRAINING_GROUP, 'ProbeTrainable'): training.probe_trainable,
+        (TRAINING_GROUP, 'IntensityScaleTrainable'): training.intensity_scale_trainable,
+        (TRAINING_GROUP, 'LearningRate'): training.learning_rate,
+        (TRAINING_GROUP, 'MinLearningRate'): training.min_learning_rate,
+        (TRAINING_GROUP, 'PlateauPatience'): training.plateau_patience,
+        (TRAINING_GROUP, 'EarlyStoppingPatience'): training.early_stopping_patience or 0,
+        (TRAINING_GROUP, 'ValidationFraction'): training.validation_fraction,
+        (TRAINING_GROUP, 'Seed'): training.seed,
+        (TRAINING_GROUP, 'ProbeRefinement'): training.probe_refinement.value,
+        (TRAINING_GROUP, 'ProbeRefinementIterations'): training.probe_refinement_iterations,
+        (INFERENCE_GROUP, 'ModelPath'): Path('/path/to/model.zip'),  # placeholder: no model
+        (INFERENCE_GROUP, 'NumNearestNeighbors'): model.num_neighbors,
+        (INFERENCE_GROUP, 'NumSamples'): 1,  # no config field: not used
+        (INFERENCE_GROUP, 'InferenceBatchSize'): inference.batch_size,
+        (INFERENCE_GROUP, 'NumGroups'): inference.num_groups or 0,
+        (INFERENCE_GROUP, 'StitchCropPx'): inference.stitch_crop_px or 0,
+        (INFERENCE_GROUP, 'NumPartialResults'): inference.num_partial_results,
+        (INFERENCE_GROUP, 'PhaseAlignment'): inference.phase_alignment.value,
+        (INFERENCE_GROUP, 'PhaseRampCorrection'): inference.phase_ramp_correction,
+        (INFERENCE_GROUP, 'RefineIterations'): inference.refine_iterations,
+        (INFERENCE_GROUP, 'RefineStart'): inference.refine_start.value,
+        (INFERENCE_GROUP, 'FineTuneEpochs'): inference.fine_tune_epochs,
+        (PLUGIN_GROUP, 'Backend'): execution.backend.value,
+        (PLUGIN_GROUP, 'Device'): execution.device.value,
+        (PLUGIN_GROUP, 'Precision'): execution.precision.value,
+    }
+    old_locations = {
+        (PLUGIN_GROUP, name): new_locations[group, name] for name, group in MOVED_SETTINGS.items()
+    }
+    return {**new_locations, **old_locations}
+
+
+EXPECTED_DEFAULTS = _expected_defaults()
+GROUPS = (MODEL_GROUP, TRAINING_GROUP, INFERENCE_GROUP, PLUGIN_GROUP)
+
+NON_DEFAULT_VALUES: dict[str, tuple[str, object]] = {
+    'LearningRate': ('0.002', 0.002),
+    'MinLearningRate': ('0.00002', 2e-5),
+    'PlateauPatience': ('5', 5),
+    'EarlyStoppingPatience': ('4', 4),
+    'ValidationFraction': ('0.2', 0.2),
+    'Seed': ('7', 7),
+    'ProbeRefinement': ('off', 'off'),
+    'ProbeRefinementIterations': ('50', 50),
+    'InferenceBatchSize': ('64', 64),
+    'NumGroups': ('12', 12),
+    'StitchCropPx': ('16', 16),
+    'NumPartialResults': ('2', 2),
+    'PhaseAlignment': ('greedy', 'greedy'),
+    'PhaseRampCorrection': ('False', False),
+    'RefineIterations': ('0', 0),
+    'RefineStart': ('object', 'object'),
 }
+"""Each moved setting: a value as written in a settings file, and the value the parameter takes."""
 
 
-def test_settings_keep_the_built_in_group_and_parameter_names_and_defaults() -> None:
+def _differences(registry: SettingsRegistry) -> list[str]:
+    """``[Group] Name: shown X, plugin default Y`` for every parameter that disagrees."""
+    found = []
+    for group in GROUPS:
+        for name, parameter in registry[group].parameters().items():
+            expected = EXPECTED_DEFAULTS.get((group, name), 'missing from EXPECTED_DEFAULTS')
+            if parameter.get_value() != expected:
+                found.append(
+                    f'[{group}] {name}: shown {parameter.get_value()!r}, plugin {expected!r}'
+                )
+    missing = [key for key in EXPECTED_DEFAULTS if key[1] not in registry[key[0]].parameters()]
+    return found + [f'[{group}] {name}: not registered' for group, name in missing]
+
+
+def _registry_as_ptychodus_builds_it() -> tuple[SettingsRegistry, PtychoPINNSettings]:
+    """A registry where the built-in PtychoPINN library registered its groups first."""
     registry = SettingsRegistry()
-    PtychoPINNSettings(registry)
-    for group, values in BUILT_IN_NAMES.items():
-        parameters = registry[group].parameters()
-        for name, default in values.items():
-            assert name in parameters, f'{group}.{name} missing'
-            assert parameters[name].get_value() == default, f'{group}.{name}'
-    assert registry[PLUGIN_GROUP].parameters()['Backend'].get_value() == 'pytorch'
-    assert registry[PLUGIN_GROUP].parameters()['Device'].get_value() == 'auto'
+    PtychoPINNReconstructorLibrary(registry, is_developer_mode_enabled=False)
+    return registry, PtychoPINNSettings(registry)
+
+
+@pytest.fixture
+def bridge() -> Path:
+    """The installed bridge module, without which ``ModelCore`` would not build our library.
+
+    In process, ``ModelCore`` runs this source tree's adapter (the repository root comes first on
+    ``sys.path``); only the bridge module must be installed where Ptychodus looks.
+    """
+    found = bridge_path()
+    if found is None:
+        pytest.fail('the bridge module is not in ptychodus/plugins; run make install')
+    return found
+
+
+def _model_core(settings_file: Path | None = None):
+    from ptychodus.model import ModelCore
+
+    return ModelCore(settings_file, log_level=logging.WARNING)
+
+
+def _our_library(model):
+    return next(
+        lib for lib in model.processing_core.algorithm_libraries if lib.name == 'PtychoPINN'
+    )
+
+
+def test_every_parameter_has_the_plugin_default_on_a_bare_registry() -> None:
+    registry = SettingsRegistry()
+    settings = PtychoPINNSettings(registry)
+    assert _differences(registry) == []
+    assert build_config(settings, Mode.PINN) == PluginConfig()
+
+
+def test_every_adopted_built_in_parameter_takes_the_plugin_default() -> None:
+    registry, settings = _registry_as_ptychodus_builds_it()
+    assert _differences(registry) == []
+    assert build_config(settings, Mode.PINN) == PluginConfig()
+
+
+def test_through_model_core_every_parameter_default_is_the_plugin_config(
+    bridge: Path,
+) -> None:
+    """What the GUI shows and ``ptychodus -b`` uses without a settings value (issue 28, item 6)."""
+    model = _model_core()
+    assert _differences(model.settings_registry) == []
+    settings = _our_library(model).settings
+    assert build_config(settings, Mode.PINN) == PluginConfig()
+    assert build_config(settings, Mode.PINN).training.num_epochs == 30  # Ptychodus's own: 50
+
+
+def test_a_settings_file_value_wins_over_the_plugin_default(tmp_path: Path, bridge: Path) -> None:
+    settings_file = tmp_path / 'settings.ini'
+    settings_file.write_text('[PtychoPINNTraining]\nNumEpochs = 50\n')  # Ptychodus's default
+    model = _model_core(settings_file)
+    assert build_config(_our_library(model).settings, Mode.PINN).training.num_epochs == 50
+    model.settings_registry.open_settings(tmp_path / 'missing.ini')  # as batch mode may
+    assert build_config(_our_library(model).settings, Mode.PINN).training.num_epochs == 50
+
+
+def test_refine_iterations_under_ptychopinn_inference_is_honoured(
+    tmp_path: Path, bridge: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings_file = tmp_path / 'settings.ini'
+    settings_file.write_text(
+        textwrap.dedent(
+            """\
+            [PtychoPINNInference]
+            RefineIterations = 0
+            RefineStart = object
+            InferenceBatchSize = 64
+            [PtychoPINNTraining]
+            LearningRate = 0.002
+            """
+        )
+    )
+    with caplog.at_level(logging.INFO):
+        model = _model_core(settings_file)
+    assert 'unrecognized setting' not in caplog.text
+    library = _our_library(model)
+    config = build_config(library.settings, Mode.PINN)
+    assert config.inference.refine_iterations == 0
+    assert config.inference.refine_start == 'object'
+    assert config.inference.batch_size == 64
+    assert config.training.learning_rate == 0.002
+    assert library.inference_settings.refine_iterations.get_value() == 0  # what the GUI shows
+
+
+def test_refine_iterations_at_its_old_location_is_still_honoured(
+    tmp_path: Path, bridge: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings_file = tmp_path / 'settings.ini'
+    settings_file.write_text('[PtychoPINN]\nRefineIterations = 0\n')
+    with caplog.at_level(logging.INFO, logger=SETTINGS_LOGGER):
+        model = _model_core(settings_file)
+    library = _our_library(model)
+    assert build_config(library.settings, Mode.PINN).inference.refine_iterations == 0
+    assert library.inference_settings.refine_iterations.get_value() == 0  # the GUI shows it
+    assert '[PtychoPINN] RefineIterations = 0 read from its old location' in caplog.text
+    assert '[PtychoPINNInference]' in caplog.text
+
+
+@pytest.mark.parametrize('name', sorted(MOVED_SETTINGS))
+def test_every_moved_setting_is_read_at_its_old_and_its_new_location(
+    name: str, tmp_path: Path
+) -> None:
+    text, value = NON_DEFAULT_VALUES[name]
+    home = MOVED_SETTINGS[name]
+    for section in (PLUGIN_GROUP, home):
+        registry, _ = _registry_as_ptychodus_builds_it()
+        settings_file = tmp_path / f'{section}.ini'
+        settings_file.write_text(f'[{section}]\n{name} = {text}\n')
+        registry.open_settings(settings_file)
+        assert registry[home].parameters()[name].get_value() == value, section
+        assert registry[PLUGIN_GROUP].parameters()[name].get_value() == value, 'saved alike'
+
+
+def test_when_both_locations_are_given_the_new_one_wins_and_the_log_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry, settings = _registry_as_ptychodus_builds_it()
+    settings_file = tmp_path / 'settings.ini'
+    settings_file.write_text(
+        '[PtychoPINNInference]\nRefineIterations = 5\n[PtychoPINN]\nRefineIterations = 0\n'
+    )
+    with caplog.at_level(logging.WARNING, logger=SETTINGS_LOGGER):
+        registry.open_settings(settings_file)
+    assert build_config(settings, Mode.PINN).inference.refine_iterations == 5
+    assert (
+        '[PtychoPINNInference] RefineIterations = 5 wins over [PtychoPINN] RefineIterations = 0'
+        in caplog.text
+    )
+    saved = tmp_path / 'saved.ini'  # Ptychodus saves both locations, with the same value
+    registry.save_settings(saved)
+    caplog.clear()
+    reloaded, again = _registry_as_ptychodus_builds_it()
+    with caplog.at_level(logging.INFO, logger=SETTINGS_LOGGER):
+        reloaded.open_settings(saved)
+    assert build_config(again, Mode.PINN).inference.refine_iterations == 5
+    assert caplog.text == ''
+
+
+def test_code_written_for_the_old_location_edits_the_setting_in_use() -> None:
+    settings = PtychoPINNSettings(SettingsRegistry())
+    assert settings.plugin_settings.num_groups is settings.inference_settings.num_groups
+    settings.plugin_settings.num_groups.set_value(20)
+    settings.plugin_settings.num_groups.set_value(0)  # and back, as a test's teardown does
+    assert build_config(settings, Mode.PINN).inference.num_groups is None
+
+
+def test_the_ptychopinn_command_has_the_same_defaults() -> None:
+    from ptychopinn_plugin.cli import build_parser
+    from ptychopinn_plugin.cli.train import build_training_config
+
+    parser = build_parser()
+    train = parser.parse_args(['train', 'data.npz', '-o', 'model.zip'])
+    assert build_training_config(train, 64) == PluginConfig()
+    reconstruct = parser.parse_args(['reconstruct', 'model.zip', 'data.npz', '-o', 'out'])
+    inference, execution = InferenceConfig(), ExecutionConfig()
+    assert reconstruct.batch_size == inference.batch_size
+    assert (reconstruct.backend, reconstruct.device, reconstruct.precision) == (
+        execution.backend.value,
+        execution.device.value,
+        execution.precision.value,
+    )
 
 
 def test_settings_adopt_the_groups_the_built_in_library_registered_first() -> None:
@@ -140,7 +378,7 @@ def test_settings_map_onto_the_config_fields() -> None:
 def test_an_unknown_refine_start_names_the_setting_and_the_valid_values() -> None:
     settings = PtychoPINNSettings(SettingsRegistry())
     settings.plugin_settings.refine_start.set_value('network')
-    with pytest.raises(ConfigurationError, match=r'\[PtychoPINN\] RefineStart') as error:
+    with pytest.raises(ConfigurationError, match=r'\[PtychoPINNInference\] RefineStart') as error:
         build_config(settings, Mode.PINN)
     assert 'amplitude' in str(error.value)
     assert 'object' in str(error.value)
@@ -165,11 +403,12 @@ def test_an_unknown_backend_names_the_setting_and_the_valid_values() -> None:
         (MODEL_GROUP, 'AmpActivation', 'tanh', 'sigmoid, swish, softplus, relu'),
         (PLUGIN_GROUP, 'Device', 'tpu', 'auto, cpu, cuda'),
         (PLUGIN_GROUP, 'Precision', 'fp8', 'auto, 32-true, bf16-mixed, 16-mixed'),
-        (PLUGIN_GROUP, 'PhaseAlignment', 'local', 'none, greedy, global'),
-        (PLUGIN_GROUP, 'ProbeRefinement', 'always', '[PtychoPINN] ProbeRefinement'),
-        (PLUGIN_GROUP, 'ProbeRefinement', 'always', 'auto, on, off'),
-        (PLUGIN_GROUP, 'LearningRate', 0.0, '[PtychoPINN] LearningRate'),
-        (PLUGIN_GROUP, 'InferenceBatchSize', 10**9, '[PtychoPINN] InferenceBatchSize'),
+        (INFERENCE_GROUP, 'PhaseAlignment', 'local', 'none, greedy, global'),
+        (TRAINING_GROUP, 'ProbeRefinement', 'always', '[PtychoPINNTraining] ProbeRefinement'),
+        (TRAINING_GROUP, 'ProbeRefinement', 'always', 'auto, on, off'),
+        (TRAINING_GROUP, 'LearningRate', 0.0, '[PtychoPINNTraining] LearningRate'),
+        (PLUGIN_GROUP, 'LearningRate', 0.0, 'formerly [PtychoPINN] LearningRate'),
+        (INFERENCE_GROUP, 'InferenceBatchSize', 10**9, '[PtychoPINNInference] InferenceBatchSize'),
     ],
 )
 def test_invalid_settings_raise_a_configuration_error_naming_the_setting(
