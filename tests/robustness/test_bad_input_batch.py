@@ -178,3 +178,37 @@ def test_ptychodus_batch_train_into_an_unwritable_directory_fails_and_keeps_the_
     assert str(blocker) in log, log[-3000:]
     assert blocker.read_text() == 'keep me'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in', 'not-a-directory']
+
+
+def test_a_stray_position_reconstructs_through_ptychodus_batch_with_a_warning_naming_it(
+    tmp_path, small_scan, installed_copy
+) -> None:
+    """One corrupt motor reading (a position a metre off, the rest intact) with the default
+    settings: every stage (stitching, refinement, data consistency) skips that point, the log
+    names it, and the product is written; no raw error from any stage."""
+    from ptychopinn_plugin.ptychodus_io.products import make_product
+    from ptychopinn_plugin.ptychodus_io.workflow_dir import write_workflow_directory
+
+    product = small_scan.simulated.product
+    pixel_size_m = product.object_.get_pixel_geometry().width_m
+    positions = small_scan.positions_px.copy()
+    positions[3, 0] += 1.0 / pixel_size_m  # one metre off in x
+    stray = make_product(
+        small_scan.initial_guess,
+        np.asarray(product.probes.get_probe_no_opr().get_incoherent_mode(0)),
+        positions,
+        pixel_size_m=pixel_size_m,
+        wavelength_m=product.metadata.photon_wavelength_m,
+    )
+    directory = tmp_path / 'in'
+    write_workflow_directory(directory, stray, small_scan.simulated.assembled, _settings())
+    save_untrained(directory / 'model.zip')
+    run = run_ptychodus('reconstruct', directory, tmp_path / 'out')
+    log = run.log
+    assert run.returncode == 0, log[-3000:]
+    assert '1 of 36 scan positions put their patch wholly outside' in log, log[-3000:]
+    assert 'scan point 3 at' in log, log[-3000:]
+    assert 'skipped when stitching, refining and measuring the data consistency' in log
+    assert 'over 35 patterns' in log, log[-3000:]  # the consistency line
+    assert 'Traceback' not in log, log[-3000:]
+    assert any((tmp_path / 'out').iterdir())
