@@ -17,6 +17,11 @@ the default inference settings (the overlap refinement on) and with the network 
 The scores, the file size and sha256 go into the model card ``models/<name>.md`` and the
 machine-readable ``models/index.json``, which also records the test threshold of each score (the
 measured value minus :data:`MARGIN`) that ``tests/examples/test_shipped_models.py`` enforces.
+
+Cards and index name what made each score (``evidence.report.made_by``): the network alone, or the
+network followed by the built-in refinement; beside the latter stands the same refinement from a
+flat object with no network, as recorded in ``docs/results.md`` (:data:`FLAT_START_RECORDED`; it
+is not re-measured here, and a scan without a recorded figure says "flat start not measured").
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ptychopinn_plugin.config import (
 from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import load_archive, save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.evidence.report import made_by
 from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
 from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan
 from ptychopinn_plugin.workflow import TrainingRun, framework_versions, reconstruct
@@ -79,6 +85,20 @@ SETTINGS = {
 }
 """Reconstruction settings of the scores: the defaults (stitching, phase alignment, ramp, the
 overlap refinement), and the network alone (what the model itself contributes)."""
+FLAT_START_RECORDED = {
+    'benchmark': {
+        'refine_iterations': 100,
+        'amplitude_ssim': 0.936,
+        'phase_ssim': 0.971,
+        'source': 'docs/results.md, section "Where the start matters: an ablation", the '
+        "benchmark's 1,024-point test scan, seed 0",
+    },
+    'threshold': None,
+}
+"""The built-in refinement from a flat object (no network) on each held-out scan, as measured and
+recorded in ``docs/results.md``: the figure every "refined" score stands beside. None: never
+measured on that scan."""
+NOT_MEASURED = 'flat start not measured'
 
 
 @dataclass(frozen=True)
@@ -225,16 +245,49 @@ def measure(path: Path, scans: dict[str, WorkflowScan]) -> dict[str, object]:
         'test_thresholds': thresholds,
         'scored': dt.date.today().isoformat(),
         'inference': {s: c.model_dump(mode='json') for s, c in SETTINGS.items()},
+        **provenance(),
     }
 
 
-def _rows(quality: dict) -> str:
-    return '\n'.join(
-        f'| {setting} | {backend} | {q["amplitude_ssim"]:.3f} | {q["phase_ssim"]:.3f} | '
-        f'{q["amplitude_psnr_db"]:.2f} | {q["phase_psnr_db"]:.2f} |'
+def provenance() -> dict[str, object]:
+    """What made each setting's scores, and the flat-start refinement recorded beside them."""
+    refined = SETTINGS['refined']
+    flat = {
+        scan: (
+            recorded
+            if recorded and recorded['refine_iterations'] == refined.refine_iterations
+            else NOT_MEASURED
+        )
+        for scan, recorded in FLAT_START_RECORDED.items()
+    }
+    return {
+        'made_by': {
+            name: made_by(config.refine_iterations, config.refine_start)
+            for name, config in SETTINGS.items()
+        },
+        'flat_start_refinement': flat,
+    }
+
+
+def _rows(quality: dict, makers: dict[str, str], flat: object) -> str:
+    """The card's table rows: each setting's scores, named by their maker, then the flat-start
+    refinement (no network) recorded for this scan, or a row saying it was never measured."""
+    rows = [
+        f'| {makers.get(setting, setting)} | {backend} | {q["amplitude_ssim"]:.3f} | '
+        f'{q["phase_ssim"]:.3f} | {q["amplitude_psnr_db"]:.2f} | {q["phase_psnr_db"]:.2f} |'
         for setting, by_backend in quality.items()
         for backend, q in by_backend.items()
-    )
+    ]
+    iterations = SETTINGS['refined'].refine_iterations
+    flat_maker = made_by(iterations, None)
+    if isinstance(flat, dict):
+        rows.append(
+            f'| {flat_maker} | either (same NumPy code) | {flat["amplitude_ssim"]:.3f} | '
+            f'{flat["phase_ssim"]:.3f} | not recorded | not recorded |'
+        )
+    else:
+        rows.append(f'| {flat_maker} | | {NOT_MEASURED} | {NOT_MEASURED} | | |')
+    return '\n'.join(rows)
 
 
 def threshold_text(thresholds: dict) -> str:
@@ -252,10 +305,23 @@ def model_card(entry: dict) -> str:
     margins = ', '.join(f'{k} {v}' for k, v in MARGIN.items())
     versions = ', '.join(f'{k} {v}' for k, v in entry['framework_versions'].items())
     refine = entry['inference']['refined']['refine_iterations']
+    makers = entry.get('made_by') or provenance()['made_by']
+    flat = entry.get('flat_start_refinement') or provenance()['flat_start_refinement']
     header = (
-        '| inference | reconstructed by | amplitude SSIM | phase SSIM | amplitude PSNR (dB) | '
+        '| made by | backend | amplitude SSIM | phase SSIM | amplitude PSNR (dB) | '
         'phase PSNR (dB) |\n| --- | --- | ---: | ---: | ---: | ---: |'
     )
+    flat_benchmark = flat.get('benchmark')
+    if isinstance(flat_benchmark, dict):
+        share = (
+            f'the same {refine} iterations from a flat object, with no network, reach '
+            f'{flat_benchmark["amplitude_ssim"]:.3f} / {flat_benchmark["phase_ssim"]:.3f} '
+            f'amplitude / phase SSIM there ({flat_benchmark["source"]})'
+        )
+    else:
+        share = f"{NOT_MEASURED} on the benchmark's test scan"
+    network = entry['quality']['benchmark']['network']
+    network_phase = max(q['phase_ssim'] for q in network.values())
     return f"""# {entry['name']}
 
 A small PtychoPINN model (PINN mode, N = {PATTERN_SIZE_PX}, gridsize {spec['gridsize']}, \
@@ -263,6 +329,11 @@ n_filters_scale {spec['n_filters_scale']}) trained with the **{spec['backend']}*
 realistic benchmark's training scan (issue 14). Either backend runs it. It is a starting point \
 and a test fixture, not a production model: it knows one simulated probe and geometry. Train or \
 fine-tune on your own data with `ptychopinn train --init-model models/{entry['file']} ...`.
+
+What makes its results: with the default settings, the plugin's built-in iterative refinement \
+({refine} iterations against the measured patterns, the scan's probe held fixed), not the \
+network, makes the reconstruction on these scans. The network alone reaches phase SSIM \
+{network_phase:.3f} on the benchmark's test scan; {share}.
 
 | | |
 | --- | --- |
@@ -292,20 +363,23 @@ setting at its default (`config.py`). Training took {entry['training_seconds']:.
 
 Held-out test scans of the same benchmark (another object: amplitude from `coffee`, phase from \
 `chelsea`; another scan and noise), scored on {entry['scored']} over the scanned region after \
-removing the global complex scale (`core.metrics.compare_objects`). "refined": the default \
-inference settings ({refine} iterations of overlap refinement after stitching); "network": \
-`RefineIterations 0`, the network's stitched object alone.
+removing the global complex scale (`core.metrics.compare_objects`). "Made by": \
+"{makers['network']}" is the network's stitched object alone; "{makers['refined']}" the default \
+inference settings, the network followed by {refine} iterations of the built-in refinement (the \
+index keys these two `network` and `refined`); "{made_by(refine, None)}" the same refinement with \
+no network and no training, as recorded in `docs/results.md` (not re-measured by \
+`make_models.py`; its PSNR was not recorded).
 
 The benchmark's test scan ({held_out['benchmark_points']} points):
 
 {header}
-{_rows(entry['quality']['benchmark'])}
+{_rows(entry['quality']['benchmark'], makers, flat.get('benchmark'))}
 
 The thresholds' test scan ({held_out['threshold_points']} points, \
 `make_models.held_out_scan()`):
 
 {header}
-{_rows(entry['quality']['threshold'])}
+{_rows(entry['quality']['threshold'], makers, flat.get('threshold'))}
 
 Test thresholds (`tests/examples/test_shipped_models.py`, both backends): \
 {threshold_text(entry['test_thresholds'])} (the lower measured value minus a margin of \
