@@ -27,6 +27,7 @@ __all__ = [
     'PluginConfig',
     'Precision',
     'ProbeRefinement',
+    'ReconstructionProbe',
     'RefineStart',
     'TrainingConfig',
     'default_stitch_crop_px',
@@ -88,6 +89,21 @@ class RefineStart(StrEnum):
     """The network's stitched amplitude with a flat phase."""
     OBJECT = 'object'
     """The network's stitched object, amplitude and phase."""
+
+
+class ReconstructionProbe(StrEnum):
+    """Which probe a reconstruction refines and measures with
+    (``InferenceConfig.reconstruction_probe``)."""
+
+    AUTO = 'auto'
+    """The one of the model's and the scan's probes that explains the scan's patterns better
+    (the pre-training check on its central points, equal iterations); refined on the scan when
+    neither explains them."""
+    MODEL = 'model'
+    """The probe the model was trained with (the training product's, or the plugin's refinement
+    of it)."""
+    SCAN = 'scan'
+    """The probe of the scan being reconstructed (its product's)."""
 
 
 class ProbeRefinement(StrEnum):
@@ -292,6 +308,14 @@ class InferenceConfig(_Strict):
             "Start of the refinement: the network's amplitude with a flat phase (default: on "
             "realistic scans the network's low-frequency phase is wrong and slows the "
             'refinement), or its whole object.'
+        ),
+    )
+    reconstruction_probe: ReconstructionProbe = Field(
+        ReconstructionProbe.AUTO,
+        description=(
+            "Probe of the refinement and the data consistency: the model's (the one it was "
+            "trained with), the scan's own, or (auto) the one that explains the scan's patterns "
+            'better, refined on the scan when neither does.'
         ),
     )
     num_partial_results: int = Field(
