@@ -9,6 +9,7 @@ changes the Backend combo box of the panel. Screenshots go to ``test-artifacts/`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,16 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtTest import QTest
 from PyQt5.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QGroupBox,
     QLabel,
     QLineEdit,
+    QSpinBox,
     QWidget,
 )
 
-from ptychopinn_plugin.config import Backend
+from ptychopinn_plugin.config import Backend, PluginConfig
 from ptychopinn_plugin.ptychodus_adapter.library import PtychoPINNLibrary
 from ptychopinn_plugin.ptychodus_adapter.settings import build_config
 
@@ -207,3 +210,114 @@ def test_selecting_ptychopinn_shows_our_panel_whose_backend_choice_edits_the_set
 
     backend.set_value('pytorch')  # a setting changed elsewhere (a settings file) shows up
     assert backend_combo.currentText() == 'pytorch'
+
+
+def _shown_defaults() -> dict[str, object]:
+    """Label of each value-bearing control -> the plugin default it must show (from the configs)."""
+    config = PluginConfig()
+    model, training, inference = config.model, config.training, config.inference
+    execution = config.execution
+    return {
+        'Backend:': execution.backend.value,
+        'Device:': execution.device.value,
+        'Precision:': execution.precision.value,
+        'Grid Size:': model.gridsize,
+        'Filters Scale:': model.n_filters_scale,
+        'Amplitude Activation:': model.amp_activation.value,
+        'Object Big': model.object_big,
+        'Probe Big': model.probe_big,
+        'Probe Mask': model.probe_mask,
+        'Pad Object': model.pad_object,
+        'Probe Scale:': model.probe_scale,
+        'Gaussian Smoothing [px]:': model.gaussian_smoothing_sigma_px,
+        'Photons per Pattern:': 1e6,  # only for data of unknown dose (the config measures it)
+        'Batch Size:': training.batch_size,
+        'Number of Epochs:': training.num_epochs,
+        'Learning Rate:': training.learning_rate,
+        'Min. Learning Rate:': training.min_learning_rate,
+        'Plateau Patience:': training.plateau_patience,
+        'Early Stopping Patience:': training.early_stopping_patience or 0,
+        'Poisson NLL Weight:': training.nll_weight,
+        'Diffraction MAE Weight:': training.mae_weight,
+        'Real-Space MAE Weight:': training.realspace_mae_weight,
+        'Real-Space Weight:': training.realspace_weight,
+        'Validation Fraction:': training.validation_fraction,
+        'Seed:': training.seed,
+        'Probe Refinement:': training.probe_refinement.value,
+        'Probe Refinement Iterations:': training.probe_refinement_iterations,
+        'Probe Trainable': training.probe_trainable,
+        'Intensity Scale Trainable': training.intensity_scale_trainable,
+        'Nearest Neighbors:': model.num_neighbors,
+        'Inference Batch Size:': inference.batch_size,
+        'Number of Groups:': inference.num_groups or 0,
+        'Stitch Crop [px]:': inference.stitch_crop_px or 0,
+        'Phase Alignment:': inference.phase_alignment.value,
+        'Phase Ramp Correction': inference.phase_ramp_correction,
+        'Refine Iterations:': inference.refine_iterations,
+        'Refine Start:': inference.refine_start.value,
+        'Fine-Tune Epochs:': inference.fine_tune_epochs,
+        'Partial Results:': inference.num_partial_results,
+    }
+
+
+SLIDER_RESOLUTION = 1e-3
+"""Ptychodus's decimal sliders snap to 1,000 ticks of their range (0 to 1 at most here)."""
+
+
+def _shown(control: QWidget) -> object:
+    """The value a control shows, as its parameter holds it."""
+    if isinstance(control, QSpinBox):
+        return control.value()
+    if isinstance(control, QComboBox):
+        return control.currentText()
+    if isinstance(control, QCheckBox):
+        return control.isChecked()
+    get_value = getattr(control, 'get_value', None)  # Ptychodus's decimal line edit and slider
+    assert get_value is not None, f'cannot read a {type(control).__name__}'
+    return pytest.approx(float(get_value()), abs=SLIDER_RESOLUTION)
+
+
+@pytest.mark.timeout(120)
+def test_the_panel_shows_the_plugin_defaults(main_window: MainWindow) -> None:
+    """What a new user sees is what ``ptychopinn`` and the configs use (issue 28, item 6)."""
+    main_window.view.processing_action.trigger()
+    main_window.app.processEvents()
+    expected = _shown_defaults()
+    panels = _panels(main_window.view)
+    shown: dict[str, object] = {}
+    for panel in panels.values():
+        for label in panel.findChildren(QLabel):
+            control = label.buddy()
+            if control is not None and label.text() != 'Model File:':
+                shown[label.text()] = _shown(control)
+    assert set(shown) == set(expected), 'a control without an expected default, or one missing'
+    wrong = {label: value for label, value in shown.items() if value != expected[label]}
+    defaults = {label: expected[label] for label in wrong}
+    assert wrong == {}, f'the panel shows {wrong}; the plugin defaults are {defaults}'
+
+
+FIGURE = re.compile(r'\b\d+\.\d+\b|\b\d+ ?(s|ms|min)\b|\b\d+x\b|%')
+"""A quality or speed figure in a tool tip: a decimal, a duration, a speed-up (9x, not 2 x 2) or a
+percentage."""
+PRODUCERS = (
+    'the network alone (RefineIterations = 0)',
+    'the built-in refinement from',
+    'both (the network, then the built-in refinement',
+)
+"""What a figure must name as its producer (``view.py``'s rule)."""
+FLAT_START = 'the built-in refinement from a flat object (no network)'
+
+
+@pytest.mark.timeout(120)
+def test_every_figure_in_a_tool_tip_names_what_produced_it(main_window: MainWindow) -> None:
+    tips = {
+        child.toolTip()
+        for panel in _panels(main_window.view).values()
+        for child in panel.findChildren(QWidget)
+        if FIGURE.search(child.toolTip())
+    }
+    assert tips, 'the Supervised note quotes measured figures'
+    for tip in tips:
+        assert any(producer in tip for producer in PRODUCERS), f'no producer named: {tip!r}'
+        if 'built-in refinement' in tip:
+            assert FLAT_START in tip, f'a refinement figure without the flat start: {tip!r}'
