@@ -51,6 +51,7 @@ from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from .solver.consistency import DataConsistency, consistency_of, measure_consistency
 from .solver.overlap import OverlapRefinement
 from .solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
+from .solver.probe import ProbeChoice
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class InferenceProgress:
     tuned_archive: Any = None
     """The fine-tuned model (a ``core.archive.Archive``), on the finished step of a fine-tuned
     reconstruction; the caller saves it only when the user asks."""
+    probe_choice: ProbeChoice | None = None
+    """The probe the refinement and the data consistency used, and why
+    (``workflow.reconstruction_probe``); the output product carries it."""
 
     @property
     def finished(self) -> bool:

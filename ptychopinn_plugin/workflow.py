@@ -43,7 +43,13 @@ from .errors import (
 )
 from .inference import InferenceProgress, check_group_extent, reconstruct_object
 from .solver.consistency import WARN_NOISE_RATIO, DataConsistency, preflight_consistency
-from .solver.probe import PROBE_REFINEMENT_PATTERNS, ProbeRefinementResult, refine_probe
+from .solver.probe import (
+    PROBE_REFINEMENT_PATTERNS,
+    ProbeChoice,
+    ProbeRefinementResult,
+    choose_probe,
+    refine_probe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -361,6 +367,30 @@ def model_probe(archive: Archive) -> np.ndarray:
     return (real + 1j * imag).astype(np.complex64)
 
 
+def reconstruction_probe(
+    archive: Archive, data: TrainingData, inference: InferenceConfig
+) -> ProbeChoice:
+    """The probe that reconstructing ``data`` with ``archive`` refines and measures with
+    (``InferenceConfig.reconstruction_probe``, ``solver.probe.choose_probe``); logged.
+
+    The model's probe is the one it was trained with: its training product's, or the plugin's
+    refinement of it. A scan of the same session that comes with only the optics' model probe is
+    explained far better by it.
+    """
+    own = model_probe(archive)
+    shape = (data.pattern_size_px, data.pattern_size_px)
+    choice = choose_probe(
+        data.positions_px,
+        data.diffraction_amplitude,
+        data.probe,
+        own if own.shape == shape else None,
+        inference.reconstruction_probe,
+        refine_iterations=archive.config.training.probe_refinement_iterations,
+    )
+    logger.info('%s', choice.note())
+    return choice
+
+
 def refined_probe(archive: Archive, pattern_size_px: int) -> np.ndarray | None:
     """The model's probe when training refined it and it fits patterns of this size, else None:
     the probe a reconstruction with this model refines with and hands on in its product."""
@@ -391,13 +421,8 @@ def reconstruct(
     ``engine``: an engine already holding the archive's weights (the caller keeps and releases
     it); without one, an engine is built for this call and released at its end.
     """
-    probe = refined_probe(archive, data.pattern_size_px)
-    if probe is not None:
-        logger.info(
-            "the model was trained with a probe refined from its training scan's; the "
-            "refinement and the data consistency use that probe, not the scan's own"
-        )
-        data = replace(data, probe=probe)
+    choice = reconstruction_probe(archive, data, inference)
+    data = replace(data, probe=choice.probe)
     tuning = (
         FineTuning(archive, data, inference.fine_tune_epochs, execution)
         if inference.fine_tune_epochs
@@ -426,7 +451,7 @@ def reconstruct(
                     num_tune_epochs=tuning.epochs,
                     tuned_archive=tuning.archive if step.finished else None,
                 )
-            yield step
+            yield replace(step, probe_choice=choice)
     finally:
         if owned:
             live.release()

@@ -218,16 +218,15 @@ def run(args: argparse.Namespace) -> int:
         product_with_probe,
         write_product,
     )
-    from ..workflow import refined_probe
 
     if scan.product is not None:
         product = product_with_object(scan.product, object_)
     else:
         product = product_from_data(data, object_, name=f'ptychopinn {args.data.stem}')
-    probe = refined_probe(archive, data.pattern_size_px)
-    if probe is not None:
-        # the probe the object belongs to: the one training refined (at the scan probe's power)
-        product = product_with_probe(product, probe)
+    if final.probe_choice is not None:
+        # the probe the object belongs to (at the scan probe's power), and why
+        choice = final.probe_choice
+        product = product_with_probe(product, choice.probe, note=choice.note())
     args.output.mkdir(parents=True, exist_ok=True)
     written = [write_product(args.output / 'product.h5', product)]
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)
@@ -248,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                 'inference': inference.model_dump(mode='json'),
                 'seconds': seconds,
                 'consistency': final.consistency.as_dict() if final.consistency else None,
+                'probe': final.probe_choice.as_dict() if final.probe_choice else None,
             },
         )
     )
@@ -267,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
             f'in {seconds:.2f} s '
             f'({data.num_patterns / max(seconds, 1e-9):.0f} patterns/s)'
         )
+        if final.probe_choice is not None:
+            say(final.probe_choice.note())
         if final.consistency is not None:
             say(final.consistency.summary())
             warning = final.consistency.warning(refined=inference.refine_iterations > 0)

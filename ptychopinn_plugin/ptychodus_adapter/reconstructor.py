@@ -46,7 +46,7 @@ from ..core.protocol import Engine, EpochReport
 from ..errors import PtychoPINNError, ReconstructionError
 from ..ptychodus_io.inputs import training_data_from_reconstruct_input
 from ..ptychodus_io.products import product_with_object, product_with_probe
-from ..workflow import TrainingRun, build_engine, reconstruct, refined_probe
+from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io
 from .settings import PtychoPINNSettings, build_config
 
@@ -190,8 +190,6 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             archive.trained_backend or 'an unknown backend',
         )
         object_ = parameters.product.object_
-        # the output product carries the probe the object belongs to (for a hand-off to pty-chi)
-        probe = refined_probe(loaded, data.pattern_size_px)
         for step in reconstruct(
             archive,
             data,
@@ -213,8 +211,10 @@ class PtychoPINNReconstructor(TrainableReconstructor):
                 step.num_refine_iterations,
             )
             product = product_with_object(parameters.product, step.object_)
-            if probe is not None:
-                product = product_with_probe(product, probe)
+            if step.probe_choice is not None:
+                # the probe the object belongs to (for a hand-off to pty-chi), and why
+                choice = step.probe_choice
+                product = product_with_probe(product, choice.probe, note=choice.note())
             yield ReconstructOutput(product=product, progress=step.num_steps_done)
 
     def _check_against_model(self, archive: Archive, pattern_size_px: int, num_points: int) -> None:

@@ -134,9 +134,10 @@ def product_with_object(product: Product, array: np.ndarray) -> Product:
     )
 
 
-def product_with_probe(product: Product, probe: np.ndarray) -> Product:
+def product_with_probe(product: Product, probe: np.ndarray, *, note: str | None = None) -> Product:
     """``product`` with its first probe mode replaced by ``probe`` (N, N), rescaled to the replaced
-    mode's power (the photon count stays), other modes and the rest passed through."""
+    mode's power (the photon count stays), other modes and the rest passed through; ``note``, a
+    line added to the metadata's comments (which probe this is, and why)."""
     array = np.array(product.probes.get_array(), copy=True)
     probe = np.asarray(probe, dtype=np.complex128)
     if probe.shape != array.shape[-2:]:
@@ -148,7 +149,11 @@ def product_with_probe(product: Product, probe: np.ndarray) -> Product:
     if new_power > 0.0 and old_power > 0.0:
         probe = probe * np.sqrt(old_power / new_power)
     array[0, 0] = probe.astype(array.dtype)
-    return _with_probe_array(product, array, product.metadata)
+    metadata = product.metadata
+    if note is not None:
+        comments = '\n'.join(line for line in (metadata.comments, note) if line)
+        metadata = replace(metadata, comments=comments)
+    return _with_probe_array(product, array, metadata)
 
 
 def _with_probe_array(product: Product, array: np.ndarray, metadata: ProductMetadata) -> Product:

@@ -31,7 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import ReconstructionProbe
+from ..errors import ConfigurationError
 from .consistency import (
+    WARN_NOISE_RATIO,
     DataConsistency,
     central_region,
     measure_consistency,
@@ -43,7 +46,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     'PROBE_REFINEMENT_PATTERNS',
+    'ProbeChoice',
     'ProbeRefinementResult',
+    'choose_probe',
     'refine_probe',
 ]
 
@@ -139,3 +144,115 @@ def refine_probe(
         seconds=time.perf_counter() - start,
         centre_offset_px=offset,
     )
+
+
+SAME_PROBE_CORRELATION = 0.9999
+"""Normalised correlation above which the model's and the scan's probes count as one probe (the
+model keeps a rescaled copy of its training probe): no comparison is needed."""
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeChoice:
+    """Which probe a reconstruction refines and measures with, and why."""
+
+    probe: np.ndarray
+    """(N, N) complex64, the chosen probe (the scan's power for the scan's probe, the model's
+    normalisation for the model's; the refinement fits the intensity scale either way)."""
+    source: str
+    """``model``, ``scan``, or either followed by ``, refined on this scan``."""
+    reason: str
+    """Why, in words (the setting, or the check's figures)."""
+    noise_ratios: dict[str, float]
+    """Median misfit over the Poisson noise of each candidate in the check (empty without one)."""
+
+    def note(self) -> str:
+        """One line for the log and the output product's comments."""
+        return f'PtychoPINN reconstruction probe: {self.source} ({self.reason})'
+
+    def as_dict(self) -> dict[str, object]:
+        """Provenance (JSON)."""
+        return {
+            'source': self.source,
+            'reason': self.reason,
+            'noise_ratios': {k: round(v, 3) for k, v in self.noise_ratios.items()},
+        }
+
+
+def choose_probe(
+    positions_px: np.ndarray,
+    diffraction_amplitude: np.ndarray,
+    scan_probe: np.ndarray,
+    model_probe: np.ndarray | None,
+    mode: ReconstructionProbe,
+    *,
+    refine_iterations: int,
+) -> ProbeChoice:
+    """The probe a reconstruction of this scan should use (``[PtychoPINN] ReconstructionProbe``).
+
+    Parameters
+    ----------
+    positions_px, diffraction_amplitude : the scan to reconstruct.
+    scan_probe : (N, N) complex, the scan's own probe (its product's).
+    model_probe : (N, N) complex, the probe the model was trained with; None when the model has
+        none for patterns of this size.
+    mode : ``scan`` and ``model`` take that probe; ``auto`` compares both with the pre-training
+        check (:func:`~.consistency.preflight_consistency`: the same central points, the same
+        iterations from a flat object) and takes the one with the lower median misfit; when
+        even that one leaves the data unexplained (above ``WARN_NOISE_RATIO``), it refines it on
+        the scan (:func:`refine_probe`) and adopts the refinement when it explains them better.
+    refine_iterations : iterations of that probe refinement.
+
+    Raises
+    ------
+    ConfigurationError
+        ``mode`` is ``model`` and the model has no probe for patterns of this size.
+    """
+    scan_probe = np.asarray(scan_probe, dtype=np.complex64)
+    if mode is ReconstructionProbe.SCAN:
+        return ProbeChoice(scan_probe, 'scan', 'ReconstructionProbe = scan', {})
+    if model_probe is None:
+        if mode is ReconstructionProbe.MODEL:
+            raise ConfigurationError(
+                f'ReconstructionProbe = model, but the model holds no probe for '
+                f'{scan_probe.shape[0]} px patterns; set [PtychoPINNInference] '
+                'ReconstructionProbe = scan or auto'
+            )
+        return ProbeChoice(scan_probe, 'scan', 'the model holds no probe of this size', {})
+    model_probe = np.asarray(model_probe, dtype=np.complex64)
+    if mode is ReconstructionProbe.MODEL:
+        return ProbeChoice(model_probe, 'model', 'ReconstructionProbe = model', {})
+    if _correlation(model_probe, scan_probe) > SAME_PROBE_CORRELATION:
+        return ProbeChoice(scan_probe, 'scan', 'it is the probe the model was trained with', {})
+    checks = {
+        name: preflight_consistency(positions_px, diffraction_amplitude, probe)
+        for name, probe in (('model', model_probe), ('scan', scan_probe))
+    }
+    ratios = {name: check.median_noise_ratio for name, check in checks.items()}
+    best = min(ratios, key=ratios.__getitem__)
+    probe = model_probe if best == 'model' else scan_probe
+    figures = ', '.join(f"{name}'s {ratio:.2f}" for name, ratio in ratios.items())
+    reason = f'median misfit over the Poisson noise on central points: {figures}'
+    if ratios[best] <= WARN_NOISE_RATIO or refine_iterations == 0:
+        return ProbeChoice(probe, best, reason, ratios)
+    result = refine_probe(positions_px, diffraction_amplitude, probe, iterations=refine_iterations)
+    ratios = {**ratios, 'refined': result.after.median_noise_ratio}
+    if not result.improves():
+        return ProbeChoice(
+            probe, best, f'{reason}; refining it on this scan gained too little', ratios
+        )
+    return ProbeChoice(
+        result.probe,
+        f'{best}, refined on this scan',
+        f'{reason}, neither below {WARN_NOISE_RATIO:g}; refined '
+        f'{result.after.median_noise_ratio:.2f} against '
+        f'{result.before.median_noise_ratio:.2f} at equal iterations',
+        ratios,
+    )
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """|<a, b>| / (|a| |b|) of two probes (1 for probes equal up to a complex factor)."""
+    a = first.astype(np.complex128).ravel()
+    b = second.astype(np.complex128).ravel()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(abs(np.vdot(a, b)) / norm) if norm > 0 else 0.0

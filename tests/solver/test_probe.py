@@ -19,12 +19,14 @@ from ptychopinn_plugin.config import (
     ModelConfig,
     PluginConfig,
     ProbeRefinement,
+    ReconstructionProbe,
     TrainingConfig,
 )
 from ptychopinn_plugin.core import metrics, simulate
+from ptychopinn_plugin.errors import ConfigurationError
 from ptychopinn_plugin.solver.consistency import preflight_consistency
 from ptychopinn_plugin.solver.overlap import OverlapRefinement
-from ptychopinn_plugin.solver.probe import refine_probe
+from ptychopinn_plugin.solver.probe import choose_probe, refine_probe
 from ptychopinn_plugin.workflow import TrainingRun, model_probe, probe_was_refined, reconstruct
 
 N = 32
@@ -150,7 +152,9 @@ def test_inference_refines_with_the_models_refined_probe(camera, tilted, caplog)
                 object_shape=camera.object_.shape,
             )
         )
-    assert 'trained with a probe refined' in caplog.text
+    assert 'reconstruction probe: model (' in caplog.text
+    assert steps[-1].probe_choice is not None
+    assert steps[-1].probe_choice.source == 'model'
     consistency = steps[-1].consistency
     assert consistency is not None
     # with the tilted probe of the scan the data could not be explained (TILTED_BEFORE)
@@ -196,3 +200,62 @@ def test_an_exact_probe_refined_on_noisy_data_is_not_adopted(camera) -> None:
     # fitting the noise lowers the misfit a little, not by the margin adoption needs
     assert result.after.median_noise_ratio > 0.8 * result.before.median_noise_ratio
     assert not result.improves()
+
+
+# --- which probe a reconstruction uses (ReconstructionProbe) -------------------------------------
+
+
+def _choose(data, scan_probe, model_probe, mode=ReconstructionProbe.AUTO):
+    return choose_probe(
+        data.positions_px,
+        data.diffraction_amplitude,
+        scan_probe,
+        model_probe,
+        mode,
+        refine_iterations=100,
+    )
+
+
+def test_auto_takes_the_models_probe_when_the_scan_brings_a_worse_one(camera, tilted) -> None:
+    """The next scan of a session comes with the optics' model probe; the model knows better."""
+    choice = _choose(camera.data, tilted, camera.data.probe)
+    assert choice.source == 'model'
+    assert choice.noise_ratios['model'] < TILTED_BEFORE < choice.noise_ratios['scan']
+    assert _correlation(choice.probe, camera.data.probe) > 0.999
+    assert "model's" in choice.reason
+    assert choice.note().startswith('PtychoPINN reconstruction probe: model (')
+
+
+def test_auto_keeps_the_scans_probe_when_the_models_is_the_wrong_one(camera, tilted) -> None:
+    choice = _choose(camera.data, camera.data.probe, tilted)
+    assert choice.source == 'scan'
+    assert choice.noise_ratios['scan'] < TILTED_BEFORE < choice.noise_ratios['model']
+    assert _correlation(choice.probe, camera.data.probe) > 0.999
+
+
+def test_auto_refines_on_the_scan_when_neither_probe_explains_it(camera, tilted) -> None:
+    # a defocused probe: a quadratic phase in the far field, which no object can absorb (an
+    # object absorbs a tilt as a phase ramp, so a tilted probe alone is refined away slowly)
+    q = np.fft.fftfreq(N) * N
+    defocus = np.exp(0.02j * (q[:, None] ** 2 + q[None, :] ** 2))
+    defocused = np.fft.ifft2(np.fft.fft2(tilted) * defocus).astype(np.complex64)
+    choice = _choose(camera.data, defocused, tilted)
+    assert choice.source.endswith(', refined on this scan')
+    assert min(choice.noise_ratios['model'], choice.noise_ratios['scan']) > TILTED_BEFORE
+    assert choice.noise_ratios['refined'] < REFINED_AFTER
+    assert _correlation(choice.probe, camera.data.probe) > REFINED_CORRELATION
+
+
+def test_the_settings_scan_and_model_take_that_probe_without_a_check(camera, tilted) -> None:
+    scan = _choose(camera.data, tilted, camera.data.probe, ReconstructionProbe.SCAN)
+    assert (scan.source, scan.noise_ratios) == ('scan', {})
+    assert np.array_equal(scan.probe, tilted)
+    model = _choose(camera.data, camera.data.probe, tilted, ReconstructionProbe.MODEL)
+    assert (model.source, model.noise_ratios) == ('model', {})
+    assert np.array_equal(model.probe, tilted)
+    with pytest.raises(ConfigurationError, match='ReconstructionProbe = scan or auto'):
+        _choose(camera.data, tilted, None, ReconstructionProbe.MODEL)
+    # auto with no model probe of this size, or with the very probe the model holds: no check
+    assert _choose(camera.data, tilted, None).noise_ratios == {}
+    same = _choose(camera.data, tilted, 3.0 * tilted)
+    assert (same.source, same.noise_ratios) == ('scan', {})
