@@ -172,7 +172,9 @@ def run_setting(
     train_s = time.perf_counter() - start
     network = _NetworkObject()
     estimate, _ = _reconstructed(archive, test, config.execution, truth.shape, network=network)
-    flat = flat_start_refinement(_refined_with(archive, test), truth.shape, REFINE_ITERATIONS)
+    flat = flat_start_refinement(
+        _with_probe(archive, test, network.probe), truth.shape, REFINE_ITERATIONS
+    )
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
     network_scores = score_object(network.object_, truth, mask)
@@ -474,9 +476,14 @@ def siemens_star(
         archive, test, config.execution, scan.object_shape, InferenceConfig(refine_iterations=0)
     )
     start = time.perf_counter()
-    estimate, consistency = _reconstructed(archive, test, config.execution, scan.object_shape)
+    extras = _NetworkObject()
+    estimate, consistency = _reconstructed(
+        archive, test, config.execution, scan.object_shape, network=extras
+    )
     infer_s = time.perf_counter() - start
-    flat = flat_start_refinement(_refined_with(archive, test), scan.object_shape, REFINE_ITERATIONS)
+    flat = flat_start_refinement(
+        _with_probe(archive, test, extras.probe), scan.object_shape, REFINE_ITERATIONS
+    )
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
     scores = score_object(estimate, reference, mask)
@@ -764,9 +771,11 @@ def _probe_refinement_sentence(star: dict) -> str:
 
 class _NetworkObject:
     """Receives the network's stitched object of a reconstruction, before any refinement: the
-    object ``RefineIterations 0`` returns (same stitching, phase synchronisation and ramp fit)."""
+    object ``RefineIterations 0`` returns (same stitching, phase synchronisation and ramp fit);
+    and the probe the refinement used (the finished step's ``probe_choice``), when it says."""
 
     object_: np.ndarray | None = None
+    probe: np.ndarray | None = None
 
 
 def _reconstructed(archive, data, execution, object_shape, inference=None, network=None):
@@ -788,15 +797,20 @@ def _reconstructed(archive, data, execution, object_shape, inference=None, netwo
             network.object_ = step.object_
         if step.finished:
             final = step
+    choice = getattr(final, 'probe_choice', None)
+    if network is not None and choice is not None:
+        network.probe = choice.probe
     return final.object_, final.consistency
 
 
-def _refined_with(archive, data: TrainingData) -> TrainingData:
-    """``data`` with the probe the default reconstruction refines with (the model's, when training
-    refined it): the probe of the flat-start row, so that only the start differs."""
+def _with_probe(archive, data: TrainingData, probe: np.ndarray | None) -> TrainingData:
+    """``data`` with the probe the default reconstruction refined with (``probe``, else the
+    model's when training refined it, else the scan's own): the probe of the flat-start row, so
+    that only the start differs."""
     from ..workflow import refined_probe
 
-    probe = refined_probe(archive, data.pattern_size_px)
+    if probe is None:
+        probe = refined_probe(archive, data.pattern_size_px)
     return data if probe is None else replace(data, probe=probe)
 
 

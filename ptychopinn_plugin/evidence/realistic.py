@@ -158,7 +158,8 @@ def _pinn_in_process(
     tune_epochs: tuple[int, ...] = (0,),
 ) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict], np.ndarray | None]:
     """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per fine-tuning epoch
-    count and refine count; also the probe the refinement used when training refined one."""
+    count and refine count; also the probe the last reconstruction's refinement used (its
+    ``probe_choice``, else the model's refined probe, else None: the scan's own)."""
     from ..core.archive import load_archive
     from ..workflow import TrainingRun, reconstruct, refined_probe
 
@@ -186,6 +187,7 @@ def _pinn_in_process(
         archive = load_archive(model)
     test_data = test.training_data()
     results = []
+    probe = refined_probe(archive, test_data.pattern_size_px)
     for epochs, count in itertools.product(tune_epochs, refine_counts):
         method = f'PtychoPINN {config.execution.backend.value} (in process)'
         if epochs:
@@ -217,7 +219,10 @@ def _pinn_in_process(
         maker = made_by(count, InferenceConfig().refine_start)
         run = MethodRun(method, Status.PASS, count, training_s, seconds, note=note, made_by=maker)
         results.append((run, estimate))
-    return results, history, refined_probe(archive, test_data.pattern_size_px)
+        choice = getattr(final, 'probe_choice', None)
+        if choice is not None:
+            probe = choice.probe
+    return results, history, probe
 
 
 def _pinn_settings(config: PluginConfig, overrides: dict[str, object]) -> dict:
@@ -586,8 +591,8 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         f'{result["config"]["execution"]["device"]}. pty-chi LSQML as shipped in Ptychodus '
         '(`baseline.ptychi_settings`: it refines the probe), through `ptychodus -b reconstruct` '
         "from `.venv-bench`. The plugin's built-in refinement (after the network, and from a flat "
-        "object) holds the test scan's probe fixed: the simulation's exact probe, unless training "
-        'refined it.',
+        'object, with the same probe) holds the probe the reconstruction chose fixed: on these '
+        "simulated scans the simulation's exact probe.",
         '',
         '## Results',
         'Scores over the scanned region after removing the global complex scale (the phase '
