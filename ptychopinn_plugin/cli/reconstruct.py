@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ExecutionConfig, InferenceConfig, PhaseAlignment, Precision, RefineStart
+from ..config import (
+    ExecutionConfig,
+    InferenceConfig,
+    PhaseAlignment,
+    Precision,
+    ReconstructionProbe,
+    RefineStart,
+)
 from ._common import add_overwrite_option, check_outputs, progress_bar, say
 
 __all__ = ['OBJECT_NPZ', 'register']
@@ -100,6 +107,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f'object (default: {InferenceConfig().refine_start.value})',
     )
     parser.add_argument(
+        '--reconstruction-probe',
+        choices=[s.value for s in ReconstructionProbe],
+        default=None,
+        help="probe of the refinement and the data consistency: the model's (the one it was "
+        "trained with), the scan's own, or auto: the one explaining the patterns better, "
+        'refined on the scan when neither does '
+        f'(default: {InferenceConfig().reconstruction_probe.value})',
+    )
+    parser.add_argument(
         '--num-neighbors',
         type=int,
         default=None,
@@ -174,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         'phase_ramp_correction': args.phase_ramp_correction,
         'refine_iterations': args.refine_iterations,
         'refine_start': args.refine_start,
+        'reconstruction_probe': args.reconstruction_probe,
         'fine_tune_epochs': args.fine_tune_epochs,
     }
     inference = build_config(
@@ -215,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ptychodus_io.products import (
         product_from_data,
         product_with_object,
-        product_with_probe,
+        product_with_used_probe,
         write_product,
     )
 
@@ -226,7 +243,9 @@ def run(args: argparse.Namespace) -> int:
     if final.probe_choice is not None:
         # the probe the object belongs to (at the scan probe's power), and why
         choice = final.probe_choice
-        product = product_with_probe(product, choice.probe, note=choice.note())
+        product = product_with_used_probe(
+            product, choice.probe, choice.note(), replaces=choice.source != 'scan'
+        )
     args.output.mkdir(parents=True, exist_ok=True)
     written = [write_product(args.output / 'product.h5', product)]
     crop = inference.stitch_crop_px or default_stitch_crop_px(model.pattern_size_px)

@@ -45,7 +45,7 @@ from ..core.contract import DiffractionQuantity, write_training_data
 from ..core.protocol import Engine, EpochReport
 from ..errors import PtychoPINNError, ReconstructionError
 from ..ptychodus_io.inputs import training_data_from_reconstruct_input
-from ..ptychodus_io.products import product_with_object, product_with_probe
+from ..ptychodus_io.products import product_with_object, product_with_used_probe
 from ..workflow import TrainingRun, build_engine, reconstruct
 from . import training_io
 from .settings import PtychoPINNSettings, build_config
@@ -214,7 +214,9 @@ class PtychoPINNReconstructor(TrainableReconstructor):
             if step.probe_choice is not None:
                 # the probe the object belongs to (for a hand-off to pty-chi), and why
                 choice = step.probe_choice
-                product = product_with_probe(product, choice.probe, note=choice.note())
+                product = product_with_used_probe(
+                    product, choice.probe, choice.note(), replaces=choice.source != 'scan'
+                )
             yield ReconstructOutput(product=product, progress=step.num_steps_done)
 
     def _check_against_model(self, archive: Archive, pattern_size_px: int, num_points: int) -> None:

@@ -67,6 +67,7 @@ from ..config import (
     PluginConfig,
     Precision,
     ProbeRefinement,
+    ReconstructionProbe,
     RefineStart,
     TrainingConfig,
 )
@@ -372,6 +373,9 @@ class PtychoPINNInferenceSettings:
             'RefineIterations', inference.refine_iterations, minimum=0, maximum=100_000
         )
         self.refine_start = group.string('RefineStart', inference.refine_start.value)
+        self.reconstruction_probe = group.string(
+            'ReconstructionProbe', inference.reconstruction_probe.value
+        )
         self.fine_tune_epochs = group.integer(
             'FineTuneEpochs', inference.fine_tune_epochs, minimum=0, maximum=1000
         )
@@ -450,6 +454,9 @@ class PtychoPINNEnumerators:
     def get_refine_starts(self) -> Iterator[str]:
         return (member.value for member in RefineStart)
 
+    def get_reconstruction_probes(self) -> Iterator[str]:
+        return (member.value for member in ReconstructionProbe)
+
 
 class PtychoPINNSettings:
     """All four groups, registered (or adopted) in one Ptychodus ``SettingsRegistry``."""
@@ -502,6 +509,7 @@ _FIELD_SETTINGS = {
     ('inference', 'phase_ramp_correction'): (INFERENCE_GROUP, 'PhaseRampCorrection'),
     ('inference', 'refine_iterations'): (INFERENCE_GROUP, 'RefineIterations'),
     ('inference', 'refine_start'): (INFERENCE_GROUP, 'RefineStart'),
+    ('inference', 'reconstruction_probe'): (INFERENCE_GROUP, 'ReconstructionProbe'),
     ('inference', 'fine_tune_epochs'): (INFERENCE_GROUP, 'FineTuneEpochs'),
 }
 """Config field -> the setting (group, name) it comes from, for error messages."""
@@ -611,6 +619,7 @@ class _Choices:
     precision: Precision
     phase_alignment: PhaseAlignment
     refine_start: RefineStart
+    reconstruction_probe: ReconstructionProbe
     probe_refinement: ProbeRefinement
 
     @classmethod
@@ -631,6 +640,11 @@ class _Choices:
             ),
             refine_start=_choice(
                 inference.refine_start, RefineStart, _setting(INFERENCE_GROUP, 'RefineStart')
+            ),
+            reconstruction_probe=_choice(
+                inference.reconstruction_probe,
+                ReconstructionProbe,
+                _setting(INFERENCE_GROUP, 'ReconstructionProbe'),
             ),
             probe_refinement=_choice(
                 training.probe_refinement,
@@ -746,5 +760,6 @@ def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[s
         'phase_ramp_correction': inference.phase_ramp_correction.get_value(),
         'refine_iterations': inference.refine_iterations.get_value(),
         'refine_start': choices.refine_start,
+        'reconstruction_probe': choices.reconstruction_probe,
         'fine_tune_epochs': inference.fine_tune_epochs.get_value(),
     }

@@ -302,6 +302,16 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             '(recommended), or its whole object.',
             group=_INFERENCE,
         )
+        builder.add_combo_box(
+            inference.reconstruction_probe,
+            self._library.enumerators.get_reconstruction_probes(),
+            'Reconstruction Probe:',
+            tool_tip="Probe of the refinement and the data consistency: the model's (the one it "
+            "was trained with), the scan's own, or auto (recommended): the one that explains "
+            "the scan's patterns better, refined on the scan when neither does. The log and "
+            "the product's comments say which was used.",
+            group=_INFERENCE,
+        )
         builder.add_spin_box(
             inference.fine_tune_epochs,
             'Fine-Tune Epochs:',

@@ -149,11 +149,35 @@ def product_with_probe(product: Product, probe: np.ndarray, *, note: str | None 
     if new_power > 0.0 and old_power > 0.0:
         probe = probe * np.sqrt(old_power / new_power)
     array[0, 0] = probe.astype(array.dtype)
-    metadata = product.metadata
-    if note is not None:
-        comments = '\n'.join(line for line in (metadata.comments, note) if line)
-        metadata = replace(metadata, comments=comments)
+    metadata = product.metadata if note is None else _commented(product.metadata, note)
     return _with_probe_array(product, array, metadata)
+
+
+def product_with_used_probe(
+    product: Product, probe: np.ndarray, note: str, *, replaces: bool
+) -> Product:
+    """``product`` carrying the probe a reconstruction used and ``note`` saying which and why:
+    the probe replaces the first mode when ``replaces`` (the model's probe, or one refined on the
+    scan), else the product keeps its own probe objects and only gains the note."""
+    if replaces:
+        return product_with_probe(product, probe, note=note)
+    return product_with_comment(product, note)
+
+
+def product_with_comment(product: Product, note: str) -> Product:
+    """``product`` with ``note`` added as a line of its metadata's comments; all else the same
+    objects."""
+    return Product(
+        metadata=_commented(product.metadata, note),
+        probe_positions=product.probe_positions,
+        probes=product.probes,
+        object_=product.object_,
+        losses=product.losses,
+    )
+
+
+def _commented(metadata: ProductMetadata, note: str) -> ProductMetadata:
+    return replace(metadata, comments='\n'.join(line for line in (metadata.comments, note) if line))
 
 
 def _with_probe_array(product: Product, array: np.ndarray, metadata: ProductMetadata) -> Product:

@@ -87,6 +87,7 @@ def _expected_defaults() -> dict[tuple[str, str], object]:
         (INFERENCE_GROUP, 'PhaseRampCorrection'): inference.phase_ramp_correction,
         (INFERENCE_GROUP, 'RefineIterations'): inference.refine_iterations,
         (INFERENCE_GROUP, 'RefineStart'): inference.refine_start.value,
+        (INFERENCE_GROUP, 'ReconstructionProbe'): inference.reconstruction_probe.value,
         (INFERENCE_GROUP, 'FineTuneEpochs'): inference.fine_tune_epochs,
         (PLUGIN_GROUP, 'Backend'): execution.backend.value,
         (PLUGIN_GROUP, 'Device'): execution.device.value,
