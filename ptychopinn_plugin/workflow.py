@@ -293,10 +293,10 @@ def _preflight(data: TrainingData, *, refines: bool) -> DataConsistency | None:
                 'a refinement of a flat object does not explain',
                 1,
             ),
-            'so the probe is refined first ([PtychoPINN] ProbeRefinement)'
+            'so the probe is refined first ([PtychoPINNTraining] ProbeRefinement)'
             if refines
-            else 'a PINN trained with this probe will not explain them either (set [PtychoPINN] '
-            'ProbeRefinement = on to refine it before training)',
+            else 'a PINN trained with this probe will not explain them either (set '
+            '[PtychoPINNTraining] ProbeRefinement = on to refine it before training)',
         )
     return consistency
 

@@ -178,7 +178,8 @@ def pinn_settings(backend: str, epochs: int, n_filters_scale: int) -> dict[str, 
         'Processing': {'Algorithm': 'ptychopinn_pinn'},
         'PtychoPINNModel': {'NumFiltersScale': n_filters_scale},
         'PtychoPINNTraining': {'NumEpochs': epochs, 'BatchSize': 16},
-        'PtychoPINN': {'Backend': backend, 'Device': 'cpu', 'NumPartialResults': 1},
+        'PtychoPINNInference': {'NumPartialResults': 1},
+        'PtychoPINN': {'Backend': backend, 'Device': 'cpu'},
     }
 
 

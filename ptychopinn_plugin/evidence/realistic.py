@@ -231,10 +231,9 @@ def _pinn_settings(config: PluginConfig, overrides: dict[str, object]) -> dict:
         'PtychoPINN': {
             'Backend': config.execution.backend.value,
             'Device': config.execution.device.value,
-            'Seed': config.training.seed,
         },
         'PtychoPINNModel': {},
-        'PtychoPINNTraining': {},
+        'PtychoPINNTraining': {'Seed': config.training.seed},
     }
     names = {'n_filters_scale': 'NumFiltersScale', 'gridsize': 'GridSize'}
     for key, value in overrides.items():

@@ -119,16 +119,17 @@ class DataConsistency:
         if self.median_noise_ratio <= WARN_NOISE_RATIO:
             return None
         causes = (
-            'a probe that was not refined for these data (train with [PtychoPINN] '
+            'a probe that was not refined for these data (train with [PtychoPINNTraining] '
             'ProbeRefinement = auto or on, or with the probe of an iterative reconstruction of '
-            "this scan), a diffraction centre offset from the probe's far "
+            'this scan; reconstruct with [PtychoPINNInference] ReconstructionProbe = auto), '
+            "a diffraction centre offset from the probe's far "
             'field, positions or geometry (detector distance, pixel size, energy) that do not '
             'match, or data that are not detector counts'
         )
         if not refined:
             causes = (
-                "the network's object without the overlap refinement (set [PtychoPINN] "
-                'RefineIterations above 0, default 100), ' + causes
+                "the network's object without the overlap refinement (set "
+                '[PtychoPINNInference] RefineIterations above 0, default 100), ' + causes
             )
         return (
             f'the reconstruction does not explain the measured patterns: their median misfit is '

@@ -18,7 +18,7 @@ solver's by a small tilt, and an object reconstructed with it from another's by 
 comparisons across probes therefore also report scores with the ramp removed
 (``metrics.remove_relative_phase_ramp``).
 
-Training calls :func:`refine_probe` according to ``[PtychoPINN] ProbeRefinement``
+Training calls :func:`refine_probe` according to ``[PtychoPINNTraining] ProbeRefinement``
 (``workflow.py``): ``auto`` when the scan's own probe fails the pre-training check
 (``consistency.preflight_consistency``), ``on`` always, ``off`` never.
 """

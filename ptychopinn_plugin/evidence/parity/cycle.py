@@ -91,9 +91,9 @@ def cycle_settings(case: Case, backend: str, epochs: int) -> dict[str, dict[str,
     return {
         'Processing': {'Algorithm': f'ptychopinn_{case.mode.value}'},
         'PtychoPINNModel': {'GridSize': case.gridsize, 'NumFiltersScale': 1},
-        'PtychoPINNTraining': {'NumEpochs': epochs, 'BatchSize': 16},
+        'PtychoPINNTraining': {'NumEpochs': epochs, 'BatchSize': 16, 'Seed': 0},
         'PtychoPINNInference': {'NumNearestNeighbors': 4 if case.gridsize > 1 else 7},
-        'PtychoPINN': {'Backend': backend, 'Device': 'cpu', 'Seed': 0},
+        'PtychoPINN': {'Backend': backend, 'Device': 'cpu'},
     }
 
 
