@@ -2,13 +2,16 @@
 
 A network trained on one simulated scan reconstructs a held-out scan of another object of the same
 kind; scores are computed over the scanned region after removing the global complex scale and phase
-offset. The default run uses a short training (a few minutes on a 2-core CPU); the ``slow`` tests
-train longer and assert the published-style thresholds.
+offset. What is scored is the network's own object (``refine_iterations = 0``: the patches
+stitched, phase-aligned and ramp-corrected, nothing iterated), so a broken network, a wrong weight
+mapping or a constant output fails; the overlap refinement after it has its own tests
+(``tests/solver``, and the ``..._after_refinement`` tests of the shipped models and of the batch
+pipeline). The default run uses a short training (a few minutes on a 2-core CPU); the ``slow``
+test trains longer and asserts the published-style threshold.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from suite_helpers import BACKENDS
 
@@ -30,19 +33,21 @@ from ptychopinn_plugin.workflow import TrainingRun, reconstruct
 
 PINN_PHASE_SSIM = 0.8
 """Issue 3's bar for PINN on ~1,000 training patterns at N = 64 (held-out scan); slow test."""
-QUICK_AMPLITUDE_SSIM = 0.45
+QUICK_AMPLITUDE_PSNR_DB = 15.5
+QUICK_PHASE_PSNR_DB = 22.0
 QUICK_PHASE_SSIM = 0.6
+QUICK_AMPLITUDE_SSIM = 0.45
 """Regression guard for the short default-run training (4 epochs, n_filters_scale 1, 1,024
-patterns), on the mean over :data:`QUICK_SEEDS`. Measured on the held-out scan with today's default
-inference (phase synchronisation and the data-fitted phase ramp). A single 4-epoch run is a
-lottery: PyTorch's phase SSIM over training seeds 0 to 3 is 0.58, 0.74, 0.62, 0.78 (2026-11-26,
-after the shared batch order); before that change seed 0 alone gave 0.78, and TensorFlow gives
-0.75 and 0.63 for seeds 0 and 1. Means over seeds 0 and 1: PyTorch amplitude 0.55, phase 0.66;
-TensorFlow 0.55, 0.69. Stitched as predicted, such networks score phase 0.38, and an untrained
-network about 0.03 on both (so did the broken initialisation the amplitude guard was added for)."""
-QUICK_SEEDS = (0, 1)
-"""Training seeds of the quick guard: one run's scatter (0.09 SSIM) is larger than the margin
-between a working engine and the bar."""
+patterns, training seed 0), on the network's own object (:data:`NETWORK_ONLY`) of the held-out
+scan. Measured 2026-12-07 with :func:`_train_and_score` (``pytest -s`` prints it; 2-core CPU under
+load): PyTorch amplitude / phase PSNR 17.3 / 26.2 dB, amplitude / phase SSIM 0.53 / 0.71 (seed 1:
+18.3 / 26.5 dB, 0.56 / 0.71); TensorFlow 17.9 / 26.5 dB, 0.57 / 0.74. A flat object scores
+12.9 / 16.1 dB, 0.51 / 0.03, so the PSNRs and the phase SSIM are what separate a trained network
+from a broken one (the amplitude SSIM bar, kept from the earlier guard, a flat object passes).
+Network-only scores scatter little between training seeds (phase SSIM 0.712 and 0.712), unlike the
+earlier scores after refinement, so one seed suffices. After the default refinement the same
+networks score 0.81 / 0.99 SSIM whatever they predicted (it starts from the network's amplitude
+with a flat phase): that is not what this test is about."""
 SUPERVISED_MIN_MAE_DROP = 0.2
 """Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
 against the truth, on the held-out scan by this fraction of the untrained network's. (Image SSIM is
@@ -51,6 +56,8 @@ scores 0.5 amplitude SSIM on this object, trained or not.)"""
 
 KIND = 'smooth'
 N = 64
+NETWORK_ONLY = InferenceConfig(refine_iterations=0)
+"""The network's own object: stitched, phase-aligned and ramp-corrected, no refinement."""
 
 
 def _scan(seed: int, num_patterns: int):
@@ -68,6 +75,7 @@ def _train_and_score(
         execution=ExecutionConfig(backend=backend, device='cpu'),
     )
     run = TrainingRun([train.data], config)
+    assert run.engine.backend is backend  # the engine asked for, not the other one
     reports = list(run.epochs()) if epochs else []
     archive = run.archive()
     run.release()
@@ -76,7 +84,7 @@ def _train_and_score(
             archive,
             test.data,
             execution=config.execution,
-            inference=InferenceConfig(),
+            inference=NETWORK_ONLY,
             object_shape=test.object_.shape,
         )
     )
@@ -87,17 +95,14 @@ def _train_and_score(
 
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
-def test_pinn_reconstructs_a_held_out_scan(backend) -> None:
-    runs = [
-        _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1, seed=seed)
-        for seed in QUICK_SEEDS
-    ]
-    for reports, scores in runs:
-        print(f'{backend.value}: {scores}')
-        assert reports[-1].training_loss < reports[0].training_loss
-    mean = {key: float(np.mean([scores[key] for _, scores in runs])) for key in runs[0][1]}
-    assert mean['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, mean
-    assert mean['phase_ssim'] >= QUICK_PHASE_SSIM, mean
+def test_pinn_network_reconstructs_a_held_out_scan(backend) -> None:
+    reports, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1)
+    print(f'{backend.value}, network only: {scores}')
+    assert reports[-1].training_loss < reports[0].training_loss
+    assert scores['amplitude_psnr_db'] >= QUICK_AMPLITUDE_PSNR_DB, scores
+    assert scores['phase_psnr_db'] >= QUICK_PHASE_PSNR_DB, scores
+    assert scores['phase_ssim'] >= QUICK_PHASE_SSIM, scores
+    assert scores['amplitude_ssim'] >= QUICK_AMPLITUDE_SSIM, scores
 
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
@@ -136,8 +141,13 @@ def test_supervised_mode_refuses_data_without_ground_truth() -> None:
     config = PluginConfig(model=ModelConfig(mode=Mode.SUPERVISED, pattern_size_px=N))
     with pytest.raises(DataContractError, match='ground-truth'):
         TrainingRun([data], config)
-    assert np.all(np.isfinite(data.diffraction_amplitude))  # PINN needs no truth: same data
-    TrainingRun([data], PluginConfig(model=ModelConfig(pattern_size_px=N)))
+    # PINN needs no truth: the same data make a training run (and its training arrays)
+    run = TrainingRun([data], PluginConfig(model=ModelConfig(pattern_size_px=N)))
+    try:
+        assert run.prepared.arrays.truth_patches is None
+        assert run.prepared.arrays.inputs.shape[0] > 0
+    finally:
+        run.release()
 
 
 @pytest.mark.slow
