@@ -39,6 +39,9 @@ teardown (Lightning ends its fit loop, joins the worker thread): well under 3 s 
 on a loaded two-core machine. A cancellation that ran on to the next epochs would take several."""
 PREDICTION_ATOL = 1e-5
 """The same weights in two engines of one backend: identical but for float32 accumulation order."""
+AMPLITUDE_SPREAD_MIN = 1e-3
+"""Peak-to-peak amplitude of the cancelled (one-epoch) network's object over the covered pixels,
+relative to its mean: a constant network output gives float32 rounding (below 1e-6)."""
 DETERMINISM_RTOL = 1e-5
 """Two identical CPU trainings in one process: identical up to reordered float32 reductions
 (the same tolerance as the engine contract's determinism test)."""
@@ -107,19 +110,26 @@ def test_stopping_returns_within_the_epoch_and_leaves_a_consistent_model(scan, b
     gc.collect()
     assert network() is None, 'the network outlived the cancelled, released training run'
 
-    # and the cancelled model reconstructs a scan
+    # and the cancelled model reconstructs a scan: the network's own object (no refinement), which
+    # is what the cancelled model contributes: finite, and its amplitude varies over the covered
+    # pixels (a constant network output stitches to a constant amplitude; the ramp fit after the
+    # stitching changes only the phase)
     steps = list(
         reconstruct(
             archive,
             scan.data,
             execution=ExecutionConfig(backend=backend, device='cpu'),
-            inference=InferenceConfig(batch_size=8),
+            inference=InferenceConfig(batch_size=8, refine_iterations=0),
             object_shape=scan.object_.shape,
         )
     )
     assert steps[-1].finished
     assert steps[-1].num_done == scan.data.num_patterns
+    covered = steps[-1].weight > 0
+    assert covered.any()
     assert np.all(np.isfinite(steps[-1].object_))
+    amplitude = np.abs(steps[-1].object_[covered])
+    assert np.ptp(amplitude) > AMPLITUDE_SPREAD_MIN * np.mean(amplitude), np.ptp(amplitude)
 
 
 def test_training_after_a_cancelled_and_a_failed_one_is_unaffected(scan, backend) -> None:
