@@ -18,7 +18,8 @@ from ptychodus.api.settings import SettingsRegistry
 from ptychodus_workflow import WorkflowScan, write_workflow_scan
 
 from ptychopinn_plugin.config import InferenceConfig
-from ptychopinn_plugin.core.archive import read_manifest
+from ptychopinn_plugin.core.archive import load_archive, read_manifest
+from ptychopinn_plugin.core.checkpoint import checkpoint_path
 from ptychopinn_plugin.core.contract import read_training_data
 from ptychopinn_plugin.errors import (
     ArchiveError,
@@ -224,7 +225,7 @@ def test_a_failed_training_leaves_an_existing_model_archive_untouched(
     assert (out / 'model.zip').read_bytes() == before
 
 
-def test_stopping_training_keeps_the_partial_model_loaded_but_writes_nothing(
+def test_stopping_training_keeps_the_partial_model_loaded_and_writes_only_its_checkpoint(
     tmp_path: Path, trained
 ) -> None:
     _, _, _, root = trained
@@ -235,7 +236,16 @@ def test_stopping_training_keeps_the_partial_model_loaded_but_writes_nothing(
     assert first.progress == 1
     assert reconstructor.is_model_loaded()
     assert reconstructor.archive.training_summary['epochs_completed'] == 1
-    assert not (tmp_path / 'out' / 'model.zip').exists()
+    # no model, no loss files: only the checkpoint of the finished epoch (training there resumes)
+    checkpoint = checkpoint_path(tmp_path / 'out' / 'model.zip')
+    assert [path.name for path in (tmp_path / 'out').iterdir()] == [checkpoint.name]
+    state = load_archive(checkpoint).training_state
+    assert state is not None
+    assert len(state.history) == 1
+    np.testing.assert_array_equal(
+        load_archive(checkpoint).weights['encoder.0.conv1.kernel'],
+        reconstructor.archive.weights['encoder.0.conv1.kernel'],
+    )
 
 
 def test_supervised_training_refuses_a_flat_initial_guess_as_ground_truth(
