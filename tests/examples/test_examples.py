@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ptychopinn_plugin.config import default_stitch_crop_px
+from ptychopinn_plugin.core import metrics, simulate
 from ptychopinn_plugin.core.archive import load_archive
+from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.core.weights import PHYSICS_WEIGHTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / 'examples'
@@ -30,15 +34,28 @@ def test_every_example_has_a_test() -> None:
 def test_train_and_reconstruct_trains_saves_and_scores(example, tmp_path) -> None:
     scores = example('train_and_reconstruct')(['--quick', '--out', str(tmp_path)])
     assert SCORE_KEYS <= set(scores)
-    assert all(np.isfinite(scores[k]) for k in SCORE_KEYS)
     assert load_archive(tmp_path / 'model.zip').training_summary['epochs_completed'] == 1
     assert json.loads((tmp_path / 'scores.json').read_text()) == scores
-    assert np.load(tmp_path / 'object.npy').dtype == np.complex64
+    object_ = np.load(tmp_path / 'object.npy')
+    assert object_.dtype == np.complex64
+    # the scores are those of the saved object against the held-out truth (--quick: 64 points)
+    held_out = simulate.make_scan('smooth', num_patterns=64, seed=1)
+    n_px = held_out.data.pattern_size_px
+    mask = scanned_region_mask(
+        held_out.data.positions_px, held_out.object_.shape, n_px, default_stitch_crop_px(n_px)
+    )
+    expected = metrics.compare_objects(object_, held_out.object_, mask)
+    for key in SCORE_KEYS:
+        assert scores[key] == pytest.approx(expected[key], rel=1e-6), key
+    assert not np.allclose(object_[mask], 1)  # not the flat fill it started from
 
 
-def test_train_and_reconstruct_with_a_shipped_model_needs_no_training(
+def test_train_and_reconstruct_with_a_shipped_model_needs_no_training_scored_after_refinement(
     example, tmp_path, model_index
 ) -> None:
+    """The example's plumbing with ``--model``; it reconstructs with the default inference, so its
+    scores are the refinement's (the shipped networks' own output is tested, against their cards,
+    in ``test_shipped_models.py``)."""
     scores = example('train_and_reconstruct')(['--model', str(SHIPPED_G1), '--out', str(tmp_path)])
     assert not (tmp_path / 'model.zip').exists()
     assert model_index[SHIPPED_G1.stem]['spec']['gridsize'] == 1
@@ -88,6 +105,17 @@ def test_fine_tune_scores_the_model_before_and_after(example, tmp_path) -> None:
     assert scores['before'] != scores['after']
     tuned = load_archive(out / 'tuned.zip')
     assert tuned.training_summary['fine_tuned_from']['path'] == str(SHIPPED_G1)
+    assert tuned.training_summary['epochs_completed'] == 1
+    # the tuned network starts from the shipped one and has moved away from it
+    shipped = load_archive(SHIPPED_G1)
+    assert tuned.config.model == shipped.config.model
+    moved = [name for name in shipped.weights if name not in PHYSICS_WEIGHTS]
+    assert any(not np.array_equal(tuned.weights[n], shipped.weights[n]) for n in moved)
+    with (
+        np.load(out / 'before' / 'object.npz') as before,
+        np.load(out / 'after' / 'object.npz') as after,
+    ):
+        assert not np.array_equal(before['object'], after['object'])
 
 
 def test_switch_backend_gives_the_same_object_on_both_backends(example) -> None:
