@@ -34,6 +34,9 @@ from ptychopinn_plugin.ptychodus_io.products import product_with_object
 NUM_EPOCHS = 2
 INFERENCE_BATCH_SIZE = 16
 """144 scan points in batches of 16: nine batches, so four partial products can be spread out."""
+PLUMBING_REFINE_ITERATIONS = 3
+"""Refinement iterations of the reconstructions that test plumbing (goals, engine reuse, model
+loading): the refinement is tested in tests/solver; one test keeps the default and its goal."""
 
 
 def _library(**plugin: object) -> PtychoPINNLibrary:
@@ -133,12 +136,15 @@ def test_num_groups_limits_the_reconstruction_and_the_goal(
     trained, workflow_scan: WorkflowScan
 ) -> None:
     reconstructor, _, _, _ = trained
-    reconstructor._settings.plugin_settings.num_groups.set_value(20)
+    plugin_settings = reconstructor._settings.plugin_settings
+    plugin_settings.num_groups.set_value(20)
+    plugin_settings.refine_iterations.set_value(PLUMBING_REFINE_ITERATIONS)
     try:
         outputs = list(reconstructor.reconstruct(_input(workflow_scan)))
     finally:
-        reconstructor._settings.plugin_settings.num_groups.set_value(0)
-    goal = 20 + InferenceConfig().refine_iterations
+        plugin_settings.num_groups.set_value(0)
+        plugin_settings.refine_iterations.set_value(InferenceConfig().refine_iterations)
+    goal = 20 + PLUMBING_REFINE_ITERATIONS
     assert outputs[-1].progress == goal == reconstructor.get_progress_goal()
 
 
@@ -156,7 +162,7 @@ def test_loading_a_model_warms_an_engine_that_reconstructions_reuse(
     trained, workflow_scan: WorkflowScan
 ) -> None:
     _, _, _, root = trained
-    library = _library()
+    library = _library(refine_iterations=PLUMBING_REFINE_ITERATIONS)
     reconstructor = library.get_reconstructor('PINN')
     reconstructor.load_model_from_file(root / 'out' / 'model.zip')
     warm = reconstructor._engine
@@ -166,19 +172,19 @@ def test_loading_a_model_warms_an_engine_that_reconstructions_reuse(
     library.settings.plugin_settings.precision.set_value('bf16-mixed')
     second = list(reconstructor.reconstruct(_input(workflow_scan)))[-1]
     assert reconstructor._engine is not warm  # other execution settings: a new engine
-    assert first.progress == second.progress == 144 + InferenceConfig().refine_iterations
+    assert first.progress == second.progress == 144 + PLUMBING_REFINE_ITERATIONS
 
 
 def test_model_path_setting_loads_the_model_on_first_reconstruction(
     trained, workflow_scan: WorkflowScan
 ) -> None:
     _, _, _, root = trained
-    library = _library()
+    library = _library(refine_iterations=PLUMBING_REFINE_ITERATIONS)
     library.settings.inference_settings.model_path.set_value(root / 'out' / 'model.zip')
     reconstructor = library.get_reconstructor('PINN')
     outputs = list(reconstructor.reconstruct(_input(workflow_scan)))
     assert reconstructor.is_model_loaded()
-    assert outputs[-1].progress == 144 + InferenceConfig().refine_iterations
+    assert outputs[-1].progress == 144 + PLUMBING_REFINE_ITERATIONS
 
 
 def test_reconstructing_without_a_model_says_how_to_get_one(workflow_scan: WorkflowScan) -> None:
