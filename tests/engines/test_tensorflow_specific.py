@@ -159,9 +159,13 @@ def test_bfloat16_mixed_precision_predicts_close_to_float32_and_trains() -> None
     scan = simulate.make_scan('smooth', num_patterns=24, pattern_size_px=32, seed=0)
     training = TrainingConfig(num_epochs=2, batch_size=8, validation_fraction=0.0)
     prepared = prepare_training([scan.data], model, training)
+    before = mixed.get_weights()['encoder.0.conv1.kernel']
     reports = list(mixed.fit(prepared.arrays, training))
     assert all(np.isfinite(report.training_loss) for report in reports)
-    assert mixed.get_weights()[PROBE_REAL].dtype == np.float32
+    after = mixed.get_weights()
+    assert not np.array_equal(after['encoder.0.conv1.kernel'], before)  # it trained
+    assert np.all(np.isfinite(after['encoder.0.conv1.kernel']))
+    assert after[PROBE_REAL].dtype == np.float32
 
 
 def test_requesting_cuda_without_a_gpu_is_an_error_naming_the_fix() -> None:
