@@ -336,7 +336,7 @@ def fourier_shift(block: np.ndarray, shifts: np.ndarray, crop: int | None) -> np
     inverse transforms run one axis at a time on the kept rows and columns only (about 25 % faster).
     """
     size = block.shape[-1]
-    ramps = np.exp(2j * np.pi * shifts[:, :, None] * scipy.fft.fftfreq(size)).astype(np.complex64)
+    ramps = _shift_ramps(shifts, size)
     if crop is None:
         spectrum = scipy.fft.fft2(block, workers=-1, overwrite_x=True)
         spectrum *= ramps[:, 0, :, None]
@@ -349,6 +349,30 @@ def fourier_shift(block: np.ndarray, shifts: np.ndarray, crop: int | None) -> np
     spectrum = scipy.fft.fft(columns, axis=-2, workers=-1)
     spectrum *= ramps[:, 0, :, None]
     return scipy.fft.ifft(spectrum, axis=-2, workers=-1, overwrite_x=True)[:, kept]
+
+
+def shifted_from_spectrum(spectrum: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Copies of one patch, each shifted as :func:`fourier_shift` shifts, from its FFT.
+
+    Parameters
+    ----------
+    spectrum : ndarray, shape (N, N), complex64
+        ``scipy.fft.fft2`` of the patch (computed once for all shifts).
+    shifts : ndarray, shape (B, 2), float64, pixels, (row, col)
+
+    Returns
+    -------
+    ndarray, shape (B, N, N), complex64
+    """
+    ramps = _shift_ramps(shifts, spectrum.shape[-1])
+    block = spectrum[None] * ramps[:, 0, :, None]
+    block *= ramps[:, 1, None, :]
+    return scipy.fft.ifft2(block, workers=-1, overwrite_x=True).astype(np.complex64, copy=False)
+
+
+def _shift_ramps(shifts: np.ndarray, size: int) -> np.ndarray:
+    """(B, 2, N) complex64 phase ramps ``exp(2 pi i t f)`` of the shifts along rows and columns."""
+    return np.exp(2j * np.pi * shifts[:, :, None] * scipy.fft.fftfreq(size)).astype(np.complex64)
 
 
 def _central_crop(block: np.ndarray, crop: int | None) -> np.ndarray:

@@ -37,7 +37,13 @@ import numpy as np
 import scipy.fft
 
 from ..core.metrics import mean_phase_step
-from ..core.stitching import flat_indices, fourier_shift, gather_windows, window_origins
+from ..core.stitching import (
+    flat_indices,
+    fourier_shift,
+    gather_windows,
+    shifted_from_spectrum,
+    window_origins,
+)
 from ..errors import DataContractError
 from .phase_ramp import diffraction_centroids_px
 
@@ -139,6 +145,8 @@ class OverlapRefinement:
         self._probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
         self._cache = self.num_patterns * n_px * n_px * 8 <= MAX_CACHED_PROBE_BYTES
         self._probes: dict[int, np.ndarray] = {}
+        self._probe_spectrum: np.ndarray | None = None
+        """The current probe's FFT, shared by every pattern's sub-pixel shift."""
         self._measured: dict[int, np.ndarray] = {}
         self._velocity = np.zeros_like(self._padded)
         self._set_preconditioner()
@@ -190,6 +198,7 @@ class OverlapRefinement:
         self._probe = (self._probe * _linear_phase(tilt, (n_px, n_px))).astype(np.complex64)
         self._velocity[:] = 0
         self._probes.clear()
+        self._probe_spectrum = None
         self._set_preconditioner()
         return float(tilt[0]), float(tilt[1])
 
@@ -234,7 +243,7 @@ class OverlapRefinement:
             exit_wave = probes * windows
             modulus = np.abs(spectrum)
             measured = self._chunk_measured(begin) / np.float32(self.scale)
-            misfit += float(np.sum((modulus - measured).astype(np.float64) ** 2))
+            misfit += float(np.sum(np.square(modulus - measured), dtype=np.float64))
             spectrum *= measured / np.maximum(modulus, np.finfo(np.float32).tiny)
             change = scipy.fft.ifft2(spectrum, norm='ortho', workers=-1) - exit_wave
             if refine_probe:
@@ -271,6 +280,7 @@ class OverlapRefinement:
             probe *= np.sqrt(self._probe_power / power)
         self._probe = probe.astype(np.complex64)
         self._probes.clear()
+        self._probe_spectrum = None
         self._set_preconditioner()
 
     def far_field_moduli(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -308,8 +318,9 @@ class OverlapRefinement:
         if begin in self._probes:
             return self._probes[begin]
         shifts = self._shifts[begin : begin + CHUNK_PATTERNS]
-        block = np.repeat(self._probe[None], shifts.shape[0], axis=0)
-        probes = fourier_shift(block, -shifts, None).astype(np.complex64, copy=False)
+        if self._probe_spectrum is None:
+            self._probe_spectrum = scipy.fft.fft2(self._probe).astype(np.complex64)
+        probes = shifted_from_spectrum(self._probe_spectrum, -shifts)
         if self._cache:
             self._probes[begin] = probes
         return probes
