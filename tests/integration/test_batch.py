@@ -41,6 +41,7 @@ from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import read_manifest
 from ptychopinn_plugin.core.checkpoint import checkpoint_path
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.evidence.parity import OBJECT_RTOL, relative_error
 from ptychopinn_plugin.ptychodus_io.batch import PTYCHODUS
 
 pytestmark = pytest.mark.e2e
@@ -55,18 +56,24 @@ EXPECTED_PRODUCTS = [f'product.{n:06d}.h5' for n in (48, 80, 112, 144, REFINED)]
 (spec section 7.3), so four partial products, the last the network's object; then the object
 refined over the default iterations."""
 
-MIN_AMPLITUDE_GAIN_DB = 2.0
-MIN_PHASE_GAIN_DB = 0.5
-MIN_AMPLITUDE_SSIM_GAIN = 0.05
-"""The batch pipeline must beat Ptychodus's flat initial guess on the scanned region (scores after
-removing the global complex scale). Measured on this scan after 16 epochs (2026-11-25, 2-core CPU,
-the network's object, before the overlap refinement existed):
-amplitude PSNR +3.8 dB (PyTorch) / +3.6 dB (TensorFlow) over the guess's 9.8 dB, phase PSNR +1.1 /
-+1.3 dB over 14.2 dB, amplitude SSIM 0.59 / 0.46 against 0.35. An untrained network scores -3.2 dB
-amplitude and 4.3 dB phase, and a misregistered or constant output scores the guess or worse. The
-phase is still learned poorly in so short a training (phase SSIM 0.05-0.06); the quality bar for
-the phase belongs to the engine quality tests (tests/quality, issue 3), not to this pipeline
-test."""
+NETWORK_MIN_GAIN = {
+    'amplitude_psnr_db': 10.0,
+    'phase_psnr_db': 10.0,
+    'amplitude_ssim': 0.15,
+    'phase_ssim': 0.6,
+}
+"""The network's own object (the product after the last group, before the refinement) must beat
+Ptychodus's flat initial guess on the scanned region by this much. Measured on this scan after 16
+epochs (2026-12-07, ``pytest -s tests/integration/test_batch.py``, 2-core CPU): amplitude PSNR
+23.1 / 22.6 dB (PyTorch / TensorFlow) against the guess's 9.8 dB, phase PSNR 29.1 / 27.6 dB against
+14.2 dB, amplitude SSIM 0.62 / 0.58 against 0.35, phase SSIM 0.84 / 0.81 against 0.02. (The bar of
+2026-11-25, +2 dB / +0.5 dB / +0.05, was set before phase synchronisation and the ramp fit.) A
+constant or misregistered output scores the guess or worse."""
+REFINED_MIN_GAIN = {'amplitude_psnr_db': 2.0, 'phase_psnr_db': 0.5, 'amplitude_ssim': 0.05}
+"""The refined product must beat Ptychodus's flat initial guess on the scanned region by at least
+the network's first bar (2026-11-25, set on the network's object before the refinement existed:
+amplitude PSNR +2 dB, phase PSNR +0.5 dB, amplitude SSIM +0.05); the refinement's own gain over
+the network's object is asserted by ``MIN_REFINEMENT_*`` below."""
 
 
 MIN_REFINEMENT_PHASE_GAIN_DB = 6.0
@@ -174,20 +181,36 @@ def test_batch_train_writes_the_model_with_the_selected_backend(
     assert (trained.output / 'loss_curves.png').is_file()
 
 
+def _network_and_refined(output: Path) -> tuple[Path, Path]:
+    """The network's object (after the last group) and the refined object (the last product)."""
+    products = _products(output)
+    assert [path.name for path in products] == EXPECTED_PRODUCTS
+    return products[-2], products[-1]
+
+
 @pytest.mark.parametrize('backend', BACKEND_NAMES)
-def test_batch_reconstruct_writes_products_that_resemble_the_truth(
+def test_batch_reconstruct_writes_a_network_object_that_resembles_the_truth(
     batch: BatchSession, backend: str
 ) -> None:
     output, run = batch.reconstruct(backend, backend)
     assert run.returncode == 0, run.log[-3000:]
     assert 'reconstructing 144 scan points' in run.log
     assert f'with the {backend} backend' in run.log
-    assert [path.name for path in _products(output)] == EXPECTED_PRODUCTS
-    products = _products(output)
-    refined = _scores(products[-1], batch.scan)
-    _assert_quality(refined, batch.scan)
-    network = _scores(products[-2], batch.scan)
+    network, _ = _network_and_refined(output)
+    _assert_network_quality(_scores(network, batch.scan), batch.scan)
+
+
+@pytest.mark.parametrize('backend', BACKEND_NAMES)
+def test_batch_reconstruct_improves_the_network_object_after_refinement(
+    batch: BatchSession, backend: str
+) -> None:
+    output, run = batch.reconstruct(backend, backend)
+    assert run.returncode == 0, run.log[-3000:]
+    network_path, refined_path = _network_and_refined(output)
+    refined = _scores(refined_path, batch.scan)
+    network = _scores(network_path, batch.scan)
     summary = f'refined {refined}, network {network}'
+    print(f'{backend}: {summary}')
     assert refined['phase_psnr_db'] > network['phase_psnr_db'] + MIN_REFINEMENT_PHASE_GAIN_DB, (
         summary
     )
@@ -195,31 +218,55 @@ def test_batch_reconstruct_writes_products_that_resemble_the_truth(
     assert gain > MIN_REFINEMENT_AMPLITUDE_SSIM_GAIN, summary
 
 
-@pytest.mark.parametrize(
-    ('model_backend', 'backend'), [('tensorflow', 'pytorch'), ('pytorch', 'tensorflow')]
-)
-def test_an_archive_trained_by_one_backend_reconstructs_under_the_other(
+CROSS_BACKEND_PAIRS = [('tensorflow', 'pytorch'), ('pytorch', 'tensorflow')]
+
+
+@pytest.mark.parametrize(('model_backend', 'backend'), CROSS_BACKEND_PAIRS)
+def test_an_archive_trained_by_one_backend_gives_its_network_object_under_the_other(
     batch: BatchSession, model_backend: str, backend: str
 ) -> None:
     output, run = batch.reconstruct(model_backend, backend)
     assert run.returncode == 0, run.log[-3000:]
     assert f'with the {backend} backend on device cpu; model trained by {model_backend}' in run.log
-    products = _products(output)
-    assert products
-    assert products[-1].name == f'product.{REFINED:06d}.h5'
-    _assert_quality(_scores(products[-1], batch.scan), batch.scan)
+    network_path, _ = _network_and_refined(output)
+    same_output, same_run = batch.reconstruct(model_backend, model_backend)
+    assert same_run.returncode == 0, same_run.log[-3000:]
+    same_path, _ = _network_and_refined(same_output)
+    crop = default_stitch_crop_px(PATTERN_SIZE_PX)
+    mask = scanned_region_mask(
+        batch.scan.positions_px, batch.scan.truth.shape, PATTERN_SIZE_PX, crop
+    )
+    other = load_product(network_path).object_.get_layer(0)[mask]
+    same = load_product(same_path).object_.get_layer(0)[mask]
+    error = relative_error(other, same)
+    assert error < OBJECT_RTOL, f'{backend} vs {model_backend}: max relative difference {error:.2e}'
+    _assert_network_quality(_scores(network_path, batch.scan), batch.scan)
 
 
-def _assert_quality(scores: dict[str, float], scan: WorkflowScan) -> None:
+@pytest.mark.parametrize(('model_backend', 'backend'), CROSS_BACKEND_PAIRS)
+def test_an_archive_trained_by_one_backend_resembles_the_truth_under_the_other_after_refinement(
+    batch: BatchSession, model_backend: str, backend: str
+) -> None:
+    output, run = batch.reconstruct(model_backend, backend)
+    assert run.returncode == 0, run.log[-3000:]
+    _, refined = _network_and_refined(output)
+    _assert_quality(_scores(refined, batch.scan), batch.scan, REFINED_MIN_GAIN)
+
+
+def _assert_network_quality(scores: dict[str, float], scan: WorkflowScan) -> None:
+    _assert_quality(scores, scan, NETWORK_MIN_GAIN)
+
+
+def _assert_quality(
+    scores: dict[str, float], scan: WorkflowScan, minimum: dict[str, float]
+) -> None:
     guess = _guess_scores(scan)
     summary = ', '.join(
         f'{key} {value:.3f} (guess {guess[key]:.3f})' for key, value in scores.items()
     )
-    assert scores['amplitude_psnr_db'] >= guess['amplitude_psnr_db'] + MIN_AMPLITUDE_GAIN_DB, (
-        summary
-    )
-    assert scores['phase_psnr_db'] >= guess['phase_psnr_db'] + MIN_PHASE_GAIN_DB, summary
-    assert scores['amplitude_ssim'] >= guess['amplitude_ssim'] + MIN_AMPLITUDE_SSIM_GAIN, summary
+    print(summary)
+    for key, gain in minimum.items():
+        assert scores[key] >= guess[key] + gain, f'{key} below the guess + {gain}: {summary}'
 
 
 def test_an_unknown_backend_fails_the_run_naming_the_valid_values(
@@ -267,6 +314,11 @@ def test_the_pytorch_backend_works_while_tensorflow_is_missing(
 RESUME_RTOL = 1e-6
 """A resumed batch training against the uninterrupted one of the same scan and settings: float32
 rounding only (as in tests/cli/test_cli_resume.py)."""
+RESUME_NUM_EPOCHS = 8
+"""The killed and resumed training is shorter than the module's (killed after 3 epochs, resumed to
+8): the epoch order, the optimiser and the learning-rate schedule do not depend on the number of
+epochs, so its epochs 4 to 8 are the first 8 of the module's 16-epoch training (a plumbing test;
+half the epochs of the two extra trainings)."""
 
 
 def _kill_when_checkpointed(directory: Path, output: Path, epochs: int) -> int:
@@ -299,22 +351,29 @@ def test_a_killed_batch_training_resumes_into_the_same_output_directory(
 ) -> None:
     reference = batch.train(backend)
     assert reference.run.returncode == 0, reference.run.log[-3000:]
-    directory = write_workflow_scan(tmp_path / 'train', batch.scan, _settings(backend))
+    settings = _settings(backend)
+    settings['PtychoPINNTraining']['NumEpochs'] = RESUME_NUM_EPOCHS
+    directory = write_workflow_scan(tmp_path / 'train', batch.scan, settings)
     output = tmp_path / 'train-out'
     assert _kill_when_checkpointed(directory, output, 3) == -signal.SIGKILL
     checkpoint = checkpoint_path(output / 'model.zip')
     done = len(read_manifest(checkpoint)['training_state']['history'])
-    assert 3 <= done < NUM_EPOCHS
+    assert 3 <= done < RESUME_NUM_EPOCHS
     assert not (output / 'model.zip').exists()
 
     run = run_ptychodus('train', directory, output)
     assert run.returncode == 0, run.log[-3000:]
-    assert f'resuming the training of {checkpoint} after epoch {done} of {NUM_EPOCHS}' in run.log
+    assert (
+        f'resuming the training of {checkpoint} after epoch {done} of {RESUME_NUM_EPOCHS}'
+        in run.log
+    )
     assert not checkpoint.exists()
     summary = read_manifest(output / 'model.zip')['training_summary']
     expected = read_manifest(reference.output / 'model.zip')['training_summary']
-    assert summary['epochs_completed'] == NUM_EPOCHS
+    assert summary['epochs_completed'] == RESUME_NUM_EPOCHS
     np.testing.assert_allclose(
-        summary['training_loss'][done:], expected['training_loss'][done:], rtol=RESUME_RTOL
+        summary['training_loss'][done:],
+        expected['training_loss'][done:RESUME_NUM_EPOCHS],
+        rtol=RESUME_RTOL,
     )
-    assert (output / 'loss_history.csv').read_text().count('\n') == NUM_EPOCHS + 1
+    assert (output / 'loss_history.csv').read_text().count('\n') == RESUME_NUM_EPOCHS + 1
