@@ -22,6 +22,7 @@ import pytest
 from ptychodus.api.io import load_product
 
 from ptychopinn_plugin.config import (
+    Backend,
     ExecutionConfig,
     InferenceConfig,
     ModelConfig,
@@ -31,6 +32,7 @@ from ptychopinn_plugin.config import (
 )
 from ptychopinn_plugin.core.archive import save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.engines import get_engine
 from ptychopinn_plugin.evidence.parity import OBJECT_RTOL, relative_error
 from ptychopinn_plugin.ptychodus_io.batch import run_ptychodus
 from ptychopinn_plugin.ptychodus_io.inputs import training_data_from_reconstruct_input
@@ -65,6 +67,9 @@ def test_the_other_backend_reconstructs_an_archive_like_the_training_backend(
         execution=ExecutionConfig(backend=train_backend, device='cpu'),
     )
     run = TrainingRun([data], config)
+    # each side runs the engine asked for (the two give the same object, so only this tells)
+    assert run.engine.backend is Backend(train_backend)
+    assert get_engine(backend).backend is Backend(backend)
     list(run.epochs())
     archive = run.archive()
     run.release()
