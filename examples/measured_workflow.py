@@ -15,10 +15,16 @@ printed before it runs:
    copied to ``product.h5`` beside the diffraction patterns of the training half (the points left
    of the median x). Ptychodus pairs patterns and positions by scan index, so the whole product
    serves both halves; its refined probe is what the PINN trains with.
-3. ``ptychodus -b train`` with PtychoPINN on that directory; then ``ptychodus -b reconstruct``
-   with the model on the other half (the same product, so the same refined probe).
-4. The last product of step 3 is scored against the iterative reconstruction on the test half's
-   scanned region, and the plugin's data-consistency line (``solver/consistency.py``) is printed.
+3. The test half (the points right of the median x) is what the session's next scan would be: its
+   product holds only what such a scan comes with, the file's model probe of the optics and a
+   flat object (the positions are the iterative product's). Nothing of the iterative
+   reconstruction of these points reaches the model.
+4. ``ptychodus -b train`` with PtychoPINN on the training half; then ``ptychodus -b reconstruct``
+   with the model on the test half, with the defaults (the plugin chooses the probe the model was
+   trained with when it explains the patterns better, ``[PtychoPINNInference]
+   ReconstructionProbe = auto``) and once more with the network alone (``RefineIterations = 0``).
+5. Both products are scored against the iterative reconstruction on the test half's scanned
+   region; the plugin's probe choice and data-consistency lines are printed.
 """
 
 from __future__ import annotations
@@ -85,13 +91,14 @@ def write_patterns(directory: Path, counts: np.ndarray, rows: np.ndarray) -> Non
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from ptychodus.api.io import load_product
+    from ptychodus.api.io import load_product, save_product
 
     from ptychopinn_plugin.config import default_stitch_crop_px
     from ptychopinn_plugin.core import metrics
     from ptychopinn_plugin.core.stitching import scanned_region_mask
     from ptychopinn_plugin.evidence.baseline import ptychi_settings
     from ptychopinn_plugin.evidence.benchmark import load_siemens_star, write_measured_workflow
+    from ptychopinn_plugin.ptychodus_io.products import product_with_object, product_with_probe
     from ptychopinn_plugin.ptychodus_io.workflow_dir import write_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,36 +156,65 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.quick:
         settings['PtychoPINNModel'] = {'NumFiltersScale': 1}
-    for name, rows in halves.items():
+    directory = out / 'train-input'
+    write_patterns(directory, scan.counts, halves['train'])
+    print(f'$ cp {product} {directory / "product.h5"}', flush=True)
+    shutil.copyfile(product, directory / 'product.h5')
+    write_settings(directory / 'settings.ini', settings)
+    # the next scan: the optics' model probe and a flat object, as its own product would have
+    iterative = load_product(product)
+    next_scan = product_with_object(
+        product_with_probe(iterative, scan.probe),
+        np.ones_like(np.asarray(iterative.object_.get_layer(0))),
+    )
+    network_only = {**settings, 'PtychoPINNInference': {'RefineIterations': 0}}
+    for name, given in (('test', settings), ('test-network', network_only)):
         directory = out / f'{name}-input'
-        write_patterns(directory, scan.counts, rows)
-        print(f'$ cp {product} {directory / "product.h5"}', flush=True)
-        shutil.copyfile(product, directory / 'product.h5')
-        write_settings(directory / 'settings.ini', settings)
+        write_patterns(directory, scan.counts, halves['test'])
+        print(f'$ (product of the next scan: model probe, flat object) > {directory}/product.h5')
+        save_product(directory / 'product.h5', next_scan)
+        write_settings(directory / 'settings.ini', given)
 
-    # 3. train on one half, reconstruct the other
+    # 4. train on one half, reconstruct the other (defaults, then the network alone)
     shell(ptychodus, '-b', 'train', '-i', out / 'train-input', '-o', out / 'train-output')
-    shutil.copyfile(out / 'train-output' / 'model.zip', out / 'test-input' / 'model.zip')
-    log = shell(ptychodus, '-b', 'reconstruct', '-i', out / 'test-input', '-o', out / 'test-output')
-    final = np.asarray(load_product(latest_product(out / 'test-output')).object_.get_layer(0))
-
-    # 4. scores against the iterative reconstruction, and the data consistency
     n = scan.counts.shape[-1]
     mask = scanned_region_mask(
         scan.positions_px[halves['test']], reference.shape, n, default_stitch_crop_px(n)
     )
-    scores = {k: float(v) for k, v in metrics.compare_objects(final, reference, mask).items()}
-    consistency = [line for line in log.splitlines() if 'data consistency' in line]
-    result = {
-        'scores_vs_iterative': scores,
-        'consistency': consistency[-1].split('data consistency: ')[-1] if consistency else None,
-        'product': str(product),
-    }
+    result: dict = {'product': str(product)}
+    for name, key in (('test', 'scores_vs_iterative'), ('test-network', 'network_alone')):
+        shutil.copyfile(out / 'train-output' / 'model.zip', out / f'{name}-input' / 'model.zip')
+        log = shell(
+            ptychodus,
+            '-b',
+            'reconstruct',
+            '-i',
+            out / f'{name}-input',
+            '-o',
+            out / f'{name}-output',
+        )
+        final = np.asarray(
+            load_product(latest_product(out / f'{name}-output')).object_.get_layer(0)
+        )
+        # 5. scores against the iterative reconstruction, the probe used, the data consistency
+        scores = metrics.compare_objects(final, reference, mask)
+        result[key] = {k: float(v) for k, v in scores.items()}
+        if key == 'scores_vs_iterative':
+            result['probe'] = _last_line(log, 'reconstruction probe: ')
+            result['consistency'] = _last_line(log, 'data consistency: ')
     (out / 'scores.json').write_text(json.dumps(result, indent=1))
-    for name, value in scores.items():
-        print(f'{name} against the iterative reconstruction: {value:.3f}')
+    for label, key in (('defaults', 'scores_vs_iterative'), ('network alone', 'network_alone')):
+        for name, value in result[key].items():
+            print(f'{label}: {name} against the iterative reconstruction: {value:.3f}')
+    print(f'reconstruction probe: {result["probe"]}')
     print(f'data consistency: {result["consistency"]}')
     return result
+
+
+def _last_line(log: str, marker: str) -> str | None:
+    """What follows ``marker`` on the last log line holding it."""
+    lines = [line for line in log.splitlines() if marker in line]
+    return lines[-1].split(marker)[-1] if lines else None
 
 
 if __name__ == '__main__':
