@@ -188,6 +188,18 @@ def test_measured_workflow_reconstructs_the_next_scan_with_the_probe_the_model_k
 @pytest.mark.e2e
 @pytest.mark.slow
 @needs_star
+def test_measured_workflow_next_scan_with_tensorflow(tmp_path, installed_copy) -> None:
+    """The same with the TensorFlow engine (``docs/results.md``: 0.886 with the defaults)."""
+    out = tmp_path / 'star'
+    result, stdout = _measured_workflow(
+        out, '--iterative-product', str(STAR_PRODUCT), '--backend', 'tensorflow'
+    )
+    _check_measured_workflow(result, stdout)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@needs_star
 def test_measured_workflow_runs_pty_chi_then_the_pinn(tmp_path, installed_copy) -> None:
     """The whole workflow, pty-chi included (needs ``.venv-bench``: setup_bench_env.sh)."""
     if not (REPO_ROOT / '.venv-bench' / 'bin' / 'ptychodus').is_file():
