@@ -61,7 +61,7 @@ __all__ = [
     'model_probe',
     'probe_was_refined',
     'reconstruct',
-    'refined_probe',
+    'reconstruction_probe',
 ]
 
 _FRAMEWORK_PACKAGES = (
@@ -389,15 +389,6 @@ def reconstruction_probe(
     )
     logger.info('%s', choice.note())
     return choice
-
-
-def refined_probe(archive: Archive, pattern_size_px: int) -> np.ndarray | None:
-    """The model's probe when training refined it and it fits patterns of this size, else None:
-    the probe a reconstruction with this model refines with and hands on in its product."""
-    if not probe_was_refined(archive):
-        return None
-    probe = model_probe(archive)
-    return probe if probe.shape == (pattern_size_px, pattern_size_px) else None
 
 
 def probe_was_refined(archive: Archive) -> bool:

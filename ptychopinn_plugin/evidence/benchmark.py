@@ -172,9 +172,7 @@ def run_setting(
     train_s = time.perf_counter() - start
     network = _NetworkObject()
     estimate, _ = _reconstructed(archive, test, config.execution, truth.shape, network=network)
-    flat = flat_start_refinement(
-        _with_probe(archive, test, network.probe), truth.shape, REFINE_ITERATIONS
-    )
+    flat = flat_start_refinement(_with_probe(test, network.probe), truth.shape, REFINE_ITERATIONS)
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
     network_scores = score_object(network.object_, truth, mask)
@@ -482,7 +480,7 @@ def siemens_star(
     )
     infer_s = time.perf_counter() - start
     flat = flat_start_refinement(
-        _with_probe(archive, test, extras.probe), scan.object_shape, REFINE_ITERATIONS
+        _with_probe(test, extras.probe), scan.object_shape, REFINE_ITERATIONS
     )
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)
@@ -797,20 +795,14 @@ def _reconstructed(archive, data, execution, object_shape, inference=None, netwo
             network.object_ = step.object_
         if step.finished:
             final = step
-    choice = getattr(final, 'probe_choice', None)
-    if network is not None and choice is not None:
-        network.probe = choice.probe
+    if network is not None and final.probe_choice is not None:
+        network.probe = final.probe_choice.probe
     return final.object_, final.consistency
 
 
-def _with_probe(archive, data: TrainingData, probe: np.ndarray | None) -> TrainingData:
-    """``data`` with the probe the default reconstruction refined with (``probe``, else the
-    model's when training refined it, else the scan's own): the probe of the flat-start row, so
-    that only the start differs."""
-    from ..workflow import refined_probe
-
-    if probe is None:
-        probe = refined_probe(archive, data.pattern_size_px)
+def _with_probe(data: TrainingData, probe: np.ndarray | None) -> TrainingData:
+    """``data`` with the probe the default reconstruction refined with (its ``probe_choice``;
+    None: the scan's own): the probe of the flat-start row, so that only the start differs."""
     return data if probe is None else replace(data, probe=probe)
 
 

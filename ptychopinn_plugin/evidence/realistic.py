@@ -159,9 +159,9 @@ def _pinn_in_process(
 ) -> tuple[list[tuple[MethodRun, np.ndarray]], list[dict], np.ndarray | None]:
     """Train on ``train`` (or load ``model``) and reconstruct ``test`` once per fine-tuning epoch
     count and refine count; also the probe the last reconstruction's refinement used (its
-    ``probe_choice``, else the model's refined probe, else None: the scan's own)."""
+    ``probe_choice``; None without a finished reconstruction: the scan's own)."""
     from ..core.archive import load_archive
-    from ..workflow import TrainingRun, reconstruct, refined_probe
+    from ..workflow import TrainingRun, reconstruct
 
     # the data as Ptychodus would hand them to the reconstructor (``WorkflowScan.training_data``):
     # the counts with the product as written to the workflow directory (probe at the data's
@@ -187,7 +187,7 @@ def _pinn_in_process(
         archive = load_archive(model)
     test_data = test.training_data()
     results = []
-    probe = refined_probe(archive, test_data.pattern_size_px)
+    probe = None
     for epochs, count in itertools.product(tune_epochs, refine_counts):
         method = f'PtychoPINN {config.execution.backend.value} (in process)'
         if epochs:
@@ -219,9 +219,8 @@ def _pinn_in_process(
         maker = made_by(count, InferenceConfig().refine_start)
         run = MethodRun(method, Status.PASS, count, training_s, seconds, note=note, made_by=maker)
         results.append((run, estimate))
-        choice = getattr(final, 'probe_choice', None)
-        if choice is not None:
-            probe = choice.probe
+        if final.probe_choice is not None:
+            probe = final.probe_choice.probe
     return results, history, probe
 
 
