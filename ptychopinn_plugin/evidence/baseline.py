@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger('ptychopinn_plugin.evidence.baseline')
 
 __all__ = [
+    'PTYCHI_VARIANTS',
     'BaselineRun',
     'main',
     'ptychi_settings',
@@ -88,16 +89,52 @@ def run_batch(
     return run_ptychodus(action, input_dir, output_dir, timeout_s=timeout_s, executable=executable)
 
 
-def ptychi_settings(algorithm: str, num_epochs: int) -> dict[str, dict[str, object]]:
-    """Ptychodus settings of one pty-chi run: everything as shipped except the iteration count.
+PTYCHI_VARIANTS: dict[str, str] = {
+    'shipped': 'as Ptychodus ships it (probe refined, batches of 100, no momentum)',
+    'probe-fixed': 'the probe held fixed, otherwise as shipped',
+    'comparable': (
+        'as the built-in refinement runs: the probe held fixed, every pattern in one (compact) '
+        'batch, momentum acceleration on'
+    ),
+}
+"""pty-chi settings the benchmarks run (``ptychi_settings(variant=...)``), with what each is."""
+
+COMPARABLE_MOMENTUM_GAIN = 0.5
+"""LSQML's ``MomentumAccelerationGain`` in the ``comparable`` variant (pty-chi's default is 0)."""
+
+
+def ptychi_settings(
+    algorithm: str, num_epochs: int, variant: str = 'shipped', num_patterns: int | None = None
+) -> dict[str, dict[str, object]]:
+    """Ptychodus settings of one pty-chi run: as shipped except the iteration count, or a variant.
 
     ``NumSyncEpochs = NumEpochs`` makes pty-chi yield (and Ptychodus save) one product at the end,
     as PtychoPINN's single final product; intermediate products would add saving time.
+
+    ``variant`` (``PTYCHI_VARIANTS``): ``shipped``; ``probe-fixed`` holds the probe fixed (as the
+    plugin's refinement does); ``comparable`` also puts every pattern in one batch
+    (``num_patterns``, required) and turns on LSQML's momentum acceleration, as the plugin's
+    refinement runs (full batch, momentum 0.9); pty-chi applies LSQML's object momentum only with
+    compact batching, which with one batch is the whole scan.
     """
-    return {
+    if variant not in PTYCHI_VARIANTS:
+        raise ValueError(
+            f'unknown pty-chi variant {variant!r}; choose one of {list(PTYCHI_VARIANTS)}'
+        )
+    settings: dict[str, dict[str, object]] = {
         'Processing': {'Algorithm': f'pty-chi_{algorithm.casefold()}'},
         'PtyChi': {'NumEpochs': num_epochs, 'NumSyncEpochs': num_epochs},
     }
+    if variant in ('probe-fixed', 'comparable'):
+        settings['PtyChiProbe'] = {'IsOptimizable': False}
+    if variant == 'comparable':
+        if num_patterns is None:
+            raise ValueError("the 'comparable' pty-chi variant needs num_patterns (one batch)")
+        settings['PtyChi'].update(BatchSize=num_patterns, BatchingMode='compact')
+        # pty-chi applies LSQML's object momentum in compact batching only
+        if algorithm.casefold() == 'lsqml':
+            settings['PtyChiLSQML'] = {'MomentumAccelerationGain': COMPARABLE_MOMENTUM_GAIN}
+    return settings
 
 
 def registered_scores(

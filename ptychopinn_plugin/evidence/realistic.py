@@ -7,7 +7,9 @@ plugin's default settings (``--epochs``, ``--n-filters-scale`` and ``--gridsize`
 and the report says so) and reconstructs the second, then reconstructs the same test scan with
 pty-chi LSQML at 50, 100 and 200 iterations through ``ptychodus -b reconstruct`` from the
 benchmark environment (``benchmarks/setup_bench_env.sh`` makes ``.venv-bench``; without it the
-rows say NOT RUN and give that command).
+rows say NOT RUN and give that command), as Ptychodus ships it, with the probe held fixed, and as
+comparably to the built-in refinement as it allows (probe fixed, one batch, momentum;
+``baseline.PTYCHI_VARIANTS``, ``--ptychi-variants`` picks).
 
 PtychoPINN runs in this process through ``workflow.TrainingRun`` / ``workflow.reconstruct`` after
 the conversion Ptychodus's reconstructor uses (``ptychodus_io.inputs``), so it runs this
@@ -20,8 +22,9 @@ reconstructs the test scan twice, with the network alone (``RefineIterations 0``
 plugin's defaults (the network, then 100 iterations of the built-in refinement from the network's
 amplitude); beside every refinement count the same refinement also runs from a flat object with no
 network (``report.flat_start_refinement``; ``--no-flat-start`` leaves it out). The refinement
-holds the test scan's probe fixed (the simulation's exact probe), while pty-chi refines its probe
-as Ptychodus ships it; only the network rows need the training time.
+holds the test scan's probe fixed (the simulation's exact probe), as do pty-chi's ``probe-fixed``
+and ``comparable`` rows, while pty-chi as shipped refines its probe; only the network rows need
+the training time.
 
 Scores: amplitude and phase SSIM and PSNR over the scanned region after removing the global
 complex scale (so the phase offset), and the FRC resolution (``benchmark.score_object``).
@@ -60,10 +63,9 @@ from ..config import (
 from ..core import metrics, simulate
 from ..core.archive import save_archive
 from ..core.stitching import extract_patches, scanned_region_mask
-from .baseline import DEFAULT_BENCH_VENV
+from .baseline import DEFAULT_BENCH_VENV, PTYCHI_VARIANTS
 from .report import (
     MADE_BY_GUESS,
-    MADE_BY_PTYCHI,
     Status,
     command_line,
     flat_start_refinement,
@@ -77,7 +79,7 @@ from .report import (
 
 logger = logging.getLogger('ptychopinn_plugin.evidence.realistic')
 
-__all__ = ['MethodRun', 'main', 'run_benchmark']
+__all__ = ['MethodRun', 'main', 'ptychi_made_by', 'ptychi_method', 'run_benchmark']
 
 PTYCHI_ITERATIONS = (50, 100, 200)
 """pty-chi LSQML iteration counts (issue 14)."""
@@ -85,7 +87,7 @@ SETUP_BENCH_COMMAND = 'bash benchmarks/setup_bench_env.sh'
 """What creates ``.venv-bench`` (pty-chi and its own Ptychodus)."""
 REFERENCE = 'reference'
 """Status of the flat initial guess's row: the floor every method should beat."""
-QUICK = {'num_points': 64, 'epochs': 1, 'n_filters_scale': 1}
+QUICK = {'num_points': 64, 'epochs': 1, 'n_filters_scale': 1, 'ptychi_iterations': [10]}
 """``--quick``: a tiny run that checks the command works (its scores mean nothing)."""
 DEFAULT_REFINE_COUNTS = (0, InferenceConfig().refine_iterations)
 """RefineIterations of the PtychoPINN rows by default: the network alone, and the plugin's
@@ -306,38 +308,63 @@ def _ptychi(
     mask,
     iterations: tuple[int, ...],
     start: np.ndarray | None = None,
+    variants: tuple[str, ...] = ('shipped',),
 ):
-    """pty-chi LSQML on the test scan, from a flat object or (hand-off) from ``start``."""
+    """pty-chi LSQML on the test scan, from a flat object or (hand-off) from ``start``, in each
+    of ``variants`` (``baseline.PTYCHI_VARIANTS``)."""
     from ..ptychodus_io.products import product_with_object
     from ..ptychodus_io.workflow_dir import write_workflow_directory
     from .baseline import ptychi_settings, reconstruct_in_ptychodus
 
     executable = (bench_venv / 'bin' / 'ptychodus').absolute()
     runs, objects = [], {}
-    method = 'pty-chi LSQML' if start is None else 'pty-chi LSQML from PtychoPINN'
     initial = test.initial_guess if start is None else start
-    for count in iterations:
-        if not executable.is_file():
-            note = f'{executable} does not exist; create it with `{SETUP_BENCH_COMMAND}`'
-            runs.append(MethodRun(method, Status.NOT_RUN, count, note=note, made_by=MADE_BY_PTYCHI))
-            continue
-        name = f'ptychi-lsqml-{count}' + ('' if start is None else '-from-pinn')
-        directory = out / name / 'test'
-        write_workflow_directory(
-            directory,
-            product_with_object(test.simulated.product, initial.astype(np.complex64)),
-            test.simulated.assembled,
-            ptychi_settings('LSQML', count),
-        )
-        run, estimate = reconstruct_in_ptychodus(
-            executable, directory, directory.parent / 'test-output', method, count, truth, mask
-        )
-        status = Status.PASS if estimate is not None and run.scores else Status.FAIL
-        maker = MADE_BY_PTYCHI + ('' if start is None else ", started from PtychoPINN's object")
-        runs.append(MethodRun(method, status, count, None, run.reconstruction_s, run.note, maker))
-        if estimate is not None:
-            objects[f'{method} {count}'] = estimate
+    for variant in variants:
+        method = ptychi_method(variant) + ('' if start is None else ' from PtychoPINN')
+        maker = ptychi_made_by(variant)
+        maker += '' if start is None else ", started from PtychoPINN's object"
+        for count in iterations:
+            if not executable.is_file():
+                note = f'{executable} does not exist; create it with `{SETUP_BENCH_COMMAND}`'
+                runs.append(MethodRun(method, Status.NOT_RUN, count, note=note, made_by=maker))
+                continue
+            name = f'ptychi-lsqml-{count}' + ('' if variant == 'shipped' else f'-{variant}')
+            name += '' if start is None else '-from-pinn'
+            directory = out / name / 'test'
+            settings = ptychi_settings('LSQML', count, variant, len(test.positions_px))
+            write_workflow_directory(
+                directory,
+                product_with_object(test.simulated.product, initial.astype(np.complex64)),
+                test.simulated.assembled,
+                settings,
+            )
+            run, estimate = reconstruct_in_ptychodus(
+                executable, directory, directory.parent / 'test-output', method, count, truth, mask
+            )
+            status = Status.PASS if estimate is not None and run.scores else Status.FAIL
+            runs.append(
+                MethodRun(
+                    method,
+                    status,
+                    count,
+                    reconstruction_s=run.reconstruction_s,
+                    note=run.note,
+                    made_by=maker,
+                )
+            )
+            if estimate is not None:
+                objects[f'{method} {count}'] = estimate
     return runs, objects
+
+
+def ptychi_made_by(variant: str) -> str:
+    """The "made by" of a pty-chi LSQML row of ``variant`` (``baseline.PTYCHI_VARIANTS``)."""
+    return f'pty-chi LSQML, {PTYCHI_VARIANTS[variant]}'
+
+
+def ptychi_method(variant: str) -> str:
+    """The method name of a pty-chi LSQML row of ``variant`` (``baseline.PTYCHI_VARIANTS``)."""
+    return 'pty-chi LSQML' + ('' if variant == 'shipped' else f' ({variant})')
 
 
 def _flat_starts(
@@ -436,7 +463,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             objects[f'flat start, {run.iterations} refine'] = estimate
             run.scores = score_object(estimate, test.truth, mask)
     ptychi_runs, ptychi_objects = _ptychi(
-        args.out, args.bench_venv, test, test.truth, mask, tuple(args.ptychi_iterations)
+        args.out,
+        args.bench_venv,
+        test,
+        test.truth,
+        mask,
+        tuple(args.ptychi_iterations),
+        variants=tuple(args.ptychi_variants),
     )
     if args.handoff_iterations and pinn and pinn[-1][1] is not None:
         handoff_runs, handoff_objects = _ptychi(
@@ -586,9 +619,10 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
         f'NumFiltersScale {model["n_filters_scale"]}, {training["num_epochs"]} epochs, batch '
         f'{training["batch_size"]}, learning rate {training["learning_rate"]}), backend '
         f'{result["config"]["execution"]["backend"]}, device '
-        f'{result["config"]["execution"]["device"]}. pty-chi LSQML as shipped in Ptychodus '
-        '(`baseline.ptychi_settings`: it refines the probe), through `ptychodus -b reconstruct` '
-        "from `.venv-bench`. The plugin's built-in refinement (after the network, and from a flat "
+        f'{result["config"]["execution"]["device"]}. pty-chi LSQML through `ptychodus -b '
+        'reconstruct` from `.venv-bench` (`baseline.ptychi_settings`): '
+        + '; '.join(f'{ptychi_method(name)}: {what}' for name, what in PTYCHI_VARIANTS.items())
+        + ". The plugin's built-in refinement (after the network, and from a flat "
         'object, with the same probe) holds the probe the reconstruction chose fixed: on these '
         "simulated scans the simulation's exact probe.",
         '',
@@ -707,8 +741,16 @@ def _parser() -> argparse.ArgumentParser:
         '--ptychi-iterations',
         type=int,
         nargs='*',
-        default=list(PTYCHI_ITERATIONS),
-        help='pty-chi LSQML iteration counts (default 50 100 200; none given: no pty-chi rows)',
+        help='pty-chi LSQML iteration counts (default 50 100 200, --quick 10; none given: no '
+        'pty-chi rows)',
+    )
+    parser.add_argument(
+        '--ptychi-variants',
+        nargs='+',
+        choices=list(PTYCHI_VARIANTS),
+        default=list(PTYCHI_VARIANTS),
+        help='pty-chi settings to run at each count (default: all): '
+        + '; '.join(f'{name}: {what}' for name, what in PTYCHI_VARIANTS.items()),
     )
     parser.add_argument(
         '--handoff-iterations',
@@ -740,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(args, name, value)
     if args.num_points is None:
         args.num_points = 1024
+    if args.ptychi_iterations is None:
+        args.ptychi_iterations = list(PTYCHI_ITERATIONS)
     if args.through_ptychodus and (args.model or args.refine_iterations or args.fine_tune_epochs):
         _parser().error('--model, --refine-iterations and --fine-tune-epochs work in process only')
     if args.through_ptychodus and args.mode == Mode.SUPERVISED.value:

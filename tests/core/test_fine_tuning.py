@@ -85,3 +85,20 @@ def test_a_supervised_model_cannot_be_fine_tuned_without_ground_truth(scans) -> 
     archive = _archive(train.data, Mode.SUPERVISED)
     with pytest.raises(ConfigurationError, match='FineTuneEpochs'):
         _reconstruct(archive, test, InferenceConfig(fine_tune_epochs=1))
+
+
+def test_the_reconstruction_uses_the_fine_tuned_network(scans) -> None:
+    """Network alone (no refinement): the object after fine-tuning is the tuned network's object,
+    not the loaded one's."""
+    train, test = scans
+    archive = _archive(train.data)
+    network_alone = InferenceConfig(refine_iterations=0)
+    tuned_run = _reconstruct(
+        archive, test, InferenceConfig(fine_tune_epochs=1, refine_iterations=0)
+    )
+    tuned = tuned_run[-1].tuned_archive
+    assert tuned is not None
+    loaded_object = _reconstruct(archive, test, network_alone)[-1].object_
+    tuned_object = _reconstruct(tuned, test, network_alone)[-1].object_
+    np.testing.assert_allclose(tuned_run[-1].object_, tuned_object, rtol=1e-5, atol=1e-6)
+    assert np.max(np.abs(tuned_object - loaded_object)) > 1e-3

@@ -6,7 +6,12 @@ import pytest
 
 from ptychopinn_plugin.config import Mode
 from ptychopinn_plugin.evidence import report
-from ptychopinn_plugin.evidence.baseline import BaselineRun, headlines, ptychi_settings
+from ptychopinn_plugin.evidence.baseline import (
+    PTYCHI_VARIANTS,
+    BaselineRun,
+    headlines,
+    ptychi_settings,
+)
 from ptychopinn_plugin.evidence.parity import Case
 from ptychopinn_plugin.evidence.report import markdown_table, reconstruction_seconds, spread
 
@@ -72,3 +77,37 @@ def test_the_command_line_reads_as_a_reader_re_runs_it(tmp_path) -> None:
     note = report.prepare_output(out)
     assert out.is_dir()
     assert note.startswith(('quiet', 'under load', 'load unknown'))
+
+
+@pytest.mark.parametrize('variant', list(PTYCHI_VARIANTS))
+def test_every_ptychi_variant_sets_settings_that_ptychodus_knows(variant) -> None:
+    """Each group and name exists in Ptychodus's pty-chi settings (a misspelt name would be
+    ignored with a log line, and the variant would silently run as shipped)."""
+    from ptychodus.api.settings import SettingsRegistry
+    from ptychodus.model.ptychi import settings as ptychi_groups
+
+    registry = SettingsRegistry()
+    for group in (
+        ptychi_groups.PtyChiSettings,
+        ptychi_groups.PtyChiProbeSettings,
+        ptychi_groups.PtyChiLSQMLSettings,
+    ):
+        group(registry)
+    known = {
+        name: set(group.parameters()) for name, group in registry._parameter_group.groups().items()
+    }
+    settings = ptychi_settings('LSQML', 30, variant, num_patterns=1024)
+    for group, values in settings.items():
+        if group == 'Processing':
+            continue
+        assert set(values) <= known[group], (group, set(values) - known[group])
+    probe_fixed = settings.get('PtyChiProbe', {}).get('IsOptimizable', True) is False
+    assert probe_fixed == (variant != 'shipped')
+    if variant == 'comparable':
+        assert settings['PtyChi']['BatchSize'] == 1024
+        assert settings['PtyChiLSQML']['MomentumAccelerationGain'] > 0
+
+
+def test_the_comparable_ptychi_variant_needs_the_pattern_count() -> None:
+    with pytest.raises(ValueError, match='num_patterns'):
+        ptychi_settings('LSQML', 30, 'comparable')

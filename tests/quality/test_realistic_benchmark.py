@@ -23,8 +23,16 @@ import math
 import pytest
 
 from ptychopinn_plugin.config import InferenceConfig
-from ptychopinn_plugin.evidence.realistic import FLAT_START_METHOD, PTYCHI_ITERATIONS, main
-from ptychopinn_plugin.evidence.report import MADE_BY_PTYCHI, made_by
+from ptychopinn_plugin.evidence.baseline import PTYCHI_VARIANTS
+from ptychopinn_plugin.evidence.realistic import (
+    FLAT_START_METHOD,
+    PTYCHI_ITERATIONS,
+    QUICK,
+    main,
+    ptychi_made_by,
+    ptychi_method,
+)
+from ptychopinn_plugin.evidence.report import made_by
 
 SCORES = ('amplitude_ssim', 'phase_ssim', 'amplitude_psnr_db', 'phase_psnr_db')
 FULL_SIZE_FLOOR = {'amplitude_ssim': 0.90, 'phase_ssim': 0.94}
@@ -41,7 +49,13 @@ def _run(out, *arguments: str) -> dict:
 START = InferenceConfig().refine_start
 
 
-def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pinn=2) -> list:
+def _check_report(
+    out,
+    result: dict,
+    ptychi_iterations=PTYCHI_ITERATIONS,
+    num_pinn=2,
+    ptychi_variants=tuple(PTYCHI_VARIANTS),
+) -> list:
     """The PtychoPINN rows (checked), after checking the flat-start and pty-chi rows."""
     pinn = [run for run in result['runs'] if run['method'].startswith('PtychoPINN')]
     assert len(pinn) == num_pinn
@@ -65,8 +79,9 @@ def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pi
         assert run['reconstruction_s'] > 0
         assert all(math.isfinite(run['scores'][key]) for key in SCORES)
         assert f'| {FLAT_START_METHOD} | {run["made_by"]} | {run["iterations"]} | PASS |' in report
-    ptychi = [run for run in result['runs'] if run['method'] == 'pty-chi LSQML']
-    assert [run['iterations'] for run in ptychi] == list(ptychi_iterations)
+    ptychi = [run for run in result['runs'] if run['method'].startswith('pty-chi LSQML')]
+    expected = [(ptychi_method(v), n) for v in ptychi_variants for n in ptychi_iterations]
+    assert [(run['method'], run['iterations']) for run in ptychi] == expected
     for run in ptychi:
         # pty-chi either ran and was scored, or (no .venv-bench) the report says it did not and
         # how to fix that; a pty-chi that ran and failed fails the test
@@ -75,8 +90,9 @@ def _check_report(out, result: dict, ptychi_iterations=PTYCHI_ITERATIONS, num_pi
             assert 'benchmarks/setup_bench_env.sh' in run['note']
         else:
             assert all(math.isfinite(run['scores'][key]) for key in SCORES)
-        assert run['made_by'] == MADE_BY_PTYCHI
-        assert f'| pty-chi LSQML | {MADE_BY_PTYCHI} | {run["iterations"]} |' in report
+        variant = next(v for v in ptychi_variants if ptychi_method(v) == run['method'])
+        assert run['made_by'] == ptychi_made_by(variant)
+        assert f'| {run["method"]} | {run["made_by"]} | {run["iterations"]} |' in report
     return pinn
 
 
@@ -84,7 +100,9 @@ def test_quick_run_reports_network_alone_defaults_and_flat_start_with_ptychi_sta
     tmp_path,
 ) -> None:
     result = _run(tmp_path, '--quick')
-    network, defaults = _check_report(tmp_path, result)
+    network, defaults = _check_report(
+        tmp_path, result, ptychi_iterations=QUICK['ptychi_iterations']
+    )
     assert [network['iterations'], defaults['iterations']] == [
         0,
         InferenceConfig().refine_iterations,
