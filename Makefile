@@ -11,6 +11,12 @@ PIP := $(PY) -m pip --disable-pip-version-check
 CPU_FRAMEWORKS := torch==2.13.0 tensorflow-cpu==2.21.0
 STAMP := $(VENV)/.deps-installed
 PYTEST_ARGS ?=
+# Test processes: two (CI's two cores). Each test file runs whole in one process (--dist loadfile),
+# so a file's module fixtures (one training shared by its tests) are built once; most of the
+# suite's time is other processes (ptychodus -b, ptychopinn) starting and importing frameworks,
+# which two workers overlap. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadfile)
 
 .PHONY: all demo test test-slow install check lint clean
 
@@ -31,7 +37,7 @@ demo: install
 	$(PY) -m ptychopinn_plugin.demo --out demo-output
 
 test: install
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-slow: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow $(PYTEST_ARGS)
