@@ -118,6 +118,7 @@ def _scans(args: argparse.Namespace):
         num_points=args.num_points,
         pattern=args.pattern,
         num_photons=args.photons,
+        overlap_fraction=args.overlap,
         test_object=args.test_object,
     )
     test_spec = replace(spec, num_points=args.test_points or args.num_points)
@@ -674,6 +675,8 @@ def write_report(out: Path, result: dict, command: str, seconds: float, load: st
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ..ptychodus_io.realistic import RealisticSpec
+
     parser = argparse.ArgumentParser(
         prog='python -m ptychopinn_plugin.evidence.realistic',
         description=(__doc__ or '').splitlines()[0],
@@ -704,6 +707,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--num-points', type=int, help='points per scan (default 1024)')
     parser.add_argument('--pattern', choices=('raster', 'spiral'), default='raster')
     parser.add_argument('--photons', type=float, default=5e5, help='counts per pattern')
+    parser.add_argument(
+        '--overlap',
+        type=float,
+        default=RealisticSpec.overlap_fraction,
+        help='linear overlap of neighbouring probe positions, 1 - step / probe diameter '
+        f'(default {RealisticSpec.overlap_fraction})',
+    )
     parser.add_argument(
         '--test-object', choices=('natural', 'siemens'), default='natural', help='held-out object'
     )
