@@ -120,9 +120,10 @@ def summarise(cell: Cell, result: dict, default_iterations: int = DEFAULT_REFINE
     flat = {run['iterations']: run for run in runs if run['method'] == FLAT_START_METHOD}
     ptychi: dict[str, tuple[float, float, float]] = {}
     for run in runs:
-        if not run['method'].startswith('pty-chi') or _ssims(run) is None:
+        ssims = _ssims(run)
+        if not run['method'].startswith('pty-chi') or ssims is None:
             continue
-        amplitude, phase = _ssims(run)  # type: ignore[misc]
+        amplitude, phase = ssims
         best = ptychi.get(run['method'])
         if best is None or phase > best[1]:
             ptychi[run['method']] = (amplitude, phase, float(run['reconstruction_s'] or 0.0))
