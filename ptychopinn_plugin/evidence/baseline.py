@@ -41,6 +41,7 @@ from ..config import default_stitch_crop_px
 from ..core import metrics
 from ..core.stitching import scanned_region_mask
 from .report import (
+    PTYCHI_VARIANTS,
     command_line,
     load_note,
     machine_description,
@@ -89,16 +90,6 @@ def run_batch(
     return run_ptychodus(action, input_dir, output_dir, timeout_s=timeout_s, executable=executable)
 
 
-PTYCHI_VARIANTS: dict[str, str] = {
-    'shipped': 'as Ptychodus ships it (probe refined, batches of 100, no momentum)',
-    'probe-fixed': 'the probe held fixed, otherwise as shipped',
-    'comparable': (
-        'as the built-in refinement runs: the probe held fixed, every pattern in one (compact) '
-        'batch, momentum acceleration on'
-    ),
-}
-"""pty-chi settings the benchmarks run (``ptychi_settings(variant=...)``), with what each is."""
-
 COMPARABLE_MOMENTUM_GAIN = 0.5
 """LSQML's ``MomentumAccelerationGain`` in the ``comparable`` variant (pty-chi's default is 0)."""
 
@@ -128,12 +119,15 @@ def ptychi_settings(
     if variant in ('probe-fixed', 'comparable'):
         settings['PtyChiProbe'] = {'IsOptimizable': False}
     if variant == 'comparable':
+        if algorithm.casefold() != 'lsqml':
+            raise ValueError(
+                f"the 'comparable' pty-chi variant is defined for LSQML only, not {algorithm}"
+            )
         if num_patterns is None:
             raise ValueError("the 'comparable' pty-chi variant needs num_patterns (one batch)")
         settings['PtyChi'].update(BatchSize=num_patterns, BatchingMode='compact')
         # pty-chi applies LSQML's object momentum in compact batching only
-        if algorithm.casefold() == 'lsqml':
-            settings['PtyChiLSQML'] = {'MomentumAccelerationGain': COMPARABLE_MOMENTUM_GAIN}
+        settings['PtyChiLSQML'] = {'MomentumAccelerationGain': COMPARABLE_MOMENTUM_GAIN}
     return settings
 
 

@@ -10,7 +10,7 @@ Each cell's full report lands in ``DIR/<cell>/realistic.md``; ``DIR/matrix.md`` 
 - the network alone (``RefineIterations 0``) and the default output (network + the default
   refinement), with the training time beside;
 - the built-in refinement from a flat object (no network) at the default's iterations;
-- pty-chi LSQML in each setting run (``baseline.PTYCHI_VARIANTS``), and the best of them;
+- pty-chi LSQML in each setting run (``report.PTYCHI_VARIANTS``), and the best of them;
 - the default output's margin over the better of the flat start and pty-chi's best;
 - time to quality: the wall time, network inference and stitching included, that the default
   pipeline needs to reach the flat start's phase SSIM at the default iteration count, against the
@@ -33,10 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import InferenceConfig
-from .baseline import PTYCHI_VARIANTS
 from .realistic import FLAT_START_METHOD
 from .realistic import main as realistic_main
-from .report import command_line, load_note, machine_description, markdown_table, prepare_output
+from .report import (
+    PTYCHI_VARIANTS,
+    command_line,
+    load_note,
+    machine_description,
+    markdown_table,
+    prepare_output,
+)
 
 __all__ = ['CELLS', 'Cell', 'CellSummary', 'main', 'summarise']
 
@@ -121,7 +127,9 @@ def summarise(cell: Cell, result: dict, default_iterations: int = DEFAULT_REFINE
     ptychi: dict[str, tuple[float, float, float]] = {}
     for run in runs:
         ssims = _ssims(run)
-        if not run['method'].startswith('pty-chi') or ssims is None:
+        # hand-off rows (pty-chi started from the network's object) are no rival of the network
+        handoff = 'from PtychoPINN' in run['method']
+        if not run['method'].startswith('pty-chi') or handoff or ssims is None:
             continue
         amplitude, phase = ssims
         best = ptychi.get(run['method'])

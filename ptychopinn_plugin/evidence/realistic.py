@@ -9,7 +9,7 @@ pty-chi LSQML at 50, 100 and 200 iterations through ``ptychodus -b reconstruct``
 benchmark environment (``benchmarks/setup_bench_env.sh`` makes ``.venv-bench``; without it the
 rows say NOT RUN and give that command), as Ptychodus ships it, with the probe held fixed, and as
 comparably to the built-in refinement as it allows (probe fixed, one batch, momentum;
-``baseline.PTYCHI_VARIANTS``, ``--ptychi-variants`` picks).
+``report.PTYCHI_VARIANTS``, ``--ptychi-variants`` picks).
 
 PtychoPINN runs in this process through ``workflow.TrainingRun`` / ``workflow.reconstruct`` after
 the conversion Ptychodus's reconstructor uses (``ptychodus_io.inputs``), so it runs this
@@ -63,9 +63,10 @@ from ..config import (
 from ..core import metrics, simulate
 from ..core.archive import save_archive
 from ..core.stitching import extract_patches, scanned_region_mask
-from .baseline import DEFAULT_BENCH_VENV, PTYCHI_VARIANTS
+from .baseline import DEFAULT_BENCH_VENV
 from .report import (
     MADE_BY_GUESS,
+    PTYCHI_VARIANTS,
     Status,
     command_line,
     flat_start_refinement,
@@ -74,6 +75,7 @@ from .report import (
     made_by,
     markdown_table,
     prepare_output,
+    ptychi_made_by,
     save_object_figure,
 )
 
@@ -312,7 +314,7 @@ def _ptychi(
     variants: tuple[str, ...] = ('shipped',),
 ):
     """pty-chi LSQML on the test scan, from a flat object or (hand-off) from ``start``, in each
-    of ``variants`` (``baseline.PTYCHI_VARIANTS``)."""
+    of ``variants`` (``report.PTYCHI_VARIANTS``)."""
     from ..ptychodus_io.products import product_with_object
     from ..ptychodus_io.workflow_dir import write_workflow_directory
     from .baseline import ptychi_settings, reconstruct_in_ptychodus
@@ -358,13 +360,8 @@ def _ptychi(
     return runs, objects
 
 
-def ptychi_made_by(variant: str) -> str:
-    """The "made by" of a pty-chi LSQML row of ``variant`` (``baseline.PTYCHI_VARIANTS``)."""
-    return f'pty-chi LSQML, {PTYCHI_VARIANTS[variant]}'
-
-
 def ptychi_method(variant: str) -> str:
-    """The method name of a pty-chi LSQML row of ``variant`` (``baseline.PTYCHI_VARIANTS``)."""
+    """The method name of a pty-chi LSQML row of ``variant`` (``report.PTYCHI_VARIANTS``)."""
     return 'pty-chi LSQML' + ('' if variant == 'shipped' else f' ({variant})')
 
 

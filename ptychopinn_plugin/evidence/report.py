@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     'MADE_BY_GUESS',
     'MADE_BY_PTYCHI',
+    'PTYCHI_VARIANTS',
     'RECONSTRUCTION_TIME_PATTERN',
     'FlatStart',
     'Spread',
@@ -65,9 +66,25 @@ class Status(StrEnum):
 
 MADE_BY_GUESS = 'nothing: the flat initial guess'
 """Maker of the reference row: no reconstruction at all."""
-MADE_BY_PTYCHI = 'pty-chi LSQML, probe refined (as Ptychodus ships it)'
-"""Maker of the pty-chi rows. pty-chi refines its probe; the plugin's refinement holds the probe it
-is given fixed (on simulated scans, the simulation's exact probe)."""
+PTYCHI_VARIANTS: dict[str, str] = {
+    'shipped': 'as Ptychodus ships it (probe refined, batches of 100, no momentum)',
+    'probe-fixed': 'the probe held fixed, otherwise as shipped',
+    'comparable': (
+        'as the built-in refinement runs: the probe held fixed, every pattern in one (compact) '
+        'batch, momentum acceleration on'
+    ),
+}
+"""pty-chi settings the benchmarks run (``baseline.ptychi_settings(variant=...)``), in words."""
+
+
+def ptychi_made_by(variant: str) -> str:
+    """The "made by" of a pty-chi LSQML row run in ``variant`` (:data:`PTYCHI_VARIANTS`)."""
+    return f'pty-chi LSQML, {PTYCHI_VARIANTS[variant]}'
+
+
+MADE_BY_PTYCHI = ptychi_made_by('shipped')
+"""Maker of pty-chi rows run as shipped. pty-chi refines its probe there; the plugin's refinement
+holds the probe it is given fixed (on simulated scans, the simulation's exact probe)."""
 
 
 def made_by(refine_iterations: int, refine_start: RefineStart | None) -> str:
