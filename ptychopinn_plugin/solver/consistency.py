@@ -235,8 +235,10 @@ def preflight_consistency(
     region = central_region(
         positions_px, diffraction_amplitude, np.asarray(probe).shape[-1], num_patterns
     )
+    # without the low-frequency preconditioner: it would let an object phase ramp absorb a tilted
+    # probe within the check's few iterations, and the check is for the probe
     refinement = OverlapRefinement(
-        region.flat_object(), region.positions_px, region.amplitude, probe
+        region.flat_object(), region.positions_px, region.amplitude, probe, low_frequency_gain=1.0
     )
     for _ in range(iterations):
         refinement.step()

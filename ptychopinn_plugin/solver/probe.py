@@ -126,8 +126,10 @@ def refine_probe(
     before = preflight_consistency(
         positions_px, diffraction_amplitude, probe, num_patterns=num_patterns, iterations=iterations
     )
+    # as the check it is compared with: without the low-frequency preconditioner, so that the
+    # probe, not an object ramp, takes up a tilt (``remove_object_ramp`` below)
     refinement = OverlapRefinement(
-        region.flat_object(), region.positions_px, region.amplitude, probe
+        region.flat_object(), region.positions_px, region.amplitude, probe, low_frequency_gain=1.0
     )
     offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
