@@ -290,8 +290,9 @@ class OverlapRefinement:
             change *= np.conj(probes)
             self._scatter_add(numerator, begin, change)
         update = (numerator / self._denominator).astype(np.complex64)
+        del numerator  # before the preconditioner's object-sized temporaries
         if self._phase_gain is not None:
-            update += self._low_frequency_phase_step(update)
+            self._lift_low_frequency_phase(update)
         self._velocity = MOMENTUM * self._velocity + update
         self._padded += update + MOMENTUM * self._velocity
         self.amplitude_error = misfit * self.scale**2 / (self.num_patterns * self.n_px**2)
@@ -299,17 +300,29 @@ class OverlapRefinement:
             self._update_probe(probe_numerator, probe_denominator)
         return self.amplitude_error
 
-    def _low_frequency_phase_step(self, update: np.ndarray) -> np.ndarray:
-        """What the preconditioner adds to ``update``: the phase part of the step (on the well-lit
-        pixels), its modes below ``f0`` lifted, as a change of the object (padded, complex64)."""
+    def _lift_low_frequency_phase(self, update: np.ndarray) -> None:
+        """Add to ``update`` (padded, complex64, in place) its phase part on the well-lit pixels
+        with the modes below ``f0`` lifted (the preconditioner). Object-sized float32 and
+        complex64 temporaries only, freed as it goes."""
         object_ = self._padded
-        power = np.abs(object_) ** 2
-        phase_step = np.imag(update * np.conj(object_)) / np.maximum(power, MIN_OBJECT_POWER)
-        phase_step = np.where(self._boosted, phase_step, 0).astype(np.float32)
+        phase_step = np.imag(update * np.conj(object_))
+        power = np.abs(object_)
+        power *= power
+        np.maximum(power, np.float32(MIN_OBJECT_POWER), out=power)
+        phase_step /= power
+        del power
+        phase_step[~self._boosted] = 0
         spectrum = scipy.fft.rfft2(phase_step, workers=-1)
+        shape = phase_step.shape
+        del phase_step
         spectrum *= self._phase_gain
-        extra = scipy.fft.irfft2(spectrum, s=phase_step.shape, workers=-1)
-        return (1j * object_ * np.where(self._boosted, extra, 0)).astype(np.complex64)
+        extra = scipy.fft.irfft2(spectrum, s=shape, workers=-1)
+        del spectrum
+        extra[~self._boosted] = 0
+        change = object_ * extra  # the lifted phase change is 1j * object * extra
+        del extra
+        update.real -= change.imag
+        update.imag += change.real
 
     def _update_probe(self, numerator: np.ndarray, denominator: np.ndarray) -> None:
         """Preconditioned probe step with the constraints of an iterative solver.
