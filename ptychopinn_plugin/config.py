@@ -89,6 +89,10 @@ class RefineStart(StrEnum):
     """The network's stitched amplitude with a flat phase."""
     OBJECT = 'object'
     """The network's stitched object, amplitude and phase."""
+    FLAT = 'flat'
+    """A flat object (ones), as an iterative solver starts: the network's object is the partial
+    result before the refinement and is not used after it (the refinement alone, with the probe
+    the reconstruction chose)."""
 
 
 class ReconstructionProbe(StrEnum):
@@ -307,7 +311,8 @@ class InferenceConfig(_Strict):
         description=(
             "Start of the refinement: the network's amplitude with a flat phase (default: on "
             "realistic scans the network's low-frequency phase is wrong and slows the "
-            'refinement), or its whole object.'
+            'refinement), its whole object, or a flat object (the refinement alone; the '
+            "network's object is only the partial result before it)."
         ),
     )
     reconstruction_probe: ReconstructionProbe = Field(

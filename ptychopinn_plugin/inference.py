@@ -210,7 +210,7 @@ def reconstruct_object(
             iterations,
             solver_rows,
             filled=fill is not None,
-            amplitude_only=inference.refine_start is RefineStart.AMPLITUDE,
+            start=RefineStart(inference.refine_start),
         )
 
 
@@ -223,23 +223,27 @@ def _refined(
     rows: np.ndarray | None,
     *,
     filled: bool,
-    amplitude_only: bool,
+    start: RefineStart,
 ) -> Iterator[InferenceProgress]:
     """Refine the stitched object against the data (``solver/overlap.py``), one step a yield.
 
     The probe windows reach beyond the stitched crops, so the refinement also updates pixels no
     crop covers: it starts them from the fill, or from free space (1) without one. Pixels no
     window reaches, and the barely lit ones at the border (``solver.overlap.LIT_FRACTION``), keep
-    the value they were stitched with. With ``amplitude_only`` the covered
-    pixels start from the network's amplitude with a flat phase (``RefineStart.AMPLITUDE``).
+    the value they were stitched with. ``start`` (``InferenceConfig.refine_start``): with
+    ``AMPLITUDE`` the covered pixels start from the network's amplitude with a flat phase; with
+    ``FLAT`` every pixel starts from 1 and keeps it where the refinement is not kept, as the
+    refinement alone from a flat object (``evidence.report.flat_start_refinement``).
     ``rows``: the scan points whose patch touches the object grid (all when None).
     """
     covered = weight > 0
-    start = object_ if filled else np.where(covered, object_, np.complex64(1))
-    if amplitude_only:
-        start = np.where(covered, np.abs(start), start)
+    if start is RefineStart.FLAT:
+        object_ = np.ones_like(object_)
+    initial = object_ if filled else np.where(covered, object_, np.complex64(1))
+    if start is RefineStart.AMPLITUDE:
+        initial = np.where(covered, np.abs(initial), initial)
     refinement = OverlapRefinement(
-        start, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
+        initial, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
     )
     logger.info('refining the stitched object against the patterns: %d iterations', iterations)
     errors = []

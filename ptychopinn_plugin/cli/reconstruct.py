@@ -103,8 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '--refine-start',
         choices=[s.value for s in RefineStart],
         default=None,
-        help="start of the refinement: the network's amplitude with a flat phase, or its whole "
-        f'object (default: {InferenceConfig().refine_start.value})',
+        help="start of the refinement: the network's amplitude with a flat phase, its whole "
+        'object, or a flat object (the refinement alone) '
+        f'(default: {InferenceConfig().refine_start.value})',
     )
     parser.add_argument(
         '--reconstruction-probe',

@@ -101,6 +101,7 @@ def made_by(refine_iterations: int, refine_start: RefineStart | None) -> str:
     start = {
         RefineStart.AMPLITUDE: "the network's amplitude",
         RefineStart.OBJECT: "the network's whole object",
+        RefineStart.FLAT: 'a flat object (the network made the partial result only)',
     }[RefineStart(refine_start)]
     return f'network + refinement: {refine_iterations} iterations from {start}'
 

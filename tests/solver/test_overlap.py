@@ -12,6 +12,7 @@ from ptychopinn_plugin.config import InferenceConfig, ModelConfig
 from ptychopinn_plugin.core import metrics, simulate
 from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.errors import DataContractError
+from ptychopinn_plugin.evidence.report import flat_start_refinement
 from ptychopinn_plugin.inference import reconstruct_object
 from ptychopinn_plugin.solver.overlap import OverlapRefinement
 
@@ -155,6 +156,23 @@ def test_the_refinement_starts_from_the_network_amplitude_by_default(
     mask = scanned_region_mask(data.positions_px, camera.object_.shape, N, N // 4)
     phase_ssim = metrics.compare_objects(steps[-1].object_, camera.object_, mask)['phase_ssim']
     assert minimum <= phase_ssim <= maximum
+
+
+def test_a_flat_start_is_the_refinement_alone(camera) -> None:
+    data = camera.data
+    steps = list(
+        reconstruct_object(
+            ConjugateOracle(data.ground_truth_patches),
+            data,
+            ModelConfig(pattern_size_px=N),
+            InferenceConfig(refine_iterations=20, refine_start='flat'),
+            object_shape=camera.object_.shape,
+        )
+    )
+    alone = flat_start_refinement(data, camera.object_.shape, 20)
+    np.testing.assert_allclose(steps[-1].object_, alone.object_, rtol=0, atol=1e-6)
+    network = [step for step in steps if step.object_ is not None][0].object_
+    assert not np.allclose(network, alone.object_, atol=1e-2)  # the network's object came first
 
 
 def test_inference_refines_after_stitching_and_counts_the_iterations(camera) -> None:
