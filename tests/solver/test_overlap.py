@@ -171,7 +171,7 @@ def test_a_flat_start_is_the_refinement_alone(camera) -> None:
     )
     alone = flat_start_refinement(data, camera.object_.shape, 20)
     np.testing.assert_allclose(steps[-1].object_, alone.object_, rtol=0, atol=1e-6)
-    network = [step for step in steps if step.object_ is not None][0].object_
+    network = next(step for step in steps if step.object_ is not None).object_
     assert not np.allclose(network, alone.object_, atol=1e-2)  # the network's object came first
 
 
