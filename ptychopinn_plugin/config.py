@@ -83,7 +83,8 @@ class PhaseAlignment(StrEnum):
 
 
 class RefineStart(StrEnum):
-    """What the overlap refinement starts from (``InferenceConfig.refine_start``)."""
+    """What the overlap refinement starts from (``InferenceConfig.refine_start``; the default,
+    ``FLAT``, chosen by the benchmark matrix: ``docs/results.md``, "The refinement's start")."""
 
     AMPLITUDE = 'amplitude'
     """The network's stitched amplitude with a flat phase."""
@@ -307,12 +308,12 @@ class InferenceConfig(_Strict):
         ),
     )
     refine_start: RefineStart = Field(
-        RefineStart.AMPLITUDE,
+        RefineStart.FLAT,
         description=(
-            "Start of the refinement: the network's amplitude with a flat phase (default: on "
-            "realistic scans the network's low-frequency phase is wrong and slows the "
-            'refinement), its whole object, or a flat object (the refinement alone; the '
-            "network's object is only the partial result before it)."
+            "Start of the refinement: a flat object (default: the refinement alone; the "
+            "network's object is the partial result before it; on the benchmark matrix the "
+            "network's starts never did better after 100 iterations, and at 35 % overlap "
+            "worse), the network's amplitude with a flat phase, or its whole object."
         ),
     )
     reconstruction_probe: ReconstructionProbe = Field(

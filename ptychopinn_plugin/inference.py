@@ -232,13 +232,14 @@ def _refined(
     window reaches, and the barely lit ones at the border (``solver.overlap.LIT_FRACTION``), keep
     the value they were stitched with. ``start`` (``InferenceConfig.refine_start``): with
     ``AMPLITUDE`` the covered pixels start from the network's amplitude with a flat phase; with
-    ``FLAT`` every pixel starts from 1 and keeps it where the refinement is not kept, as the
-    refinement alone from a flat object (``evidence.report.flat_start_refinement``).
+    ``FLAT`` they start from 1 instead of the network's object, and keep 1 where the refinement is
+    not kept: with a flat fill (Ptychodus's initial guess) this is the refinement alone from a
+    flat object (``evidence.report.flat_start_refinement``).
     ``rows``: the scan points whose patch touches the object grid (all when None).
     """
     covered = weight > 0
-    if start is RefineStart.FLAT:
-        object_ = np.ones_like(object_)
+    if start is RefineStart.FLAT:  # the network's pixels become 1; the fill stays
+        object_ = np.where(covered, np.complex64(1), object_)
     initial = object_ if filled else np.where(covered, object_, np.complex64(1))
     if start is RefineStart.AMPLITUDE:
         initial = np.where(covered, np.abs(initial), initial)

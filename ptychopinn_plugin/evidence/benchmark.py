@@ -13,8 +13,8 @@ reconstruction (pty-chi through ``ptychodus -b reconstruct``, see ``baseline.py`
 
 Every setting is reported three times, each row naming its maker (``report.made_by``): the network
 alone (``RefineIterations 0``), the plugin's defaults (the network, then the built-in refinement
-from the network's amplitude), and the same refinement from a flat object with no network
-(``report.flat_start_refinement``), with the probe held fixed as the defaults hold it.
+started as ``InferenceConfig.refine_start`` says), and the same refinement from a flat object with
+no network (``report.flat_start_refinement``), with the probe held fixed as the defaults hold it.
 
 Writes ``DIR/benchmark.md``, ``DIR/benchmark.json`` and PNG figures.
 """

@@ -333,7 +333,7 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.inference.phase_alignment is PhaseAlignment.GLOBAL
     assert config.inference.phase_ramp_correction is True
     assert config.inference.refine_iterations == 100
-    assert config.inference.refine_start == 'amplitude'
+    assert config.inference.refine_start == 'flat'
     assert config.training.probe_refinement is ProbeRefinement.AUTO
     assert config.training.probe_refinement_iterations == 200
     assert config.inference.fine_tune_epochs == 0
