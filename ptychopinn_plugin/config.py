@@ -310,7 +310,7 @@ class InferenceConfig(_Strict):
     refine_start: RefineStart = Field(
         RefineStart.FLAT,
         description=(
-            "Start of the refinement: a flat object (default: the refinement alone; the "
+            'Start of the refinement: a flat object (default: the refinement alone; the '
             "network's object is the partial result before it; on the benchmark matrix the "
             "network's starts never did better after 100 iterations, and at 35 % overlap "
             "worse), the network's amplitude with a flat phase, or its whole object."
