@@ -298,9 +298,9 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             inference.refine_start,
             self._library.enumerators.get_refine_starts(),
             'Refine Start:',
-            tool_tip='What the refinement starts from: a flat object (recommended: on the benchmark '
-            "matrix the network's starts never did better after 100 iterations), the network's "
-            'amplitude with a flat phase, or its whole object.',
+            tool_tip='What the refinement starts from: a flat object (recommended: on the '
+            "benchmark matrix the network's starts never did better after 100 iterations), the "
+            "network's amplitude with a flat phase, or its whole object.",
             group=_INFERENCE,
         )
         builder.add_combo_box(

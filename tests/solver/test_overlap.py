@@ -128,11 +128,11 @@ class ConjugateOracle:
 AMPLITUDE_START_PHASE_SSIM = 0.85
 OBJECT_START_PHASE_SSIM = 0.5
 """20 iterations from the conjugate oracle's object: measured phase SSIM 0.907 from its amplitude
-with a flat phase (the default until 2026-12-07, now ``flat``), 0.285 from its whole object, whose wrong phase holds the
-refinement (on the realistic benchmark a trained network's low-frequency phase did the same:
-docs/results.md, "Overlap refinement"). With the low-frequency preconditioner the wrong phase is
-undone sooner than before (50 iterations: 0.979 against 0.894; 0.894 against 0.347 without it),
-so the comparison is made at 20."""
+with a flat phase (the default until 2026-12-07, now ``flat``), 0.285 from its whole object,
+whose wrong phase holds the refinement (on the realistic benchmark a trained network's
+low-frequency phase did the same: docs/results.md, "Overlap refinement"). With the low-frequency
+preconditioner the wrong phase is undone sooner than before (50 iterations: 0.979 against 0.894;
+0.894 against 0.347 without it), so the comparison is made at 20."""
 
 
 @pytest.mark.parametrize(
