@@ -84,7 +84,8 @@ class PhaseAlignment(StrEnum):
 
 class RefineStart(StrEnum):
     """What the overlap refinement starts from (``InferenceConfig.refine_start``; the default,
-    ``FLAT``, chosen by the benchmark matrix: ``docs/results.md``, "The refinement's start")."""
+    ``FLAT``, chosen by the benchmark matrix: ``docs/results.md``, "The refinement's start,
+    chosen by the matrix")."""
 
     AMPLITUDE = 'amplitude'
     """The network's stitched amplitude with a flat phase."""

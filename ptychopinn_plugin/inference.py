@@ -210,7 +210,7 @@ def reconstruct_object(
             iterations,
             solver_rows,
             filled=fill is not None,
-            start=RefineStart(inference.refine_start),
+            start=inference.refine_start,
         )
 
 

@@ -65,7 +65,7 @@ A phase mode of spatial frequency ``f`` below ``f0 = 1 / (LOW_FREQUENCY_PERIOD x
 probe's 90 %-power diameter) has its step multiplied by ``min(LOW_FREQUENCY_GAIN, (f0 / f)^2)``,
 which undoes the ``f^2`` of its sensitivity down to the cap. Measured on the realistic scans
 (``docs/results.md``, "The refinement's slow phase modes"): phase SSIM after 100 iterations from a
-flat object 0.836 -> 0.959 at 35 % overlap and 0.976 -> 0.99 at 70 %, unchanged at 1e4 photons;
+flat object 0.836 -> 0.958 at 35 % overlap and 0.976 -> 0.992 at 70 %, unchanged at 1e4 photons;
 caps of 15 and more oscillate with the momentum. 1 turns the preconditioner off."""
 LOW_FREQUENCY_PERIOD = 1.5
 """Period, in probe diameters, above which a phase mode's step is lifted (see

@@ -125,6 +125,21 @@ class ConjugateOracle:
         return np.conj(self.truth[rows])[:, None].astype(np.complex64)
 
 
+def _conjugate_oracle_steps(camera, inference: InferenceConfig, fill=None) -> list:
+    """Every progress step of a reconstruction of the camera scan by the conjugate oracle."""
+    data = camera.data
+    return list(
+        reconstruct_object(
+            ConjugateOracle(data.ground_truth_patches),
+            data,
+            ModelConfig(pattern_size_px=N),
+            inference,
+            object_shape=camera.object_.shape,
+            fill=fill,
+        )
+    )
+
+
 AMPLITUDE_START_PHASE_SSIM = 0.85
 OBJECT_START_PHASE_SSIM = 0.5
 """20 iterations from the conjugate oracle's object: measured phase SSIM 0.907 from its amplitude
@@ -143,14 +158,8 @@ def test_a_network_start_with_a_wrong_phase_holds_the_refinement(
     camera, start, minimum, maximum
 ) -> None:
     data = camera.data
-    steps = list(
-        reconstruct_object(
-            ConjugateOracle(data.ground_truth_patches),
-            data,
-            ModelConfig(pattern_size_px=N),
-            InferenceConfig(refine_iterations=20, refine_start=start),
-            object_shape=camera.object_.shape,
-        )
+    steps = _conjugate_oracle_steps(
+        camera, InferenceConfig(refine_iterations=20, refine_start=start)
     )
     mask = scanned_region_mask(data.positions_px, camera.object_.shape, N, N // 4)
     phase_ssim = metrics.compare_objects(steps[-1].object_, camera.object_, mask)['phase_ssim']
@@ -160,16 +169,9 @@ def test_a_network_start_with_a_wrong_phase_holds_the_refinement(
 def test_a_flat_start_is_the_refinement_alone(camera) -> None:
     assert InferenceConfig().refine_start == 'flat'  # the default (docs/results.md)
     data = camera.data
-    steps = list(
-        reconstruct_object(
-            ConjugateOracle(data.ground_truth_patches),
-            data,
-            ModelConfig(pattern_size_px=N),
-            InferenceConfig(refine_iterations=20, refine_start='flat'),
-            object_shape=camera.object_.shape,
-            fill=np.ones(camera.object_.shape, np.complex64),  # Ptychodus's initial guess
-        )
-    )
+    inference = InferenceConfig(refine_iterations=20, refine_start='flat')
+    # with Ptychodus's initial guess as the fill
+    steps = _conjugate_oracle_steps(camera, inference, np.ones(camera.object_.shape, np.complex64))
     alone = flat_start_refinement(data, camera.object_.shape, 20)
     np.testing.assert_allclose(steps[-1].object_, alone.object_, rtol=0, atol=1e-6)
     network = next(step for step in steps if step.object_ is not None).object_
