@@ -195,7 +195,11 @@ def reconstruct_object(
                 checkpoints.pop(0)
             stitched = _stitched(stitcher, data, inference, fill)
             final = begin == total and not iterations
-            consistency = _consistency(stitched[0], data, solver_rows) if final else None
+            consistency = (
+                _consistency(stitched[0], data, solver_rows, engine.solver_device)
+                if final
+                else None
+            )
             yield InferenceProgress(begin, total, *stitched, 0, iterations, consistency)
         else:
             yield InferenceProgress(begin, total, None, None, 0, iterations)
@@ -211,6 +215,7 @@ def reconstruct_object(
             solver_rows,
             filled=fill is not None,
             start=inference.refine_start,
+            device=engine.solver_device,
         )
 
 
@@ -224,6 +229,7 @@ def _refined(
     *,
     filled: bool,
     start: RefineStart,
+    device: str | None = None,
 ) -> Iterator[InferenceProgress]:
     """Refine the stitched object against the data (``solver/overlap.py``), one step a yield.
 
@@ -235,7 +241,8 @@ def _refined(
     ``FLAT`` they start from 1 instead of the network's object, and keep 1 where the refinement is
     not kept: with a flat fill (Ptychodus's initial guess) this is the refinement alone from a
     flat object (``evidence.report.flat_start_refinement``).
-    ``rows``: the scan points whose patch touches the object grid (all when None).
+    ``rows``: the scan points whose patch touches the object grid (all when None). ``device``:
+    where the refinement runs (the engine's ``solver_device``, ``solver/arrays.py``).
     """
     covered = weight > 0
     if start is RefineStart.FLAT:  # the network's pixels become 1; the fill stays
@@ -244,9 +251,13 @@ def _refined(
     if start is RefineStart.AMPLITUDE:
         initial = np.where(covered, np.abs(initial), initial)
     refinement = OverlapRefinement(
-        initial, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
+        initial, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows, device=device
     )
-    logger.info('refining the stitched object against the patterns: %d iterations', iterations)
+    logger.info(
+        'refining the stitched object against the patterns: %d iterations (%r)',
+        iterations,
+        refinement.arrays,
+    )
     errors = []
     for count in range(1, iterations + 1):
         errors.append(refinement.step())
@@ -265,13 +276,18 @@ def _refined(
 
 
 def _consistency(
-    object_: np.ndarray, data: TrainingData, rows: np.ndarray | None
+    object_: np.ndarray, data: TrainingData, rows: np.ndarray | None, device: str | None
 ) -> DataConsistency | None:
     """Measure how well the network's stitched ``object_`` (not refined) explains the patterns
     of the scan points ``rows`` (all when None); log it, and warn when poor."""
     try:
         consistency = measure_consistency(
-            object_, data.positions_px, data.diffraction_amplitude, data.probe, rows=rows
+            object_,
+            data.positions_px,
+            data.diffraction_amplitude,
+            data.probe,
+            rows=rows,
+            device=device,
         )
     except DataContractError as exc:  # a zero far field: nothing to compare
         logger.warning('data consistency not measured: %s', exc)

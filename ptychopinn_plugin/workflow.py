@@ -34,7 +34,7 @@ from .core.weights import (
     PROBE_REAL,
     initial_weights,
 )
-from .engines import get_engine
+from .engines import get_engine, solver_device
 from .errors import (
     ConfigurationError,
     DataContractError,
@@ -124,11 +124,14 @@ class TrainingRun:
         for data, groups in zip(datasets, self.prepared.groups, strict=True):
             check_group_extent(groups, config.model.pattern_size_px, data.metadata.source)
         refines = config.training.probe_refinement is not ProbeRefinement.OFF
+        device = solver_device(config.execution)  # the engine's, before it is built
         self.preflight = [
-            _preflight(data, refines=refines and index == 0) if preflight else None
+            _preflight(data, refines=refines and index == 0, device=device) if preflight else None
             for index, data in enumerate(datasets)
         ]
-        self.probe_refinement = _probe_refinement(datasets[0], self.preflight[0], config.training)
+        self.probe_refinement = _probe_refinement(
+            datasets[0], self.preflight[0], config.training, device
+        )
         if self.probe_refinement is not None and self.probe_refinement.adopted:
             refined = self.probe_refinement.result.probe
             datasets = [replace(data, probe=refined) for data in datasets]
@@ -264,7 +267,9 @@ class TrainingRun:
         self.engine.release()
 
 
-def _preflight(data: TrainingData, *, refines: bool) -> DataConsistency | None:
+def _preflight(
+    data: TrainingData, *, refines: bool, device: str | None = None
+) -> DataConsistency | None:
     """Before training: can the scan's probe explain its patterns (``solver/consistency.py``)?
     Logged, and a warning naming the likely causes when it cannot (a PINN keeps the probe fixed).
 
@@ -272,7 +277,7 @@ def _preflight(data: TrainingData, *, refines: bool) -> DataConsistency | None:
     warning then says instead of predicting a poor model."""
     try:
         consistency = preflight_consistency(
-            data.positions_px, data.diffraction_amplitude, data.probe
+            data.positions_px, data.diffraction_amplitude, data.probe, device=device
         )
     except DataContractError as exc:
         logger.warning('pre-training data consistency not measured: %s', exc)
@@ -314,7 +319,10 @@ class ProbeRefinementRecord:
 
 
 def _probe_refinement(
-    data: TrainingData, preflight: DataConsistency | None, training: TrainingConfig
+    data: TrainingData,
+    preflight: DataConsistency | None,
+    training: TrainingConfig,
+    device: str | None = None,
 ) -> ProbeRefinementRecord | None:
     """Refine the first scan's probe when ``training.probe_refinement`` asks (``auto``: when the
     pre-training check warns); logged, and adopted when it explains the data better (``on``:
@@ -338,6 +346,7 @@ def _probe_refinement(
             data.diffraction_amplitude,
             data.probe,
             iterations=training.probe_refinement_iterations,
+            device=device,
         )
     except DataContractError as exc:
         logger.warning('probe refinement not run: %s', exc)
@@ -368,14 +377,14 @@ def model_probe(archive: Archive) -> np.ndarray:
 
 
 def reconstruction_probe(
-    archive: Archive, data: TrainingData, inference: InferenceConfig
+    archive: Archive, data: TrainingData, inference: InferenceConfig, device: str | None = None
 ) -> ProbeChoice:
     """The probe that reconstructing ``data`` with ``archive`` refines and measures with
     (``InferenceConfig.reconstruction_probe``, ``solver.probe.choose_probe``); logged.
 
     The model's probe is the one it was trained with: its training product's, or the plugin's
     refinement of it. A scan of the same session that comes with only the optics' model probe is
-    explained far better by it.
+    explained far better by it. ``device``: where the checks run (``engines.solver_device``).
     """
     own = model_probe(archive)
     shape = (data.pattern_size_px, data.pattern_size_px)
@@ -386,6 +395,7 @@ def reconstruction_probe(
         own if own.shape == shape else None,
         inference.reconstruction_probe,
         refine_iterations=archive.config.training.probe_refinement_iterations,
+        device=device,
     )
     logger.info('%s', choice.note())
     return choice
@@ -412,7 +422,7 @@ def reconstruct(
     ``engine``: an engine already holding the archive's weights (the caller keeps and releases
     it); without one, an engine is built for this call and released at its end.
     """
-    choice = reconstruction_probe(archive, data, inference)
+    choice = reconstruction_probe(archive, data, inference, solver_device(execution))
     data = replace(data, probe=choice.probe)
     tuning = (
         FineTuning(archive, data, inference.fine_tune_epochs, execution)

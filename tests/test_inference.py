@@ -23,6 +23,8 @@ EXACT_PSNR_DB = 40.0
 
 
 class OracleEngine:
+    solver_device = None  # the refinement runs with NumPy
+
     def __init__(self, data, scale: float) -> None:
         self.truth = data.ground_truth_patches
         self.scale = scale

@@ -155,6 +155,10 @@ class Engine(Protocol):
     backend: Backend
     precision: Precision
     """The precision the engine runs (``Precision.AUTO`` resolved, ``engines/precision.py``)."""
+    solver_device: str | None
+    """Where the built-in refinement and the data checks run beside this engine
+    (``solver/arrays.py``): the PyTorch engine's own device (``'cpu'``, ``'cuda:0'``); None, NumPy
+    on the CPU, for the TensorFlow engine (the solver has no TensorFlow path)."""
 
     def fit(
         self,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from ..config import Backend
+from ..config import Backend, ExecutionConfig
 from ..core.protocol import EngineFactory
 from ..errors import BackendUnavailableError
 
-__all__ = ['backend_is_installed', 'get_engine']
+__all__ = ['backend_is_installed', 'get_engine', 'solver_device']
 
 
 _MODULES = {
@@ -67,3 +67,22 @@ def get_engine(backend: Backend | str) -> EngineFactory:
         ) from exc
     factory: EngineFactory = module.ENGINE_CLASS
     return factory
+
+
+def solver_device(execution: ExecutionConfig) -> str | None:
+    """Where the built-in refinement and the data checks run for ``execution``, before any engine
+    is built (the pre-training check, the probe refinement and choice): what the engine's
+    ``solver_device`` will be. PyTorch: the device its engine resolves (``'cpu'``, ``'cuda:K'``);
+    TensorFlow: None, NumPy on the CPU (the solver has no TensorFlow path).
+
+    Raises
+    ------
+    BackendUnavailableError, DeviceUnavailableError
+        As building the engine would: the framework is missing, or CUDA was asked for and none
+        is there.
+    """
+    get_engine(execution.backend)  # the framework's own error when it is missing
+    device: str | None = importlib.import_module(_MODULES[execution.backend]).solver_device(
+        execution
+    )
+    return device

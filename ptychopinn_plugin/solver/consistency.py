@@ -172,10 +172,13 @@ def measure_consistency(
     probe: np.ndarray,
     *,
     rows: np.ndarray | None = None,
+    device: str | None = None,
 ) -> DataConsistency:
     """Per-pattern R-factor and noise ratio of ``object_`` against the measured amplitudes (of
-    the scan points ``rows``, all by default)."""
-    model = OverlapRefinement(object_, positions_px, diffraction_amplitude, probe, rows=rows)
+    the scan points ``rows``, all by default); ``device`` as for :class:`OverlapRefinement`."""
+    model = OverlapRefinement(
+        object_, positions_px, diffraction_amplitude, probe, rows=rows, device=device
+    )
     return consistency_of(model)
 
 
@@ -224,13 +227,15 @@ def preflight_consistency(
     *,
     num_patterns: int = PREFLIGHT_PATTERNS,
     iterations: int = PREFLIGHT_ITERATIONS,
+    device: str | None = None,
 ) -> DataConsistency:
     """Can the scan's probe explain its patterns at all? Checked before any training.
 
     Refines a flat object against the patterns nearest the scan's centre for ``iterations``
     iterations (``solver/overlap.py``) and measures the data consistency of the result. A PINN
     holds the probe fixed, so a probe that fails here (a nominal model probe of a measured scan,
-    a diffraction centre offset from its far field) fails the trained network too.
+    a diffraction centre offset from its far field) fails the trained network too. ``device``:
+    where it runs, as for :class:`OverlapRefinement`.
     """
     region = central_region(
         positions_px, diffraction_amplitude, np.asarray(probe).shape[-1], num_patterns
@@ -238,7 +243,12 @@ def preflight_consistency(
     # without the low-frequency preconditioner: it would let an object phase ramp absorb a tilted
     # probe within the check's few iterations, and the check is for the probe
     refinement = OverlapRefinement(
-        region.flat_object(), region.positions_px, region.amplitude, probe, low_frequency_gain=1.0
+        region.flat_object(),
+        region.positions_px,
+        region.amplitude,
+        probe,
+        low_frequency_gain=1.0,
+        device=device,
     )
     for _ in range(iterations):
         refinement.step()

@@ -36,20 +36,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+import array_api_compat
 import numpy as np
 import scipy.fft
 
 from ..core.metrics import mean_phase_step
 from ..core.simulate import power_diameter_px
-from ..core.stitching import (
-    flat_indices,
-    fourier_shift,
-    gather_windows,
-    shifted_from_spectrum,
-    window_origins,
-)
+from ..core.stitching import window_origins
 from ..errors import DataContractError
+from .arrays import NumpyArrays, solver_arrays
 from .phase_ramp import diffraction_centroids_px
 
 logger = logging.getLogger(__name__)
@@ -113,12 +110,18 @@ class OverlapRefinement:
         all by default.
     low_frequency_gain : float
         Cap of the low-frequency phase preconditioner (:data:`LOW_FREQUENCY_GAIN`; 1: off).
+    device : str, optional
+        Where the arrays live and the iterations run (``solver/arrays.py``): None for NumPy on
+        the CPU; ``'cpu'``, ``'cuda'`` or ``'cuda:K'`` for PyTorch on that device. Inputs and
+        results are NumPy arrays either way.
 
     Call :meth:`step` once per iteration; :attr:`object_` is the current estimate and
     :attr:`amplitude_error` the mean squared amplitude misfit (counts) before the last step.
 
     Memory: besides a few object-sized arrays, only per-chunk temporaries
     (:data:`CHUNK_PATTERNS` patterns): no copy of the patterns, no per-pixel index table.
+    Small scans keep the shifted probes and measured amplitudes between iterations on the
+    device (:data:`MAX_CACHED_PROBE_BYTES`).
     """
 
     def __init__(
@@ -130,7 +133,10 @@ class OverlapRefinement:
         *,
         rows: np.ndarray | None = None,
         low_frequency_gain: float = LOW_FREQUENCY_GAIN,
+        device: str | None = None,
     ) -> None:
+        arrays = self._arrays = solver_arrays(device)
+        xp = self._xp = arrays.xp
         if not low_frequency_gain >= 1.0:
             raise ValueError(f'low_frequency_gain must be at least 1, got {low_frequency_gain!r}')
         probe = np.asarray(probe, dtype=np.complex64)
@@ -158,10 +164,10 @@ class OverlapRefinement:
         if self.num_patterns == 0:
             raise DataContractError('refinement needs at least one scan point; received none')
         self.n_px = n_px
-        self._padded = np.pad(np.asarray(object_, dtype=np.complex64), n_px)
+        self._padded = arrays.asarray(np.pad(np.asarray(object_, dtype=np.complex64), n_px))
         origins, self._shifts = window_origins(positions, n_px)
         self._origins = origins + n_px  # into the padded object
-        _check_windows_inside(self._origins, n_px, self._padded.shape, self._rows)
+        _check_windows_inside(self._origins, n_px, tuple(self._padded.shape), self._rows)
         summed = np.zeros((n_px, n_px))
         measured = 0.0
         for begin in self._chunks():
@@ -170,19 +176,23 @@ class OverlapRefinement:
             measured += float(np.sum(block))
         self._target_centroid = diffraction_centroids_px(summed[None])[0]
         """(kx, ky) detector pixels: the measured patterns' summed centre of mass."""
-        self._probe = probe
+        self._probe = arrays.asarray(probe)
         self._probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
         self._cache = self.num_patterns * n_px * n_px * 8 <= MAX_CACHED_PROBE_BYTES
-        self._probes: dict[int, np.ndarray] = {}
-        self._probe_spectrum: np.ndarray | None = None
+        self._probes: dict[int, Any] = {}
+        self._probe_spectrum: Any = None
         """The current probe's FFT, shared by every pattern's sub-pixel shift."""
-        self._measured: dict[int, np.ndarray] = {}
-        self._velocity = np.zeros_like(self._padded)
-        self._phase_gain = _low_frequency_gain(
-            self._padded.shape, power_diameter_px(probe), low_frequency_gain
+        self._measured: dict[int, Any] = {}
+        self._velocity = xp.zeros_like(self._padded)
+        gain = _low_frequency_gain(
+            tuple(self._padded.shape), power_diameter_px(probe), low_frequency_gain
         )
+        self._phase_gain = None if gain is None else arrays.asarray(gain)
         self._set_preconditioner()
-        modelled = sum(float(np.sum(np.abs(self._far_field(b)[2]) ** 2)) for b in self._chunks())
+        modelled = sum(
+            float(xp.sum(xp.abs(self._far_field(b)[2]) ** 2, dtype=xp.float64))
+            for b in self._chunks()
+        )
         if modelled <= 0.0:
             raise DataContractError(
                 'refinement needs an object and probe with a non-zero far field; the starting '
@@ -192,23 +202,36 @@ class OverlapRefinement:
         """Amplitude scale from the model's far fields to the counts (fitted once)."""
         self.amplitude_error: float | None = None
 
+    @property
+    def arrays(self) -> NumpyArrays:
+        """Where the iterations run (``solver/arrays.py``)."""
+        return self._arrays
+
     def _set_preconditioner(self) -> None:
         """The object update's denominator and :attr:`illuminated`, from the current probe."""
         n_px = self.n_px
-        power = np.zeros(self._padded.shape)
+        xp = self._xp
+        power = self._zeros(tuple(self._padded.shape), xp.float64)
         for begin in self._chunks():
-            self._scatter_add(power, begin, np.abs(self._chunk_probes(begin)) ** 2)
-        self.illuminated = power[n_px:-n_px, n_px:-n_px] > LIT_FRACTION * power.max()
+            self._scatter_add(power, begin, xp.abs(self._chunk_probes(begin)) ** 2)
+        largest = xp.max(power)
+        self.illuminated = self._arrays.to_numpy(
+            power[n_px:-n_px, n_px:-n_px] > LIT_FRACTION * largest
+        ).copy()
         """(H, W) bool: pixels lit by more than :data:`LIT_FRACTION` of the largest summed probe
         power, whose refined values are worth keeping (a step changes every pixel some probe
         window reaches; the barely lit ones are poorly determined)."""
-        self._denominator = (power + POWER_FLOOR * power.max()).astype(np.float32)
-        self._boosted = power > BOOST_LIT_FRACTION * power.max()
+        self._denominator = xp.astype(power + POWER_FLOOR * largest, xp.float32)
+        self._boosted = power > BOOST_LIT_FRACTION * largest
+
+    def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Zeros of ``shape`` on the refinement's device."""
+        return self._xp.zeros(shape, dtype=dtype, device=array_api_compat.device(self._padded))
 
     def probe_centre_offset(self) -> tuple[float, float]:
         """(kx, ky) detector pixels from the current probe's far-field centre of mass to the
         measured patterns' (a diffraction centre offset when the probe is a model)."""
-        far_field = np.abs(np.fft.fftshift(scipy.fft.fft2(self._probe.astype(np.complex128))))
+        far_field = np.abs(np.fft.fftshift(scipy.fft.fft2(self.probe.astype(np.complex128))))
         offset = self._target_centroid - diffraction_centroids_px(far_field[None] ** 2)[0]
         return float(offset[0]), float(offset[1])
 
@@ -225,11 +248,15 @@ class OverlapRefinement:
         once, after the iterations.
         """
         n_px = self.n_px
-        steps = mean_phase_step(self._padded, np.pad(self.illuminated, n_px))
+        arrays = self._arrays
+        steps = mean_phase_step(arrays.to_numpy(self._padded), np.pad(self.illuminated, n_px))
         tilt = np.array(steps) * n_px / (2 * np.pi)  # detector pixels
-        self._padded *= np.conj(_linear_phase(tilt, self._padded.shape, n_px)).astype(np.complex64)
-        self._probe = (self._probe * _linear_phase(tilt, (n_px, n_px))).astype(np.complex64)
-        self._velocity[:] = 0
+        ramp = np.conj(_linear_phase(tilt, tuple(self._padded.shape), n_px)).astype(np.complex64)
+        self._padded *= arrays.asarray(ramp)
+        self._probe = arrays.asarray(
+            (self.probe * _linear_phase(tilt, (n_px, n_px))).astype(np.complex64)
+        )
+        self._velocity[...] = 0
         self._probes.clear()
         self._probe_spectrum = None
         self._set_preconditioner()
@@ -238,28 +265,28 @@ class OverlapRefinement:
     @property
     def probe(self) -> np.ndarray:
         """(N, N) complex64 current probe (the starting one unless steps refined it)."""
-        return self._probe.copy()
+        return np.array(self._arrays.to_numpy(self._probe))
 
     @property
     def object_(self) -> np.ndarray:
         """(H, W) complex64 current estimate."""
         n_px = self.n_px
-        return self._padded[n_px:-n_px, n_px:-n_px].copy()
+        return np.array(self._arrays.to_numpy(self._padded[n_px:-n_px, n_px:-n_px]))
 
     def set_object(self, object_: np.ndarray) -> None:
         """Replace the estimate by ``object_`` (H, W), zero beyond the grid as at construction,
         and restart the momentum: for measuring another object with the same scan and probe
         without building a second refinement."""
         n_px = self.n_px
-        interior = self._padded[n_px:-n_px, n_px:-n_px]
-        if np.shape(object_) != interior.shape:
+        interior = (int(self._padded.shape[-2]) - 2 * n_px, int(self._padded.shape[-1]) - 2 * n_px)
+        if np.shape(object_) != interior:
             raise DataContractError(
-                f'the object must keep the grid of the refinement, {interior.shape}; received '
+                f'the object must keep the grid of the refinement, {interior}; received '
                 f'{np.shape(object_)}'
             )
-        self._padded[:] = 0
-        interior[:] = object_
-        self._velocity[:] = 0
+        self._padded[...] = 0
+        self._padded[n_px:-n_px, n_px:-n_px] = self._arrays.asarray(object_, np.complex64)
+        self._velocity[...] = 0
 
     def step(self, *, refine_probe: bool = False) -> float:
         """One iteration; returns the mean squared amplitude misfit (counts) before it.
@@ -267,29 +294,32 @@ class OverlapRefinement:
         ``refine_probe``: update the probe too, from the same far-field corrections (see
         :meth:`_update_probe`).
         """
-        numerator = np.zeros(self._padded.shape, np.complex128)
-        probe_numerator = np.zeros((self.n_px, self.n_px), np.complex128)
-        probe_denominator = np.zeros((self.n_px, self.n_px))
+        xp = self._xp
+        arrays = self._arrays
+        numerator = self._zeros(tuple(self._padded.shape), xp.complex128)
+        probe_numerator = self._zeros((self.n_px, self.n_px), xp.complex128)
+        probe_denominator = self._zeros((self.n_px, self.n_px), xp.float64)
+        tiny = float(xp.finfo(xp.float32).smallest_normal)
         misfit = 0.0
         for begin in self._chunks():
             probes, windows, spectrum = self._far_field(begin)
             exit_wave = probes * windows
-            modulus = np.abs(spectrum)
+            modulus = xp.abs(spectrum)
             measured = self._chunk_measured(begin) / np.float32(self.scale)
-            misfit += float(np.sum(np.square(modulus - measured), dtype=np.float64))
-            spectrum *= measured / np.maximum(modulus, np.finfo(np.float32).tiny)
-            change = scipy.fft.ifft2(spectrum, norm='ortho', workers=-1) - exit_wave
+            misfit += float(xp.sum(xp.square(modulus - measured), dtype=xp.float64))
+            spectrum *= measured / xp.maximum(modulus, tiny)
+            change = arrays.ifft2(spectrum, norm='ortho') - exit_wave
             if refine_probe:
                 shifts = self._shifts[begin : begin + probes.shape[0]]
                 # adjoint of the per-pattern sub-pixel shift of the probe: shift back by +shift
-                probe_numerator += np.sum(
-                    fourier_shift((change * np.conj(windows)).astype(np.complex64), shifts, None),
+                probe_numerator += xp.sum(
+                    arrays.shifted(xp.astype(change * xp.conj(windows), xp.complex64), shifts),
                     axis=0,
                 )
-                probe_denominator += np.sum(np.abs(windows) ** 2, axis=0)
-            change *= np.conj(probes)
+                probe_denominator += xp.sum(xp.abs(windows) ** 2, axis=0)
+            change *= xp.conj(probes)
             self._scatter_add(numerator, begin, change)
-        update = (numerator / self._denominator).astype(np.complex64)
+        update = xp.astype(numerator / self._denominator, xp.complex64)
         del numerator  # before the preconditioner's object-sized temporaries
         if self._phase_gain is not None:
             self._lift_low_frequency_phase(update)
@@ -300,31 +330,31 @@ class OverlapRefinement:
             self._update_probe(probe_numerator, probe_denominator)
         return self.amplitude_error
 
-    def _lift_low_frequency_phase(self, update: np.ndarray) -> None:
+    def _lift_low_frequency_phase(self, update: Any) -> None:
         """Add to ``update`` (padded, complex64, in place) its phase part on the well-lit pixels
         with the modes below ``f0`` lifted (the preconditioner). Object-sized float32 and
         complex64 temporaries only, freed as it goes."""
+        xp = self._xp
         object_ = self._padded
-        phase_step = np.imag(update * np.conj(object_))
-        power = np.abs(object_)
+        phase_step = xp.imag(update * xp.conj(object_))
+        power = xp.abs(object_)
         power *= power
-        np.maximum(power, np.float32(MIN_OBJECT_POWER), out=power)
-        phase_step /= power
+        phase_step /= xp.maximum(power, MIN_OBJECT_POWER)
         del power
         phase_step[~self._boosted] = 0
-        spectrum = scipy.fft.rfft2(phase_step, workers=-1)
-        shape = phase_step.shape
+        spectrum = self._arrays.rfft2(phase_step)
+        shape = (int(phase_step.shape[0]), int(phase_step.shape[1]))
         del phase_step
         spectrum *= self._phase_gain
-        extra = scipy.fft.irfft2(spectrum, s=shape, workers=-1)
+        extra = self._arrays.irfft2(spectrum, shape)
         del spectrum
         extra[~self._boosted] = 0
-        change = object_ * extra  # the lifted phase change is 1j * object * extra
+        change = object_ * extra
         del extra
-        update.real -= change.imag
-        update.imag += change.real
+        change *= 1j  # the lifted phase change is 1j * object * extra
+        update += change
 
-    def _update_probe(self, numerator: np.ndarray, denominator: np.ndarray) -> None:
+    def _update_probe(self, numerator: Any, denominator: Any) -> None:
         """Preconditioned probe step with the constraints of an iterative solver.
 
         The step is the object update's mirror image: the exit-wave corrections brought back
@@ -333,12 +363,13 @@ class OverlapRefinement:
         its starting total power, so the intensity scale fitted at the start stays valid and the
         object keeps its scale (the product of probe and object is what the patterns fix).
         """
-        step = numerator / (denominator + POWER_FLOOR * denominator.max())
-        probe = self._probe.astype(np.complex128) + step
-        power = float(np.sum(np.abs(probe) ** 2))
+        xp = self._xp
+        step = numerator / (denominator + POWER_FLOOR * xp.max(denominator))
+        probe = xp.astype(self._probe, xp.complex128) + step
+        power = float(xp.sum(xp.abs(probe) ** 2))
         if power > 0.0:
-            probe *= np.sqrt(self._probe_power / power)
-        self._probe = probe.astype(np.complex64)
+            probe *= float(np.sqrt(self._probe_power / power))
+        self._probe = xp.astype(probe, xp.complex64)
         self._probes.clear()
         self._probe_spectrum = None
         self._set_preconditioner()
@@ -346,9 +377,10 @@ class OverlapRefinement:
     def far_field_moduli(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Per chunk of patterns: the current object's far-field moduli (the model's own scale,
         before :attr:`scale`) and the measured amplitudes, both with zero frequency at index 0."""
+        to_numpy = self._arrays.to_numpy
         for begin in self._chunks():
             _, _, spectrum = self._far_field(begin)
-            yield np.abs(spectrum), self._chunk_measured(begin)
+            yield to_numpy(self._xp.abs(spectrum)), to_numpy(self._chunk_measured(begin))
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -363,54 +395,44 @@ class OverlapRefinement:
             block = self._amplitude[self._rows[begin : begin + CHUNK_PATTERNS]]
         return np.asarray(block, dtype=np.float32)
 
-    def _chunk_measured(self, begin: int) -> np.ndarray:
-        """The chunk's measured amplitudes with zero frequency at index 0 (the FFT's layout);
-        kept between iterations when the shifted probes are (small scans), else re-read."""
+    def _chunk_measured(self, begin: int) -> Any:
+        """The chunk's measured amplitudes with zero frequency at index 0 (the FFT's layout), on
+        the device; kept between iterations when the shifted probes are (small scans), else
+        re-read."""
         if begin in self._measured:
             return self._measured[begin]
-        measured = np.fft.ifftshift(self._chunk_amplitude(begin), axes=(-2, -1))
+        measured = self._arrays.asarray(
+            np.fft.ifftshift(self._chunk_amplitude(begin), axes=(-2, -1))
+        )
         if self._cache:
             self._measured[begin] = measured
         return measured
 
-    def _chunk_probes(self, begin: int) -> np.ndarray:
+    def _chunk_probes(self, begin: int) -> Any:
         """Probes of patterns ``begin:`` shifted by minus their residual sub-pixel shift."""
         if begin in self._probes:
             return self._probes[begin]
         shifts = self._shifts[begin : begin + CHUNK_PATTERNS]
         if self._probe_spectrum is None:
-            self._probe_spectrum = scipy.fft.fft2(self._probe).astype(np.complex64)
-        probes = shifted_from_spectrum(self._probe_spectrum, -shifts)
+            self._probe_spectrum = self._xp.astype(
+                self._arrays.fft2(self._probe), self._xp.complex64
+            )
+        probes = self._arrays.shifted_copies(self._probe_spectrum, -shifts)
         if self._cache:
             self._probes[begin] = probes
         return probes
 
-    def _far_field(self, begin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _far_field(self, begin: int) -> tuple[Any, Any, Any]:
         """The chunk's shifted probes, object windows and exit-wave far fields (zero frequency
         at index 0, unitary transform)."""
         probes = self._chunk_probes(begin)
-        windows = np.empty_like(probes)
-        gather_windows(self._padded, self._origins[begin : begin + probes.shape[0]], windows)
-        return probes, windows, scipy.fft.fft2(probes * windows, norm='ortho', workers=-1)
+        origins = self._origins[begin : begin + probes.shape[0]]
+        windows = self._arrays.windows(self._padded, origins, self.n_px)
+        return probes, windows, self._arrays.fft2(probes * windows, norm='ortho')
 
-    def _scatter_add(self, target: np.ndarray, begin: int, values: np.ndarray) -> None:
-        """Add the chunk's windows ``values`` (m, N, N) into ``target`` (padded object shape).
-
-        The sums run over the chunk's bounding box, not the whole object, so their cost and
-        memory follow the chunk (consecutive scan points lie close together)."""
-        n_px = self.n_px
-        origins = self._origins[begin : begin + values.shape[0]]
-        low = origins.min(axis=0)
-        high = origins.max(axis=0) + n_px
-        box = (int(high[0] - low[0]), int(high[1] - low[1]))
-        flat = flat_indices(origins - low, n_px, box[1]).ravel()
-        size = box[0] * box[1]
-        region = target[low[0] : high[0], low[1] : high[1]]
-        if np.iscomplexobj(values):
-            region.real += np.bincount(flat, values.real.ravel(), size).reshape(box)
-            region.imag += np.bincount(flat, values.imag.ravel(), size).reshape(box)
-        else:
-            region += np.bincount(flat, values.ravel(), size).reshape(box)
+    def _scatter_add(self, target: Any, begin: int, values: Any) -> None:
+        """Add the chunk's windows ``values`` (m, N, N) into ``target`` (padded object shape)."""
+        self._arrays.add_windows(target, self._origins[begin : begin + values.shape[0]], values)
 
 
 def _low_frequency_gain(

@@ -105,6 +105,7 @@ def refine_probe(
     *,
     iterations: int,
     num_patterns: int = PROBE_REFINEMENT_PATTERNS,
+    device: str | None = None,
 ) -> ProbeRefinementResult:
     """Refine ``probe`` together with a flat object on the scan's central points.
 
@@ -115,6 +116,7 @@ def refine_probe(
     probe : (N, N) complex, the starting probe (any scale; the result keeps its power).
     iterations : total refinement iterations, the first :data:`OBJECT_ONLY_ITERATIONS` of the
         object alone.
+    device : where it runs, as for :class:`OverlapRefinement`.
 
     The starting probe is measured on the same points with the same number of iterations, the
     probe held fixed (:attr:`ProbeRefinementResult.before`), so that :meth:`~ProbeRefinementResult.
@@ -124,19 +126,31 @@ def refine_probe(
     n_px = np.asarray(probe).shape[-1]
     region = central_region(positions_px, diffraction_amplitude, n_px, num_patterns)
     before = preflight_consistency(
-        positions_px, diffraction_amplitude, probe, num_patterns=num_patterns, iterations=iterations
+        positions_px,
+        diffraction_amplitude,
+        probe,
+        num_patterns=num_patterns,
+        iterations=iterations,
+        device=device,
     )
     # as the check it is compared with: without the low-frequency preconditioner, so that the
     # probe, not an object ramp, takes up a tilt (``remove_object_ramp`` below)
     refinement = OverlapRefinement(
-        region.flat_object(), region.positions_px, region.amplitude, probe, low_frequency_gain=1.0
+        region.flat_object(),
+        region.positions_px,
+        region.amplitude,
+        probe,
+        low_frequency_gain=1.0,
+        device=device,
     )
     offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
         refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
     refinement.remove_object_ramp()
     refined = refinement.probe
-    after = measure_consistency(refinement.object_, region.positions_px, region.amplitude, refined)
+    after = measure_consistency(
+        refinement.object_, region.positions_px, region.amplitude, refined, device=device
+    )
     return ProbeRefinementResult(
         probe=refined,
         before=before,
@@ -188,6 +202,7 @@ def choose_probe(
     mode: ReconstructionProbe,
     *,
     refine_iterations: int,
+    device: str | None = None,
 ) -> ProbeChoice:
     """The probe a reconstruction of this scan should use (``[PtychoPINN] ReconstructionProbe``).
 
@@ -203,6 +218,7 @@ def choose_probe(
         even that one leaves the data unexplained (above ``WARN_NOISE_RATIO``), it refines it on
         the scan (:func:`refine_probe`) and adopts the refinement when it explains them better.
     refine_iterations : iterations of that probe refinement.
+    device : where the checks and the refinement run, as for :class:`OverlapRefinement`.
 
     Raises
     ------
@@ -226,7 +242,7 @@ def choose_probe(
     if _correlation(model_probe, scan_probe) > SAME_PROBE_CORRELATION:
         return ProbeChoice(scan_probe, 'scan', 'it is the probe the model was trained with', {})
     checks = {
-        name: preflight_consistency(positions_px, diffraction_amplitude, probe)
+        name: preflight_consistency(positions_px, diffraction_amplitude, probe, device=device)
         for name, probe in (('model', model_probe), ('scan', scan_probe))
     }
     ratios = {name: check.median_noise_ratio for name, check in checks.items()}
@@ -236,7 +252,9 @@ def choose_probe(
     reason = f'median misfit over the Poisson noise on central points: {figures}'
     if ratios[best] <= WARN_NOISE_RATIO or refine_iterations == 0:
         return ProbeChoice(probe, best, reason, ratios)
-    result = refine_probe(positions_px, diffraction_amplitude, probe, iterations=refine_iterations)
+    result = refine_probe(
+        positions_px, diffraction_amplitude, probe, iterations=refine_iterations, device=device
+    )
     ratios = {**ratios, 'refined': result.after.median_noise_ratio}
     if not result.improves():
         return ProbeChoice(

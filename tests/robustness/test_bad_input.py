@@ -541,6 +541,8 @@ def test_a_stray_point_is_named_and_skipped_by_stitching_refinement_and_consiste
     class FlatEngine:
         """Stands in for a trained network: unit patches (the stages after it are tested)."""
 
+        solver_device = None  # the refinement runs with NumPy
+
         def predict(self, inputs, offsets):
             return np.ones(inputs.shape, np.complex64)
 

@@ -68,6 +68,7 @@ class OutOfMemoryAbove:
 
     def __init__(self, engine, limit: int, error: Exception) -> None:
         self.engine = engine
+        self.solver_device = engine.solver_device
         self.limit = limit
         self.error = error
         self.batch_sizes: list[int] = []

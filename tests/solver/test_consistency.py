@@ -85,7 +85,7 @@ def test_inference_reports_consistency_on_the_finished_step_only(scan, caplog) -
     assert any('data consistency' in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
     caplog.clear()
-    flat = inference._consistency(np.ones_like(data.object_guess), data, None)
+    flat = inference._consistency(np.ones_like(data.object_guess), data, None, None)
     assert flat is not None
     assert 'RefineIterations' in flat.warning(refined=False)
     assert 'RefineIterations' not in flat.warning(refined=True)

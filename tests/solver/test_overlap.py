@@ -109,12 +109,16 @@ def test_pixels_no_pattern_lights_keep_their_value(camera) -> None:
 class FlatEngine:
     """A network that knows nothing: a flat patch for every pattern."""
 
+    solver_device = None  # the refinement runs with NumPy
+
     def predict(self, inputs: np.ndarray, offsets_px: np.ndarray) -> np.ndarray:
         return np.ones((inputs.shape[0], inputs.shape[1], N, N), np.complex64)
 
 
 class ConjugateOracle:
     """A network whose amplitudes are right and whose phases are the truth's, negated."""
+
+    solver_device = None  # the refinement runs with NumPy
 
     def __init__(self, truth: np.ndarray) -> None:
         self.truth, self.done = truth, 0

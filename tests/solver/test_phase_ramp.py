@@ -101,6 +101,8 @@ class TiltedOracle:
     far field cannot pin per patch (global phase) or pins only weakly (a small tilt).
     """
 
+    solver_device = None  # the refinement runs with NumPy
+
     def __init__(self, data) -> None:
         self.truth = data.ground_truth_patches
         rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ from .network import PtychoPINNNetwork
 from .training import fit_network
 from .weights import get_canonical_weights, set_canonical_weights
 
-__all__ = ['ENGINE_CLASS', 'PREDICT_CHUNK_PATTERNS', 'PyTorchEngine']
+__all__ = ['ENGINE_CLASS', 'PREDICT_CHUNK_PATTERNS', 'PyTorchEngine', 'solver_device']
 
 PREDICT_CHUNK_PATTERNS = {'cpu': 128, 'gpu': 256}
 """Patterns of N = 64 per inference call, by device kind (``chunking.predict_chunk_groups``).
@@ -33,6 +33,12 @@ On a GPU the chunk matches the default inference batch (256 groups at gridsize 1
 not padded beyond it. Every call is padded to the chunk (``engines/chunking.py``); on
 out-of-memory the engine halves it."""
 _AUTOCAST_DTYPES = {Precision.BF16_MIXED: torch.bfloat16, Precision.FP16_MIXED: torch.float16}
+
+
+def solver_device(execution: ExecutionConfig) -> str | None:
+    """Where the built-in refinement runs beside this engine (``solver/arrays.py``): the engine's
+    own device, ``'cpu'`` or ``'cuda:K'``."""
+    return str(_resolve_device(execution))
 
 
 def _resolve_device(execution: ExecutionConfig) -> torch.device:
@@ -59,6 +65,7 @@ class PyTorchEngine:
     ) -> None:
         self._model = model
         self._device = _resolve_device(execution)
+        self.solver_device: str | None = str(self._device)
         on_gpu = self._device.type == 'cuda'
         self.precision = resolve_precision(
             execution.precision,

@@ -33,7 +33,13 @@ from .weights import get_canonical_weights, set_canonical_weights
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['ENGINE_CLASS', 'JIT_COMPILE', 'PREDICT_CHUNK_PATTERNS', 'TensorFlowEngine']
+__all__ = [
+    'ENGINE_CLASS',
+    'JIT_COMPILE',
+    'PREDICT_CHUNK_PATTERNS',
+    'TensorFlowEngine',
+    'solver_device',
+]
 
 PREDICT_CHUNK_PATTERNS = {'cpu': 32, 'gpu': 256}
 """Patterns of N = 64 per compiled inference call at gridsize 1, by device kind
@@ -104,6 +110,12 @@ def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy 
     return ('/GPU:0' if use_gpu else '/CPU:0'), None
 
 
+def solver_device(execution: ExecutionConfig) -> str | None:  # noqa: ARG001
+    """Where the built-in refinement runs beside this engine: None, NumPy on the CPU, whatever
+    ``execution`` asks for (the solver has no TensorFlow path, ``solver/arrays.py``)."""
+    return None
+
+
 class TensorFlowEngine:
     """PtychoPINN on Keras 3 / TensorFlow (see :class:`~ptychopinn_plugin.core.protocol.Engine`).
 
@@ -118,6 +130,8 @@ class TensorFlowEngine:
     """
 
     backend = Backend.TENSORFLOW
+    solver_device: str | None = None
+    """The refinement runs with NumPy on the CPU: it has no TensorFlow path."""
 
     def __init__(
         self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
