@@ -170,7 +170,13 @@ class TorchArrays(NumpyArrays):
 
     def add_windows(self, target: Any, origins: np.ndarray, values: Any) -> None:
         flat = self._flat(origins, values.shape[-1], target.shape[-1])
-        target.view(-1).index_add_(0, flat, values.reshape(-1).to(target.dtype))
+        values = values.to(target.dtype)
+        if target.is_complex():  # real and imaginary parts as pairs of reals: any device adds them
+            self._torch.view_as_real(target).view(-1, 2).index_add_(
+                0, flat, self._torch.view_as_real(values).reshape(-1, 2)
+            )
+        else:
+            target.view(-1).index_add_(0, flat, values.reshape(-1))
 
 
 SolverArrays = NumpyArrays

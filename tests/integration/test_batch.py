@@ -206,6 +206,9 @@ def test_batch_reconstruct_improves_the_network_object_after_refinement(
 ) -> None:
     output, run = batch.reconstruct(backend, backend)
     assert run.returncode == 0, run.log[-3000:]
+    # the refinement runs beside the engine: PyTorch on its device, NumPy for TensorFlow
+    where = 'PyTorch on cpu' if backend == 'pytorch' else 'NumPy on the CPU'
+    assert f'refining the stitched object against the patterns: 100 iterations ({where})' in run.log
     network_path, refined_path = _network_and_refined(output)
     refined = _scores(refined_path, batch.scan)
     network = _scores(network_path, batch.scan)
