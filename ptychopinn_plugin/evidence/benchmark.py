@@ -44,6 +44,7 @@ from ..config import (
 from ..core import metrics, simulate
 from ..core.contract import TrainingData
 from ..core.stitching import extract_patches, scanned_region_mask
+from ..engines import solver_device
 from .report import (
     MADE_BY_GUESS,
     MADE_BY_PTYCHI,
@@ -172,7 +173,12 @@ def run_setting(
     train_s = time.perf_counter() - start
     network = _NetworkObject()
     estimate, _ = _reconstructed(archive, test, config.execution, truth.shape, network=network)
-    flat = flat_start_refinement(_with_probe(test, network.probe), truth.shape, REFINE_ITERATIONS)
+    flat = flat_start_refinement(
+        _with_probe(test, network.probe),
+        truth.shape,
+        REFINE_ITERATIONS,
+        device=solver_device(config.execution),
+    )
     mask = scanned_region_mask(test.positions_px, truth.shape, n, default_stitch_crop_px(n))
     scores = score_object(estimate, truth, mask)
     network_scores = score_object(network.object_, truth, mask)
@@ -480,7 +486,10 @@ def siemens_star(
     )
     infer_s = time.perf_counter() - start
     flat = flat_start_refinement(
-        _with_probe(test, extras.probe), scan.object_shape, REFINE_ITERATIONS
+        _with_probe(test, extras.probe),
+        scan.object_shape,
+        REFINE_ITERATIONS,
+        device=solver_device(config.execution),
     )
     crop = default_stitch_crop_px(n)
     mask = scanned_region_mask(test.positions_px, scan.object_shape, n, crop)

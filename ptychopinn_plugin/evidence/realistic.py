@@ -63,6 +63,7 @@ from ..config import (
 from ..core import metrics, simulate
 from ..core.archive import save_archive
 from ..core.stitching import extract_patches, scanned_region_mask
+from ..engines import solver_device
 from .baseline import DEFAULT_BENCH_VENV
 from .report import (
     MADE_BY_GUESS,
@@ -366,16 +367,18 @@ def ptychi_method(variant: str) -> str:
 
 
 def _flat_starts(
-    test, counts: list[int], probe: np.ndarray | None
+    test, counts: list[int], probe: np.ndarray | None, device: str | None
 ) -> list[tuple[MethodRun, np.ndarray]]:
     """The built-in refinement from a flat object, no network, at each refinement count of the
-    PtychoPINN rows, with the probe their refinement used."""
+    PtychoPINN rows, with the probe their refinement used, on the device theirs ran on."""
     data = test.training_data()
     if probe is not None:
         data = replace(data, probe=probe)
     rows = []
     for count in counts:
-        flat = flat_start_refinement(data, test.truth.shape, count, start=test.initial_guess)
+        flat = flat_start_refinement(
+            data, test.truth.shape, count, start=test.initial_guess, device=device
+        )
         note = 'no network, no training; ' + flat.note
         run = MethodRun(
             FLAT_START_METHOD,
@@ -456,7 +459,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             run.scores = score_object(estimate, test.truth, mask)
     if not args.no_flat_start:
         counts = sorted({run.iterations for run, _ in pinn if run.iterations})
-        for run, estimate in _flat_starts(test, counts, model_probe):
+        device = solver_device(config.execution)
+        for run, estimate in _flat_starts(test, counts, model_probe, device):
             runs.append(run)
             objects[f'flat start, {run.iterations} refine'] = estimate
             run.scores = score_object(estimate, test.truth, mask)

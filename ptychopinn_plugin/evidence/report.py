@@ -134,6 +134,7 @@ def flat_start_refinement(
     iterations: int,
     *,
     start: np.ndarray | None = None,
+    device: str | None = None,
 ) -> FlatStart:
     """The refinement inference runs after the network (``solver.overlap.OverlapRefinement``, the
     probe in ``data`` held fixed), started from a flat object instead: what the solver reaches
@@ -147,6 +148,8 @@ def flat_start_refinement(
     iterations : refinement iterations (the same count as the row it stands beside).
     start : (H, W) complex flat object to start from (Ptychodus's initial guess); ones without it.
         No phase-ramp correction is applied: a flat object has no ramp to fit.
+    device : where it runs (``solver/arrays.py``); give the engine's ``solver_device`` so that
+        its seconds compare with the network + refinement row's.
     """
     from ..solver.consistency import measure_consistency
     from ..solver.overlap import OverlapRefinement
@@ -157,14 +160,16 @@ def flat_start_refinement(
         if start is None
         else np.asarray(start, dtype=np.complex64)
     )
-    refinement = OverlapRefinement(flat, data.positions_px, data.diffraction_amplitude, data.probe)
+    refinement = OverlapRefinement(
+        flat, data.positions_px, data.diffraction_amplitude, data.probe, device=device
+    )
     for _ in range(iterations):
         refinement.step()
     object_ = np.where(refinement.illuminated, refinement.object_, flat).astype(np.complex64)
     seconds = time.perf_counter() - begin
     try:
         consistency = measure_consistency(
-            object_, data.positions_px, data.diffraction_amplitude, data.probe
+            object_, data.positions_px, data.diffraction_amplitude, data.probe, device=device
         )
     except DataContractError as exc:
         logger.warning('data consistency of the flat-start refinement not measured: %s', exc)
