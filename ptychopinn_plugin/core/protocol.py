@@ -157,8 +157,9 @@ class Engine(Protocol):
     """The precision the engine runs (``Precision.AUTO`` resolved, ``engines/precision.py``)."""
     solver_device: str | None
     """Where the built-in refinement and the data checks run beside this engine
-    (``solver/arrays.py``): the PyTorch engine's own device (``'cpu'``, ``'cuda:0'``); None, NumPy
-    on the CPU, for the TensorFlow engine (the solver has no TensorFlow path)."""
+    (``solver/arrays.py``): the PyTorch engine's own device (``'cpu'``, ``'cuda:0'``). The solver
+    has no TensorFlow path: beside the TensorFlow engine it runs with NumPy on the CPU (None), or
+    on the engine's GPU through PyTorch when a CUDA build of PyTorch is installed."""
 
     def fit(
         self,

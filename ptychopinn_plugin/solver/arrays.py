@@ -11,7 +11,8 @@ sub-pixel shifts. NumPy is the oracle the PyTorch path is tested against
 :func:`solver_arrays` picks one from a device name: ``None`` (or ``'numpy'``) for NumPy,
 ``'cpu'``, ``'cuda'`` or ``'cuda:K'`` for PyTorch on that device. Inference asks the engine in
 use for the name (``Engine.solver_device``): the PyTorch engine answers with its own device, so
-the refinement runs where the network ran.
+the refinement runs where the network ran; the TensorFlow engine with None (NumPy) on the CPU,
+and on a GPU with that GPU when a CUDA build of PyTorch is installed beside it.
 """
 
 from __future__ import annotations

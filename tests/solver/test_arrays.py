@@ -118,7 +118,6 @@ def test_the_solver_runs_on_the_device_of_the_engine() -> None:
     cpu = ExecutionConfig(backend=Backend.PYTORCH, device='cpu')
     assert solver_device(cpu) == 'cpu'
     assert solver_device(ExecutionConfig(backend=Backend.TENSORFLOW, device='cpu')) is None
-    assert get_engine(Backend.TENSORFLOW).solver_device is None  # NumPy: no TensorFlow path
     model = ModelConfig(pattern_size_px=32, n_filters_scale=1)
     probe = physics.normalize_probe(simulate.disk_probe(32, 8), model.probe_scale)
     engine = get_engine(Backend.PYTORCH)(model, cpu, initial_weights(model, probe, 0.0, 0))
@@ -126,6 +125,29 @@ def test_the_solver_runs_on_the_device_of_the_engine() -> None:
     assert solver_arrays(engine.solver_device).device == 'cpu'
     if torch.cuda.is_available():
         assert solver_device(ExecutionConfig(backend=Backend.PYTORCH)).startswith('cuda:')
+
+
+def test_beside_tensorflow_on_a_gpu_the_solver_takes_pytorchs_cuda(monkeypatch, caplog) -> None:
+    """No GPU here: TensorFlow's GPU list and PyTorch's CUDA are stood in for."""
+    pytest.importorskip('tensorflow')
+    import logging
+
+    from ptychopinn_plugin.engines.tensorflow_engine import engine
+
+    auto = ExecutionConfig(backend=Backend.TENSORFLOW)
+    cpu = ExecutionConfig(backend=Backend.TENSORFLOW, device='cpu')
+    monkeypatch.setattr(engine, '_enable_memory_growth', lambda: ['/physical_device:GPU:0'])
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    assert engine.solver_device(auto) == 'cuda:0'
+    assert engine.solver_device(cpu) is None  # the engine on the CPU: NumPy beside it
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # a CPU build of PyTorch
+    with caplog.at_level(logging.INFO, logger=engine.__name__):
+        assert engine.solver_device(auto) is None
+    assert "pip install 'ptychopinn-plugin[torch]'" in caplog.text
+    monkeypatch.setattr(engine, '_enable_memory_growth', list)  # TensorFlow sees no GPU
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert engine.solver_device(auto) is None
 
 
 def test_the_inference_refines_on_the_engines_device(camera, caplog) -> None:

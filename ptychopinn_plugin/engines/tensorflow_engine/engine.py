@@ -10,6 +10,7 @@ Arrays cross the boundary as NumPy, channels first (B, C, N, N). The network and
 from __future__ import annotations
 
 import gc
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -110,9 +111,27 @@ def _placement(execution: ExecutionConfig) -> tuple[str, tf.distribute.Strategy 
     return ('/GPU:0' if use_gpu else '/CPU:0'), None
 
 
-def solver_device(execution: ExecutionConfig) -> str | None:  # noqa: ARG001
-    """Where the built-in refinement runs beside this engine: None, NumPy on the CPU, whatever
-    ``execution`` asks for (the solver has no TensorFlow path, ``solver/arrays.py``)."""
+def solver_device(execution: ExecutionConfig) -> str | None:
+    """Where the built-in refinement runs beside this engine (``solver/arrays.py``).
+
+    The solver has no TensorFlow path (its in-place array updates have no TensorFlow
+    equivalent). On the CPU it runs with NumPy (None). When this engine runs on a GPU, the
+    refinement runs on that GPU through PyTorch if a CUDA build of PyTorch is installed beside
+    TensorFlow (``'cuda:K'``); without one it runs with NumPy on the CPU, and the log names the
+    install that moves it to the GPU.
+    """
+    if Device(execution.device) is Device.CPU or not _enable_memory_growth():
+        return None
+    if importlib.util.find_spec('torch') is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return f'cuda:{torch.cuda.current_device()}'
+    logger.info(
+        'the built-in refinement runs with NumPy on the CPU while TensorFlow uses the GPU: '
+        "install a CUDA build of PyTorch (pip install 'ptychopinn-plugin[torch]') to refine on "
+        'the GPU'
+    )
     return None
 
 
@@ -130,14 +149,13 @@ class TensorFlowEngine:
     """
 
     backend = Backend.TENSORFLOW
-    solver_device: str | None = None
-    """The refinement runs with NumPy on the CPU: it has no TensorFlow path."""
 
     def __init__(
         self, model: ModelConfig, execution: ExecutionConfig, weights: dict[str, np.ndarray]
     ) -> None:
         self._model = model
         self._device, self._strategy = _placement(execution)
+        self.solver_device = solver_device(execution)
         on_gpu = 'GPU' in self._device
         self.precision = resolve_precision(
             execution.precision, on_gpu=on_gpu, gpu_supports_bf16=on_gpu and _gpu_supports_bf16()
