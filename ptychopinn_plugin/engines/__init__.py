@@ -73,7 +73,8 @@ def solver_device(execution: ExecutionConfig) -> str | None:
     """Where the built-in refinement and the data checks run for ``execution``, before any engine
     is built (the pre-training check, the probe refinement and choice): what the engine's
     ``solver_device`` will be. PyTorch: the device its engine resolves (``'cpu'``, ``'cuda:K'``);
-    TensorFlow: None, NumPy on the CPU (the solver has no TensorFlow path).
+    TensorFlow (the solver has no TensorFlow path): None, NumPy on the CPU, or on a GPU that GPU
+    through PyTorch when a CUDA build of PyTorch is installed beside it.
 
     Raises
     ------
