@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import PATTERN_SIZE_PX, MemorySampler, synthetic_scan
+from bench_scale import PATTERN_SIZE_PX, MemorySampler, run_child, synthetic_scan
 
 
 def child(args: argparse.Namespace) -> dict[str, float | str]:
@@ -117,21 +116,10 @@ def main() -> None:
     )
     for size in args.sizes:
         for device in args.devices:
-            command = [
-                sys.executable,
-                __file__,
-                *sys.argv[1:],
-                '--child',
-                str(size),
-                '--device',
-                device,
-            ]
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                reason = done.stderr.strip().splitlines()[-1:]
-                print(f'| {size} | {device}: failed: {reason} ||||||||', flush=True)
+            row, error = run_child(__file__, '--child', str(size), '--device', device)
+            if row is None:
+                print(f'| {size} | {device}: failed: {error} ||||||||', flush=True)
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             print(
                 f'| {row["patterns"]} | {row["device"]} | {row["data_mb"]:.0f} | '
                 f'{row["setup_s"]:.2f} | {row["first_s"]:.3f} | {row["iteration_s"]:.3f} | '

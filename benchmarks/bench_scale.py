@@ -113,6 +113,17 @@ def synthetic_scan(num_patterns: int, memmap_dir: Path | None):
     return data, object_shape
 
 
+def run_child(script: str, *extra: str) -> tuple[dict | None, str]:
+    """Run ``script`` again with this command's arguments and ``extra`` in a fresh process (so
+    one run's memory never counts towards another's): its JSON row (the last line of its
+    output), or None and the last line of its error."""
+    command = [sys.executable, script, *sys.argv[1:], *extra]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return None, ' '.join(done.stderr.strip().splitlines()[-1:])
+    return json.loads(done.stdout.strip().splitlines()[-1]), ''
+
+
 def child(args: argparse.Namespace) -> dict[str, float]:
     """One size: build the scan and the model, reconstruct, report memory and time."""
     from ptychopinn_plugin.config import (
@@ -228,12 +239,10 @@ def main() -> None:
         '|---:|---:|---:|---:|---:|---:|---:|---:|'
     )
     for size in args.sizes:
-        command = [sys.executable, __file__, *sys.argv[1:], '--child', str(size)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f'| {size} | failed: {done.stderr.strip().splitlines()[-1:]} |||||||')
+        row, error = run_child(__file__, '--child', str(size))
+        if row is None:
+            print(f'| {size} | failed: {error} |||||||')
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
         print(
             f'| {row["patterns"]} | {row["data_mb"]:.0f} | {row["peak_rss_mb"]:.0f} | '
             f'{row["peak_anon_mb"]:.0f} | {row["seconds"]:.0f} | {row["network_seconds"]:.0f} | '

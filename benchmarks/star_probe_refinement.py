@@ -34,6 +34,14 @@ REFERENCE = REPO / 'examples' / 'data' / 'star-n64-ptychi-lsqml100.h5'
 N = 64
 
 
+def load_reference() -> tuple[np.ndarray, np.ndarray]:
+    """pty-chi LSQML 100's object and refined probe (complex64) of the star at N = 64."""
+    with h5py.File(REFERENCE) as file:
+        reference = np.asarray(file['object'][()])[0]
+        probe = np.asarray(file['probe'][()]).reshape(N, N).astype(np.complex64)
+    return reference, probe
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('iterations', type=int, nargs='*', default=[100, 200, 500])
@@ -43,9 +51,7 @@ def main() -> None:
     amplitude = np.sqrt(scan.counts)
     left = scan.positions_px[:, 0] < np.median(scan.positions_px[:, 0])
     right = ~left
-    with h5py.File(REFERENCE) as file:
-        reference = np.asarray(file['object'][()])[0]
-        ptychi_probe = np.asarray(file['probe'][()]).reshape(N, N)
+    reference, ptychi_probe = load_reference()
     mask = scanned_region_mask(
         scan.positions_px[right], scan.object_shape, N, default_stitch_crop_px(N)
     )

@@ -19,12 +19,12 @@ that probe (median misfit over the Poisson noise, 1 = explained to the noise;
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ptychopinn_plugin.config import default_stitch_crop_px
@@ -39,10 +39,8 @@ from ptychopinn_plugin.evidence.report import reconstruction_seconds
 from ptychopinn_plugin.solver.consistency import measure_consistency
 from ptychopinn_plugin.solver.overlap import OverlapRefinement
 
-REPO = Path(__file__).resolve().parents[1]
-STAR = REPO.parent / 'shared' / 'data' / 'tike-siemens-star'
-REFERENCE = REPO / 'examples' / 'data' / 'star-n64-ptychi-lsqml100.h5'
-N = 64
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from star_probe_refinement import REPO, STAR, N, load_reference
 
 
 def main() -> None:
@@ -52,9 +50,7 @@ def main() -> None:
     parser.add_argument('--bench-venv', type=Path, default=REPO / '.venv-bench')
     parser.add_argument('--devices', nargs='+', default=['numpy', 'cpu'])
     args = parser.parse_args()
-    with h5py.File(REFERENCE) as file:
-        reference = np.asarray(file['object'][()])[0]
-        probe = np.asarray(file['probe'][()]).reshape(N, N).astype(np.complex64)
+    reference, probe = load_reference()
     scan = replace(load_siemens_star(args.star_dir, N), probe=probe)
     if reference.shape != scan.object_shape:
         raise SystemExit(f'reference {reference.shape} is not on the grid {scan.object_shape}')

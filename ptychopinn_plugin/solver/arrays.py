@@ -26,7 +26,7 @@ import scipy.fft
 from ..core.stitching import flat_indices, fourier_shift, gather_windows, shifted_from_spectrum
 from ..errors import BackendUnavailableError, DeviceUnavailableError
 
-__all__ = ['NumpyArrays', 'SolverArrays', 'TorchArrays', 'solver_arrays']
+__all__ = ['NumpyArrays', 'TorchArrays', 'solver_arrays']
 
 
 class NumpyArrays:
@@ -178,10 +178,6 @@ class TorchArrays(NumpyArrays):
             )
         else:
             target.view(-1).index_add_(0, flat, values.reshape(-1))
-
-
-SolverArrays = NumpyArrays
-"""The interface every path implements (NumPy's is the reference)."""
 
 
 def solver_arrays(device: str | None = None) -> NumpyArrays:

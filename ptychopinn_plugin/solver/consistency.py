@@ -240,16 +240,7 @@ def preflight_consistency(
     region = central_region(
         positions_px, diffraction_amplitude, np.asarray(probe).shape[-1], num_patterns
     )
-    # without the low-frequency preconditioner: it would let an object phase ramp absorb a tilted
-    # probe within the check's few iterations, and the check is for the probe
-    refinement = OverlapRefinement(
-        region.flat_object(),
-        region.positions_px,
-        region.amplitude,
-        probe,
-        low_frequency_gain=1.0,
-        device=device,
-    )
+    refinement = region.flat_refinement(probe, device)
     for _ in range(iterations):
         refinement.step()
     refinement.set_object(refinement.object_)  # zero beyond the grid, as the object it returns
@@ -274,8 +265,19 @@ class CentralRegion:
     shape: tuple[int, int]
     """(H, W) of the local object grid (an N-pixel border beyond the outermost windows)."""
 
-    def flat_object(self) -> np.ndarray:
-        return np.ones(self.shape, np.complex64)
+    def flat_refinement(self, probe: np.ndarray, device: str | None) -> OverlapRefinement:
+        """A refinement of a flat object on these points with ``probe``, for judging the probe
+        (the pre-training check, the probe refinement): the plain step, without the low-frequency
+        preconditioner, which would let an object phase ramp absorb a tilted probe within a few
+        iterations. ``device`` as for :class:`OverlapRefinement`."""
+        return OverlapRefinement(
+            np.ones(self.shape, np.complex64),
+            self.positions_px,
+            self.amplitude,
+            probe,
+            low_frequency_gain=1.0,
+            device=device,
+        )
 
 
 def central_region(

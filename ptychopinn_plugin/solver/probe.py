@@ -40,7 +40,6 @@ from .consistency import (
     measure_consistency,
     preflight_consistency,
 )
-from .overlap import OverlapRefinement
 
 logger = logging.getLogger(__name__)
 
@@ -133,16 +132,9 @@ def refine_probe(
         iterations=iterations,
         device=device,
     )
-    # as the check it is compared with: without the low-frequency preconditioner, so that the
-    # probe, not an object ramp, takes up a tilt (``remove_object_ramp`` below)
-    refinement = OverlapRefinement(
-        region.flat_object(),
-        region.positions_px,
-        region.amplitude,
-        probe,
-        low_frequency_gain=1.0,
-        device=device,
-    )
+    # as the check it is compared with (the plain step), so that the probe, not an object ramp,
+    # takes up a tilt (``remove_object_ramp`` below)
+    refinement = region.flat_refinement(probe, device)
     offset = refinement.probe_centre_offset()
     for iteration in range(iterations):
         refinement.step(refine_probe=iteration >= OBJECT_ONLY_ITERATIONS)
