@@ -317,6 +317,19 @@ class InferenceConfig(_Strict):
             "worse), the network's amplitude with a flat phase, or its whole object."
         ),
     )
+    amplitude_denoising: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            'Strength of the total-variation denoising of the refined amplitude, in units of '
+            "its shot-noise level (which the patterns' counts and the probe's illumination "
+            'give): 1 sets the weight to that level, 0 turns it off. The phase is kept; applied '
+            'after the refinement only. At high dose the level is a few thousandths of the '
+            'amplitude and the step changes almost nothing; at low dose it removes the noise the '
+            'refinement fitted.'
+        ),
+    )
     reconstruction_probe: ReconstructionProbe = Field(
         ReconstructionProbe.AUTO,
         description=(

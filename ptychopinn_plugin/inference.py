@@ -11,8 +11,9 @@ the patches' phases (none, greedy in an overlap order, or global phase synchroni
 default), and ``phase_ramp_correction`` removes the object-wide phase ramp that the data, not
 the overlaps, determine (``solver/phase_ramp.py``). Last, ``refine_iterations`` iterations of the
 iterative solver refine the stitched object against the measured patterns through their overlap,
-probe and positions fixed (``solver/overlap.py``). The refinement is the same NumPy code for both
-engines, on the CPU.
+probe and positions fixed (``solver/overlap.py``), and ``amplitude_denoising`` denoises the
+refined amplitude at its shot-noise level (``solver/denoise.py``). The refinement is the same code
+for both engines, on the engine's ``solver_device`` (``solver/arrays.py``).
 
 The network input is normalised per scan (``physics.dataset_normalization``), as during training,
 so scans of a different dose than the training data still present the network with unit-power
@@ -49,6 +50,7 @@ from .core.protocol import Engine
 from .core.stitching import Stitcher, checked_fill
 from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from .solver.consistency import DataConsistency, consistency_of, measure_consistency
+from .solver.denoise import denoise_amplitude
 from .solver.overlap import OverlapRefinement
 from .solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
 from .solver.probe import ProbeChoice
@@ -215,6 +217,7 @@ def reconstruct_object(
             solver_rows,
             filled=fill is not None,
             start=inference.refine_start,
+            denoising=inference.amplitude_denoising,
             device=engine.solver_device,
         )
 
@@ -229,6 +232,7 @@ def _refined(
     *,
     filled: bool,
     start: RefineStart,
+    denoising: float = 0.0,
     device: str | None = None,
 ) -> Iterator[InferenceProgress]:
     """Refine the stitched object against the data (``solver/overlap.py``), one step a yield.
@@ -240,7 +244,9 @@ def _refined(
     ``AMPLITUDE`` the covered pixels start from the network's amplitude with a flat phase; with
     ``FLAT`` they start from 1 instead of the network's object, and keep 1 where the refinement is
     not kept: with a flat fill (Ptychodus's initial guess) this is the refinement alone from a
-    flat object (``evidence.report.flat_start_refinement``).
+    flat object (``evidence.report.flat_start_refinement``). ``denoising``
+    (``InferenceConfig.amplitude_denoising``): then the refined amplitude is denoised by total
+    variation at this many times its shot-noise level (``solver/denoise.py``; 0: not).
     ``rows``: the scan points whose patch touches the object grid (all when None). ``device``:
     where the refinement runs (the engine's ``solver_device``, ``solver/arrays.py``).
     """
@@ -270,6 +276,18 @@ def _refined(
         iterations,
     )
     refined = np.where(refinement.illuminated, refinement.object_, object_)
+    if denoising > 0:
+        noise = refinement.amplitude_noise()
+        refined = denoise_amplitude(refined, refinement.illuminated, denoising * noise)
+        logger.info(
+            'refined amplitude denoised: total variation of weight %.3g (%g x its shot-noise '
+            'level; %.2g of the median lit amplitude), the phase kept',
+            denoising * noise,
+            denoising,
+            denoising
+            * noise
+            / max(float(np.median(np.abs(refined[refinement.illuminated]))), 1e-30),
+        )
     refinement.set_object(refined)  # measure what is returned, with the same solver
     consistency = _reported(consistency_of(refinement), refined=True)
     yield InferenceProgress(total, total, refined, weight, iterations, iterations, consistency)

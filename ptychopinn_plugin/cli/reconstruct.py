@@ -108,6 +108,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f'(default: {InferenceConfig().refine_start.value})',
     )
     parser.add_argument(
+        '--amplitude-denoising',
+        type=float,
+        default=None,
+        metavar='FACTOR',
+        help='total-variation denoising of the refined amplitude at FACTOR times its shot-noise '
+        'level, the phase kept; 0 turns it off '
+        f'(default: {InferenceConfig().amplitude_denoising:g})',
+    )
+    parser.add_argument(
         '--reconstruction-probe',
         choices=[s.value for s in ReconstructionProbe],
         default=None,
@@ -149,6 +158,35 @@ def output_paths(directory: Path, figures: bool) -> list[Path]:
     return [directory / name for name in names]
 
 
+def build_inference_config(args: argparse.Namespace) -> InferenceConfig:
+    """The :class:`InferenceConfig` of a reconstruction from the command line.
+
+    Raises
+    ------
+    ConfigurationError
+        For an invalid value, naming the field, the value and the valid range.
+    """
+    from ..config import build_config
+
+    chosen = {
+        'phase_alignment': args.phase_alignment,
+        'phase_ramp_correction': args.phase_ramp_correction,
+        'refine_iterations': args.refine_iterations,
+        'refine_start': args.refine_start,
+        'amplitude_denoising': args.amplitude_denoising,
+        'reconstruction_probe': args.reconstruction_probe,
+        'fine_tune_epochs': args.fine_tune_epochs,
+    }
+    return build_config(
+        InferenceConfig,
+        batch_size=args.batch_size,
+        num_groups=args.num_groups,
+        stitch_crop_px=args.stitch_crop,
+        num_partial_results=1,
+        **{key: value for key, value in chosen.items() if value is not None},
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import ExecutionConfig, build_config, default_stitch_crop_px
     from ..core.archive import Archive, load_archive, save_archive
@@ -186,22 +224,7 @@ def run(args: argparse.Namespace) -> int:
     execution = build_config(
         ExecutionConfig, backend=args.backend, device=args.device, precision=args.precision
     )
-    chosen = {
-        'phase_alignment': args.phase_alignment,
-        'phase_ramp_correction': args.phase_ramp_correction,
-        'refine_iterations': args.refine_iterations,
-        'refine_start': args.refine_start,
-        'reconstruction_probe': args.reconstruction_probe,
-        'fine_tune_epochs': args.fine_tune_epochs,
-    }
-    inference = build_config(
-        InferenceConfig,
-        batch_size=args.batch_size,
-        num_groups=args.num_groups,
-        stitch_crop_px=args.stitch_crop,
-        num_partial_results=1,
-        **{key: value for key, value in chosen.items() if value is not None},
-    )
+    inference = build_inference_config(args)
     if scan.product is not None:
         object_shape = (scan.product.object_.height_px, scan.product.object_.width_px)
         fill = scan.product.object_.get_layer(0)

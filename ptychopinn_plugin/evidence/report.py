@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RefineStart
+from ..config import InferenceConfig, RefineStart
 from ..core.contract import TrainingData
 from ..errors import DataContractError
 
@@ -87,15 +87,31 @@ MADE_BY_PTYCHI = ptychi_made_by('shipped')
 holds the probe it is given fixed (on simulated scans, the simulation's exact probe)."""
 
 
-def made_by(refine_iterations: int, refine_start: RefineStart | None) -> str:
+def made_by(
+    refine_iterations: int,
+    refine_start: RefineStart | None,
+    denoising: float | None = None,
+) -> str:
     """What made a reconstruction, in the words every report uses.
 
     ``refine_start`` None: the built-in refinement alone from a flat object (no network);
     ``refine_iterations`` 0: the network alone; otherwise the network with ``refine_iterations``
-    iterations of the refinement after it, started as ``refine_start`` says.
+    iterations of the refinement after it, started as ``refine_start`` says. ``denoising``: the
+    refined amplitude's denoising (``InferenceConfig.amplitude_denoising``; None: the default's),
+    named after any refinement that had it.
     """
+    if denoising is None:
+        denoising = InferenceConfig().amplitude_denoising
+    denoised = (
+        f', amplitude denoised at {denoising:g} x its shot noise'
+        if denoising > 0 and refine_iterations > 0
+        else ''
+    )
     if refine_start is None:
-        return f'refinement alone: {refine_iterations} iterations from a flat object, no network'
+        return (
+            f'refinement alone: {refine_iterations} iterations from a flat object{denoised}, '
+            'no network'
+        )
     if refine_iterations == 0:
         return 'network alone (RefineIterations 0)'
     start = {
@@ -103,7 +119,7 @@ def made_by(refine_iterations: int, refine_start: RefineStart | None) -> str:
         RefineStart.OBJECT: "the network's whole object",
         RefineStart.FLAT: 'a flat object (the network made the partial result only)',
     }[RefineStart(refine_start)]
-    return f'network + refinement: {refine_iterations} iterations from {start}'
+    return f'network + refinement: {refine_iterations} iterations from {start}{denoised}'
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +150,7 @@ def flat_start_refinement(
     iterations: int,
     *,
     start: np.ndarray | None = None,
+    denoising: float | None = None,
     device: str | None = None,
 ) -> FlatStart:
     """The refinement inference runs after the network (``solver.overlap.OverlapRefinement``, the
@@ -148,10 +165,15 @@ def flat_start_refinement(
     iterations : refinement iterations (the same count as the row it stands beside).
     start : (H, W) complex flat object to start from (Ptychodus's initial guess); ones without it.
         No phase-ramp correction is applied: a flat object has no ramp to fit.
+    denoising : the refined amplitude's denoising, as inference applies it after the refinement
+        (``InferenceConfig.amplitude_denoising``, ``solver/denoise.py``); None: the default's,
+        so that the row stands beside the defaults' output with the same solver stages. 0: the
+        refinement's object as it is.
     device : where it runs (``solver/arrays.py``); give the engine's ``solver_device`` so that
         its seconds compare with the network + refinement row's.
     """
     from ..solver.consistency import measure_consistency
+    from ..solver.denoise import denoise_amplitude
     from ..solver.overlap import OverlapRefinement
 
     begin = time.perf_counter()
@@ -166,6 +188,11 @@ def flat_start_refinement(
     for _ in range(iterations):
         refinement.step()
     object_ = np.where(refinement.illuminated, refinement.object_, flat).astype(np.complex64)
+    if denoising is None:
+        denoising = InferenceConfig().amplitude_denoising
+    if denoising > 0 and iterations > 0:
+        weight = denoising * refinement.amplitude_noise()
+        object_ = denoise_amplitude(object_, refinement.illuminated, weight)
     seconds = time.perf_counter() - begin
     try:
         consistency = measure_consistency(

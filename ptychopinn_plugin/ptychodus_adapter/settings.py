@@ -373,6 +373,9 @@ class PtychoPINNInferenceSettings:
             'RefineIterations', inference.refine_iterations, minimum=0, maximum=100_000
         )
         self.refine_start = group.string('RefineStart', inference.refine_start.value)
+        self.amplitude_denoising = group.real(
+            'AmplitudeDenoising', inference.amplitude_denoising, minimum=0.0, maximum=100.0
+        )
         self.reconstruction_probe = group.string(
             'ReconstructionProbe', inference.reconstruction_probe.value
         )
@@ -509,6 +512,7 @@ _FIELD_SETTINGS = {
     ('inference', 'phase_ramp_correction'): (INFERENCE_GROUP, 'PhaseRampCorrection'),
     ('inference', 'refine_iterations'): (INFERENCE_GROUP, 'RefineIterations'),
     ('inference', 'refine_start'): (INFERENCE_GROUP, 'RefineStart'),
+    ('inference', 'amplitude_denoising'): (INFERENCE_GROUP, 'AmplitudeDenoising'),
     ('inference', 'reconstruction_probe'): (INFERENCE_GROUP, 'ReconstructionProbe'),
     ('inference', 'fine_tune_epochs'): (INFERENCE_GROUP, 'FineTuneEpochs'),
 }
@@ -760,6 +764,7 @@ def _inference_values(settings: PtychoPINNSettings, choices: _Choices) -> dict[s
         'phase_ramp_correction': inference.phase_ramp_correction.get_value(),
         'refine_iterations': inference.refine_iterations.get_value(),
         'refine_start': choices.refine_start,
+        'amplitude_denoising': inference.amplitude_denoising.get_value(),
         'reconstruction_probe': choices.reconstruction_probe,
         'fine_tune_epochs': inference.fine_tune_epochs.get_value(),
     }

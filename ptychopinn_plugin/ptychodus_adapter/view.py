@@ -303,6 +303,16 @@ class PtychoPINNViewControllerFactory(ReconstructorViewControllerFactory):
             "network's amplitude with a flat phase, or its whole object.",
             group=_INFERENCE,
         )
+        builder.add_decimal_line_edit(
+            inference.amplitude_denoising,
+            'Amplitude Denoising:',
+            tool_tip='Strength of the total-variation denoising of the refined amplitude, in '
+            "units of its shot-noise level (from the patterns' counts and the probe's "
+            'illumination): 1 sets the weight to that level, 0: off. The phase is kept; applied '
+            'after the refinement only. At high dose it changes almost nothing; at low dose it '
+            'removes the noise the refinement fitted.',
+            group=_INFERENCE,
+        )
         builder.add_combo_box(
             inference.reconstruction_probe,
             self._library.enumerators.get_reconstruction_probes(),

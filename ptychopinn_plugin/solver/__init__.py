@@ -9,6 +9,7 @@ the core never imports it.
 - ``probe.py``: probe refinement before training, for scans that come with a nominal probe.
 - ``consistency.py``: how well an object and a probe explain the measured patterns (R-factor,
   misfit over Poisson noise), and the pre-training check.
+- ``denoise.py``: total variation of the refined amplitude at its shot-noise level.
 
 Inference (``ptychopinn_plugin.inference``) runs the network, stitches its patches and hands the
 object to this package; the measured figures for each part are in ``docs/results.md``.

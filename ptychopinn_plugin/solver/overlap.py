@@ -223,6 +223,26 @@ class OverlapRefinement:
         window reaches; the barely lit ones are poorly determined)."""
         self._denominator = xp.astype(power + POWER_FLOOR * largest, xp.float32)
         self._boosted = power > BOOST_LIT_FRACTION * largest
+        # the typical lit pixel's summed probe power, for the shot-noise level (every other row
+        # and column: the median of a quarter of the pixels, without an object-sized copy)
+        step = 2 if np.any(self.illuminated[::2, ::2]) else 1
+        sample = self._arrays.to_numpy(power[n_px:-n_px:step, n_px:-n_px:step])
+        self._lit_power = float(np.median(sample[self.illuminated[::step, ::step]]))
+
+    def amplitude_noise(self) -> float:
+        """Shot-noise standard deviation of the object's amplitude on a typical lit pixel.
+
+        A pixel of the object lets through ``scale^2 x power x |O|^2`` photons summed over the
+        patterns that light it (``power`` the summed probe power there, ``scale`` the fitted
+        probe-to-counts scale), and the square root of a Poisson count has a standard deviation
+        of about 1/2 whatever its mean: so ``|O|`` is known from the counts to no better than
+        ``1 / (2 x scale x sqrt(power))``, the Cramer-Rao bound of the amplitude (the median lit
+        pixel's; object amplitude units). It falls as the square root of the dose and of the
+        overlap: about 0.04 of a transparent object's amplitude at 1e4 photons and 70 % overlap
+        with Ptychodus's zone-plate probe, 0.004 at 1e6 (``docs/results.md``, "Denoising the
+        refined amplitude").
+        """
+        return 0.5 / (self.scale * float(np.sqrt(max(self._lit_power, np.finfo(np.float64).tiny))))
 
     def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """Zeros of ``shape`` on the refinement's device."""

@@ -55,6 +55,32 @@ def test_every_option_of_every_subcommand_has_help_text(run_cli, command: str) -
     assert run_cli(command, '--help').code == 0
 
 
+def test_reconstruct_passes_the_inference_options_into_its_config() -> None:
+    from ptychopinn_plugin.cli import build_parser
+    from ptychopinn_plugin.cli.reconstruct import build_inference_config
+    from ptychopinn_plugin.config import InferenceConfig
+
+    parser = build_parser()
+    base = ['reconstruct', 'model.zip', 'data.npz', '-o', 'out']
+    default = build_inference_config(parser.parse_args(base))
+    assert default.amplitude_denoising == InferenceConfig().amplitude_denoising
+    assert default.refine_iterations == InferenceConfig().refine_iterations
+    chosen = parser.parse_args(
+        [
+            *base,
+            '--refine-iterations',
+            '3',
+            '--refine-start',
+            'object',
+            '--amplitude-denoising',
+            '0',
+        ]
+    )
+    inference = build_inference_config(chosen)
+    assert (inference.refine_iterations, inference.refine_start) == (3, 'object')
+    assert inference.amplitude_denoising == 0.0  # off
+
+
 def test_train_help_explains_the_distribution_options(run_cli) -> None:
     text = run_cli('train', '--help').stdout
     for option in ('--devices', '--num-nodes', '--strategy', '--precision', '--init-model'):

@@ -77,6 +77,7 @@ PINN_LABELS = {
     'Partial Results:',
     'Refine Iterations:',
     'Refine Start:',
+    'Amplitude Denoising:',
     'Reconstruction Probe:',
     'Fine-Tune Epochs:',
 }
@@ -256,6 +257,7 @@ def _shown_defaults() -> dict[str, object]:
         'Phase Ramp Correction': inference.phase_ramp_correction,
         'Refine Iterations:': inference.refine_iterations,
         'Refine Start:': inference.refine_start.value,
+        'Amplitude Denoising:': inference.amplitude_denoising,
         'Reconstruction Probe:': inference.reconstruction_probe.value,
         'Fine-Tune Epochs:': inference.fine_tune_epochs,
         'Partial Results:': inference.num_partial_results,

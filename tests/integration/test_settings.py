@@ -87,6 +87,7 @@ def _expected_defaults() -> dict[tuple[str, str], object]:
         (INFERENCE_GROUP, 'PhaseRampCorrection'): inference.phase_ramp_correction,
         (INFERENCE_GROUP, 'RefineIterations'): inference.refine_iterations,
         (INFERENCE_GROUP, 'RefineStart'): inference.refine_start.value,
+        (INFERENCE_GROUP, 'AmplitudeDenoising'): inference.amplitude_denoising,
         (INFERENCE_GROUP, 'ReconstructionProbe'): inference.reconstruction_probe.value,
         (INFERENCE_GROUP, 'FineTuneEpochs'): inference.fine_tune_epochs,
         (PLUGIN_GROUP, 'Backend'): execution.backend.value,
@@ -212,6 +213,7 @@ def test_refine_iterations_under_ptychopinn_inference_is_honoured(
             [PtychoPINNInference]
             RefineIterations = 0
             RefineStart = object
+            AmplitudeDenoising = 0.5
             InferenceBatchSize = 64
             [PtychoPINNTraining]
             LearningRate = 0.002
@@ -225,9 +227,30 @@ def test_refine_iterations_under_ptychopinn_inference_is_honoured(
     config = build_config(library.settings, Mode.PINN)
     assert config.inference.refine_iterations == 0
     assert config.inference.refine_start == 'object'
+    assert config.inference.amplitude_denoising == 0.5
     assert config.inference.batch_size == 64
     assert config.training.learning_rate == 0.002
     assert library.inference_settings.refine_iterations.get_value() == 0  # what the GUI shows
+    assert library.inference_settings.amplitude_denoising.get_value() == 0.5
+
+
+def test_an_out_of_range_amplitude_denoising_is_held_to_its_range_like_refine_iterations(
+    tmp_path: Path,
+) -> None:
+    """Ptychodus's parameters hold a value from a file to their range (0 to 100 here, as
+    ``InferenceConfig.amplitude_denoising``), as they do for ``RefineIterations`` (minimum 0)."""
+    registry, settings = _registry_as_ptychodus_builds_it()
+    settings_file = tmp_path / 'settings.ini'
+    settings_file.write_text(
+        '[PtychoPINNInference]\nRefineIterations = -5\nAmplitudeDenoising = -0.5\n'
+    )
+    registry.open_settings(settings_file)
+    config = build_config(settings, Mode.PINN)
+    assert config.inference.refine_iterations == 0
+    assert config.inference.amplitude_denoising == 0.0  # off
+    settings_file.write_text('[PtychoPINNInference]\nAmplitudeDenoising = 500\n')
+    registry.open_settings(settings_file)
+    assert build_config(settings, Mode.PINN).inference.amplitude_denoising == 100.0
 
 
 def test_refine_iterations_at_its_old_location_is_still_honoured(
@@ -334,6 +357,7 @@ def test_default_settings_reconstruct_every_scan_point_and_measure_the_dose() ->
     assert config.inference.phase_ramp_correction is True
     assert config.inference.refine_iterations == 100
     assert config.inference.refine_start == 'flat'
+    assert config.inference.amplitude_denoising == 1.0
     assert config.training.probe_refinement is ProbeRefinement.AUTO
     assert config.training.probe_refinement_iterations == 200
     assert config.inference.fine_tune_epochs == 0
@@ -354,6 +378,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     settings.plugin_settings.phase_ramp_correction.set_value(False)
     settings.plugin_settings.refine_iterations.set_value(7)
     settings.plugin_settings.refine_start.set_value('Object')
+    settings.inference_settings.amplitude_denoising.set_value(0.25)
     settings.plugin_settings.probe_refinement.set_value('Off')
     settings.inference_settings.fine_tune_epochs.set_value(4)
     settings.plugin_settings.probe_refinement_iterations.set_value(50)
@@ -371,6 +396,7 @@ def test_settings_map_onto_the_config_fields() -> None:
     assert config.inference.phase_ramp_correction is False
     assert config.inference.refine_iterations == 7
     assert config.inference.refine_start == 'object'
+    assert config.inference.amplitude_denoising == 0.25
     assert config.training.probe_refinement is ProbeRefinement.OFF
     assert config.inference.fine_tune_epochs == 4
     assert config.training.probe_refinement_iterations == 50
