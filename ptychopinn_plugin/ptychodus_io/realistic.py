@@ -324,7 +324,33 @@ def make_realistic_scan(
     step_px = scan_step_px(spec, probe)
     shape = realistic_object_shape(spec, step_px)
     truth = _object(spec, role, shape, rng)
-    positions = realistic_positions(spec, shape, step_px, rng)
+    scan = simulate_realistic_scan(
+        spec, truth, probe, step_px, rng, f'realistic-{role.value}-{spec.pattern.value}-{seed}'
+    )
+    logger.info(
+        '%s scan: %d %s points, step %.2f px, object %s, %.3g counts per pattern',
+        role.value,
+        len(scan.positions_px),
+        spec.pattern.value,
+        step_px,
+        shape,
+        spec.num_photons,
+    )
+    return scan
+
+
+def simulate_realistic_scan(
+    spec: RealisticSpec,
+    truth: np.ndarray,
+    probe: np.ndarray,
+    step_px: float,
+    rng: np.random.Generator,
+    name: str,
+) -> WorkflowScan:
+    """The scan of ``truth`` (on the grid :func:`realistic_object_shape` gives) with ``probe``:
+    positions (:func:`realistic_positions`) and Ptychodus's dose-calibrated simulation, drawn
+    from ``rng`` in that order; ``name`` names the product."""
+    positions = realistic_positions(spec, (truth.shape[-2], truth.shape[-1]), step_px, rng)
     product = make_product(
         truth,
         probe,
@@ -332,16 +358,7 @@ def make_realistic_scan(
         pixel_size_m=spec.pixel_size_m,
         wavelength_m=spec.wavelength_m,
         detector_distance_m=PTYCHODUS_DETECTOR_DISTANCE_M,
-        name=f'realistic-{role.value}-{spec.pattern.value}-{seed}',
+        name=name,
     )
     simulated = simulate_with_ptychodus(product, num_photons=spec.num_photons, rng=rng)
-    logger.info(
-        '%s scan: %d %s points, step %.2f px, object %s, %.3g counts per pattern',
-        role.value,
-        len(positions),
-        spec.pattern.value,
-        step_px,
-        shape,
-        spec.num_photons,
-    )
     return WorkflowScan(truth=truth, simulated=simulated, positions_px=positions)
