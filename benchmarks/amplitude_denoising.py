@@ -20,15 +20,11 @@ import argparse
 import time
 
 import numpy as np
-from low_dose_prior_oracle import ITERATIONS, N
+from low_dose_prior_oracle import refined_test_scan
 
-from ptychopinn_plugin.config import default_stitch_crop_px
-from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.evidence.benchmark import score_object
-from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
 from ptychopinn_plugin.solver.consistency import consistency_of
-from ptychopinn_plugin.solver.denoise import denoise_amplitude
-from ptychopinn_plugin.solver.overlap import OverlapRefinement
+from ptychopinn_plugin.solver.denoise import denoise_refined
 
 FACTORS = (0.0, 0.5, 1.0, 2.0)
 
@@ -53,24 +49,12 @@ def main() -> None:
     )
     print('| ---: ' * (4 + len(args.factors) + 1) + '|')
     for overlap, photons, seed in args.cells:
-        spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
-        test = make_realistic_scan('test', spec, seed=seed).with_probe_power_of_data()
-        data, truth = test.training_data(), test.truth
-        mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
-        flat = np.ones(truth.shape, np.complex64)
-        device = None if args.device == 'numpy' else args.device
-        refinement = OverlapRefinement(
-            flat, data.positions_px, data.diffraction_amplitude, data.probe, device=device
-        )
-        for _ in range(ITERATIONS):
-            refinement.step()
-        lit = refinement.illuminated
-        refined = np.where(lit, refinement.object_, flat)
+        refinement, refined, truth, mask = refined_test_scan(overlap, photons, seed, args.device)
         level = refinement.amplitude_noise()
         cells, seconds = [], 0.0
         for factor in args.factors:
             begin = time.perf_counter()
-            estimate = denoise_amplitude(refined, lit, factor * level)
+            estimate = denoise_refined(refinement, refined, factor)
             seconds = max(seconds, time.perf_counter() - begin)
             refinement.set_object(estimate)
             misfit = consistency_of(refinement).median_noise_ratio
@@ -78,6 +62,7 @@ def main() -> None:
             cells.append(
                 f'{scores["amplitude_ssim"]:.3f} / {scores["phase_ssim"]:.3f} ({misfit:.2f})'
             )
+        lit = refinement.illuminated
         relative = level / float(np.median(np.abs(refined[lit])))
         print(
             f'| {overlap:.0%} | {photons:.0e} | {seed} | {relative:.4f} | '

@@ -38,6 +38,29 @@ def _cell(text: str) -> tuple[float, float]:
     return float(overlap), float(photons)
 
 
+def refined_test_scan(
+    overlap: float, photons: float, seed: int, device: str | None
+) -> tuple[OverlapRefinement, np.ndarray, np.ndarray, np.ndarray]:
+    """The realistic held-out test scan of a cell, refined :data:`ITERATIONS` times from a flat
+    object on ``device`` (``'numpy'``: NumPy): the refinement, its object (the start kept where
+    barely lit), the truth and the scanned-region mask."""
+    spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
+    test = make_realistic_scan('test', spec, seed=seed).with_probe_power_of_data()
+    data, truth = test.training_data(), test.truth
+    mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
+    flat = np.ones(truth.shape, np.complex64)
+    refinement = OverlapRefinement(
+        flat,
+        data.positions_px,
+        data.diffraction_amplitude,
+        data.probe,
+        device=None if device == 'numpy' else device,
+    )
+    for _ in range(ITERATIONS):
+        refinement.step()
+    return refinement, np.where(refinement.illuminated, refinement.object_, flat), truth, mask
+
+
 def _noise_sigma(values: np.ndarray) -> float:
     """Robust pixel-noise level: the median absolute high-pass residual (Gaussian noise)."""
     return float(np.median(np.abs(values - gaussian_filter(values, 1.0)))) / 0.6745
@@ -88,18 +111,8 @@ def main() -> None:
     parser.add_argument('--device', default='cpu', help="refinement device (None: 'numpy')")
     args = parser.parse_args()
     for overlap, photons in args.cells:
-        spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
-        test = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
-        data, truth = test.training_data(), test.truth
-        mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
-        flat = np.ones(truth.shape, np.complex64)
-        refinement = OverlapRefinement(
-            flat, data.positions_px, data.diffraction_amplitude, data.probe, device=args.device
-        )
-        for _ in range(ITERATIONS):
-            refinement.step()
+        refinement, refined, truth, mask = refined_test_scan(overlap, photons, 0, args.device)
         lit = refinement.illuminated
-        refined = np.where(lit, refinement.object_, flat)
         # the global complex scale the scores remove anyway, so that strengths mean the same
         refined = refined * (
             np.sum(np.conj(refined[mask]) * truth[mask]) / np.sum(np.abs(refined[mask]) ** 2)

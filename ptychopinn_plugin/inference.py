@@ -50,7 +50,7 @@ from .core.protocol import Engine
 from .core.stitching import Stitcher, checked_fill
 from .errors import DataContractError, DeviceOutOfMemoryError, is_out_of_memory
 from .solver.consistency import DataConsistency, consistency_of, measure_consistency
-from .solver.denoise import denoise_amplitude
+from .solver.denoise import denoise_refined
 from .solver.overlap import OverlapRefinement
 from .solver.phase_ramp import apply_phase_ramp, fit_phase_ramp
 from .solver.probe import ProbeChoice
@@ -276,18 +276,7 @@ def _refined(
         iterations,
     )
     refined = np.where(refinement.illuminated, refinement.object_, object_)
-    if denoising > 0:
-        noise = refinement.amplitude_noise()
-        refined = denoise_amplitude(refined, refinement.illuminated, denoising * noise)
-        logger.info(
-            'refined amplitude denoised: total variation of weight %.3g (%g x its shot-noise '
-            'level; %.2g of the median lit amplitude), the phase kept',
-            denoising * noise,
-            denoising,
-            denoising
-            * noise
-            / max(float(np.median(np.abs(refined[refinement.illuminated]))), 1e-30),
-        )
+    refined = denoise_refined(refinement, refined, denoising)
     refinement.set_object(refined)  # measure what is returned, with the same solver
     consistency = _reported(consistency_of(refinement), refined=True)
     yield InferenceProgress(total, total, refined, weight, iterations, iterations, consistency)

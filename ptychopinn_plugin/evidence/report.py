@@ -173,7 +173,7 @@ def flat_start_refinement(
         its seconds compare with the network + refinement row's.
     """
     from ..solver.consistency import measure_consistency
-    from ..solver.denoise import denoise_amplitude
+    from ..solver.denoise import denoise_refined
     from ..solver.overlap import OverlapRefinement
 
     begin = time.perf_counter()
@@ -188,11 +188,9 @@ def flat_start_refinement(
     for _ in range(iterations):
         refinement.step()
     object_ = np.where(refinement.illuminated, refinement.object_, flat).astype(np.complex64)
-    if denoising is None:
-        denoising = InferenceConfig().amplitude_denoising
-    if denoising > 0 and iterations > 0:
-        weight = denoising * refinement.amplitude_noise()
-        object_ = denoise_amplitude(object_, refinement.illuminated, weight)
+    if iterations > 0:
+        default = InferenceConfig().amplitude_denoising
+        object_ = denoise_refined(refinement, object_, default if denoising is None else denoising)
     seconds = time.perf_counter() - begin
     try:
         consistency = measure_consistency(

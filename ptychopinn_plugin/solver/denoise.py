@@ -14,9 +14,17 @@ almost nothing; at low dose it is several per cent and the step removes most of 
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ['TV_ITERATIONS', 'denoise_amplitude']
+if TYPE_CHECKING:
+    from .overlap import OverlapRefinement
+
+logger = logging.getLogger(__name__)
+
+__all__ = ['TV_ITERATIONS', 'denoise_amplitude', 'denoise_refined']
 
 TV_ITERATIONS = 200
 """Chambolle iterations of the total variation, all run (no early stop). scikit-image's default
@@ -39,10 +47,10 @@ def denoise_amplitude(object_: np.ndarray, lit: np.ndarray, weight: float) -> np
     # which must not stop inference from saying which backend is missing
     from skimage.restoration import denoise_tv_chambolle
 
-    if not weight > 0.0:
-        if weight == 0.0:
-            return object_
+    if not weight >= 0.0 or not np.isfinite(weight):
         raise ValueError(f'the denoising weight must be 0 or more, got {weight!r}')
+    if weight == 0.0:
+        return object_
     lit = np.asarray(lit, dtype=bool)
     if lit.shape != object_.shape:
         raise ValueError(f'lit pixels {lit.shape} must match the object {object_.shape}')
@@ -60,3 +68,22 @@ def denoise_amplitude(object_: np.ndarray, lit: np.ndarray, weight: float) -> np
     result = np.array(object_, dtype=np.complex64, copy=True)
     result[box] = np.where(lit[box], smoothed * phase, window)
     return result
+
+
+def denoise_refined(
+    refinement: OverlapRefinement, object_: np.ndarray, factor: float
+) -> np.ndarray:
+    """``object_``, the object ``refinement`` returned (on its grid), with the amplitude of its lit
+    pixels denoised at ``factor`` times the refinement's shot-noise level
+    (:meth:`OverlapRefinement.amplitude_noise`; ``InferenceConfig.amplitude_denoising``; 0: as it
+    is). Logs the weight."""
+    if factor == 0.0:
+        return object_
+    weight = factor * refinement.amplitude_noise()
+    logger.info(
+        'refined amplitude denoised: total variation of weight %.3g (%g x its shot-noise level), '
+        'the phase kept',
+        weight,
+        factor,
+    )
+    return denoise_amplitude(object_, refinement.illuminated, weight)

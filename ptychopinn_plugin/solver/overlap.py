@@ -221,13 +221,9 @@ class OverlapRefinement:
         """(H, W) bool: pixels lit by more than :data:`LIT_FRACTION` of the largest summed probe
         power, whose refined values are worth keeping (a step changes every pixel some probe
         window reaches; the barely lit ones are poorly determined)."""
-        self._denominator = xp.astype(power + POWER_FLOOR * largest, xp.float32)
+        self._power_floor = POWER_FLOOR * float(largest)
+        self._denominator = xp.astype(power + self._power_floor, xp.float32)
         self._boosted = power > BOOST_LIT_FRACTION * largest
-        # the typical lit pixel's summed probe power, for the shot-noise level (every other row
-        # and column: the median of a quarter of the pixels, without an object-sized copy)
-        step = 2 if np.any(self.illuminated[::2, ::2]) else 1
-        sample = self._arrays.to_numpy(power[n_px:-n_px:step, n_px:-n_px:step])
-        self._lit_power = float(np.median(sample[self.illuminated[::step, ::step]]))
 
     def amplitude_noise(self) -> float:
         """Shot-noise standard deviation of the object's amplitude on a typical lit pixel.
@@ -242,7 +238,13 @@ class OverlapRefinement:
         with Ptychodus's zone-plate probe, 0.004 at 1e6 (``docs/results.md``, "Denoising the
         refined amplitude").
         """
-        return 0.5 / (self.scale * float(np.sqrt(max(self._lit_power, np.finfo(np.float64).tiny))))
+        n_px = self.n_px
+        # the summed probe power, from the preconditioner's denominator, on every other row and
+        # column (the median of a quarter of the lit pixels, without an object-sized copy)
+        step = 2 if np.any(self.illuminated[::2, ::2]) else 1
+        sample = self._arrays.to_numpy(self._denominator[n_px:-n_px:step, n_px:-n_px:step])
+        power = float(np.median(sample[self.illuminated[::step, ::step]])) - self._power_floor
+        return 0.5 / (self.scale * float(np.sqrt(max(power, np.finfo(np.float64).tiny))))
 
     def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """Zeros of ``shape`` on the refinement's device."""
