@@ -13,25 +13,32 @@ the network's own output (no refinement) on that same scan, so that generalisati
   on true patches given random ramps.
 
 ``--groups random`` is the plugin's grouping (each point with 3 of its 7 nearest neighbours, in
-random order); ``--groups square`` replaces it, for this run only, by 2 x 2 squares of the 32-wide
-raster in row-major order (a fixed group geometry).
+random order); ``--groups square`` replaces it, for this run only, by g x g squares of the 32-wide
+raster in row-major order (a fixed group geometry; ``--gridsize 3`` for 3 x 3). ``--mode
+supervised`` trains on the training scan's true patches instead of the patterns: the most any loss
+that pins the training object (a loss over neighbouring groups, a whole-scan term) could teach the
+network. Every run also scores the network alone on the benchmark's held-out test scan.
 
 Usage: ``python benchmarks/gridsize2_ablation.py --groups square --epochs 8`` (about 5 min on 2
-cores at NumFiltersScale 1).
+cores at NumFiltersScale 1); ``--groups square --mode supervised --epochs 30`` (about 10 min).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from dataclasses import replace
 
 import numpy as np
+from object_prior_oracle import library_training_scan
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import lsqr
 from scipy.spatial import cKDTree
 
 from ptychopinn_plugin.config import (
     ExecutionConfig,
+    Mode,
     ModelConfig,
     PluginConfig,
     TrainingConfig,
@@ -50,18 +57,21 @@ RASTER_WIDTH = 32
 
 
 def square_members(neighbors: np.ndarray, num_channels: int, rng) -> np.ndarray:
-    """2 x 2 squares of the raster, members sorted (row-major): replaces the random draw."""
+    """g x g squares of the raster (g = 2 or 3), members sorted (row-major): replaces the
+    random draw. Each point starts its square; squares at the raster's last rows and columns
+    shift back inside it."""
     del rng
-    if num_channels != 4:
-        raise ValueError('square groups are gridsize 2 only')
+    side = math.isqrt(num_channels)
     num_points = neighbors.shape[0]
+    num_rows = num_points // RASTER_WIDTH
     index = np.arange(num_points)
     row, col = index // RASTER_WIDTH, index % RASTER_WIDTH
-    rows = row[:, None] + np.array([0, 0, 1, 1])[None]
-    cols = col[:, None] + np.array([0, 1, 0, 1])[None]
-    rows = np.where(row[:, None] == num_points // RASTER_WIDTH - 1, rows - 1, rows)
-    cols = np.where(col[:, None] == RASTER_WIDTH - 1, cols - 1, cols)
-    return np.sort(rows * RASTER_WIDTH + cols, axis=1)
+    row = np.minimum(row, num_rows - side)
+    col = np.minimum(col, RASTER_WIDTH - side)
+    step_r, step_c = np.divmod(np.arange(side * side), side)
+    rows = row[:, None] + step_r[None]
+    cols = col[:, None] + step_c[None]
+    return rows * RASTER_WIDTH + cols
 
 
 def stitched_ssims(patches, positions, truth, mask, n_px, crop_px, *, synchronize=True):
@@ -134,9 +144,45 @@ def overlap_ramp_sync(patches, positions, crop_px):
     return patches * np.exp(-1j * (ramps + solution[:, 2, None, None]))
 
 
+def network_alone(run, data, gridsize, num_neighbors, truth):
+    """The network's own patches for every group of ``data``, their positions, the true patches
+    and the stitched amplitude / phase SSIM over the scanned region."""
+    n_px = data.pattern_size_px
+    crop = default_stitch_crop_px(n_px)
+    groups = grouping.group_scan_points(data.positions_px, gridsize, num_neighbors, seed=0)
+    scale = physics.dataset_normalization(data.diffraction_amplitude)
+    inputs = group_inputs(data, groups, scale)
+    offsets = groups.relative_offsets_px.astype(np.float32)
+    patches = run.engine.predict(inputs, offsets).reshape(-1, n_px, n_px)
+    positions = data.positions_px[groups.member_indices].reshape(-1, 2)
+    mask = scanned_region_mask(data.positions_px, truth.shape, n_px, crop)
+    true_patches = extract_patches(truth, positions, n_px)
+    return (
+        patches,
+        positions,
+        true_patches,
+        stitched_ssims(patches, positions, truth, mask, n_px, crop),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--groups', choices=('random', 'square'), default='random')
+    parser.add_argument('--gridsize', type=int, choices=(1, 2, 3), default=2)
+    parser.add_argument(
+        '--mode',
+        choices=('pinn', 'supervised'),
+        default='pinn',
+        help='supervised: the true patches of the training scan are the targets (an upper '
+        'bound of what any loss that pins the training object could teach the network)',
+    )
+    parser.add_argument(
+        '--extra-scans',
+        type=int,
+        default=0,
+        help='train also on this many scans of other photographs (never the test pair; '
+        "object_prior_oracle's library), to measure what more data does",
+    )
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--n-filters-scale', type=int, default=1)
     args = parser.parse_args()
@@ -144,8 +190,22 @@ def main() -> None:
         grouping._draw_members = square_members  # this run only: the ablation's grouping
     spec = RealisticSpec(num_points=RASTER_WIDTH**2)
     scan = make_realistic_scan('train', spec, seed=0).with_probe_power_of_data()
-    data = scan.training_data()
-    model = ModelConfig(gridsize=2, n_filters_scale=args.n_filters_scale)
+    model = ModelConfig(
+        gridsize=args.gridsize,
+        num_neighbors=max(ModelConfig().num_neighbors, args.gridsize**2 - 1),
+        n_filters_scale=args.n_filters_scale,
+        mode=Mode(args.mode),
+    )
+    scans = [scan] + [library_training_scan(spec, seed) for seed in range(args.extra_scans)]
+    datasets = [s.training_data() for s in scans]
+    if model.mode is Mode.SUPERVISED:
+        datasets = [
+            replace(
+                d, ground_truth_patches=extract_patches(s.truth, d.positions_px, d.pattern_size_px)
+            )
+            for d, s in zip(datasets, scans, strict=True)
+        ]
+    data = datasets[0]
     config = PluginConfig(
         model=model,
         training=TrainingConfig(num_epochs=args.epochs),
@@ -155,27 +215,30 @@ def main() -> None:
     counts = counts.astype(np.float64)
     saturated = float(np.mean(counts - counts * np.log(np.maximum(counts, 1e-12))))
     start = time.perf_counter()
-    run = TrainingRun([data], config)
+    run = TrainingRun(datasets, config)
     for report in run.epochs():
-        print(
-            f'epoch {report.epoch}: training loss excess over saturated '
-            f'{report.training_loss - saturated:.3f} ({time.perf_counter() - start:.0f} s)'
-        )
+        loss = report.training_loss
+        if model.mode is Mode.PINN:
+            loss_text = f'training loss excess over saturated {loss - saturated:.3f}'
+        else:
+            loss_text = f'training loss {loss:.4f}, validation {report.validation_loss}'
+        print(f'epoch {report.epoch}: {loss_text} ({time.perf_counter() - start:.0f} s)')
     n_px, crop = model.pattern_size_px, default_stitch_crop_px(model.pattern_size_px)
-    groups = grouping.group_scan_points(data.positions_px, 2, model.num_neighbors, seed=0)
-    scale = physics.dataset_normalization(data.diffraction_amplitude)
-    inputs = group_inputs(data, groups, scale)
-    offsets = groups.relative_offsets_px.astype(np.float32)
-    patches = run.engine.predict(inputs, offsets).reshape(-1, n_px, n_px)
+    test_scan = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
+    *_, held_out = network_alone(
+        run, test_scan.training_data(), args.gridsize, model.num_neighbors, test_scan.truth
+    )
+    print('network alone on the held-out test scan, amplitude / phase SSIM:', held_out)
+    patches, positions, truth, own = network_alone(
+        run, data, args.gridsize, model.num_neighbors, scan.truth
+    )
     run.release()
-    positions = data.positions_px[groups.member_indices].reshape(-1, 2)
-    truth = extract_patches(scan.truth, positions, n_px)
     mask = scanned_region_mask(data.positions_px, scan.truth.shape, n_px, crop)
 
     def ssims(p, **kw):
         return stitched_ssims(p, positions, scan.truth, mask, n_px, crop, **kw)
 
-    print('network alone on its training scan, amplitude / phase SSIM:', ssims(patches))
+    print('network alone on its training scan, amplitude / phase SSIM:', own)
     print('patch correlations phase / amplitude:', patch_correlations(patches, truth, crop))
     rotation = np.sum(truth * np.conj(patches), axis=(1, 2))
     offsets_fixed = patches * (rotation / np.maximum(np.abs(rotation), 1e-30))[:, None, None]

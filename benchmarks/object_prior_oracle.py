@@ -92,7 +92,7 @@ def _refined(data, shape, counts: list[int]) -> dict[int, tuple[np.ndarray, np.n
     return out
 
 
-def _training_scan(spec: RealisticSpec, seed: int):
+def library_training_scan(spec: RealisticSpec, seed: int):
     rng = np.random.default_rng([seed, 7])
     probe = zone_plate_probe(spec)
     step = scan_step_px(spec, probe)
@@ -181,7 +181,7 @@ def main() -> None:
     begin = time.perf_counter()
     training: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in counts}
     for seed in range(args.scans):
-        scan = _training_scan(spec, seed)
+        scan = library_training_scan(spec, seed)
         data = scan.training_data()
         refined = _refined(data, scan.truth.shape, counts)
         for count in counts:
