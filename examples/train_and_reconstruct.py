@@ -3,11 +3,15 @@
     python examples/train_and_reconstruct.py --out example-output     # train, then reconstruct
     python examples/train_and_reconstruct.py --model models/pinn-n64-g1-pytorch.zip  # no training
     python examples/train_and_reconstruct.py --quick                   # tiny, a few seconds
+    python examples/train_and_reconstruct.py --model M --refine-iterations 0  # the network alone
 
 Steps: simulate a training scan and a held-out scan (``core.simulate.make_scan``), train with
 ``workflow.TrainingRun`` (one report per epoch), save the archive (``core.archive``), reconstruct
 the held-out scan with ``workflow.reconstruct`` and score it against the truth
-(``core.metrics.compare_objects``) over the scanned region.
+(``core.metrics.compare_objects``) over the scanned region. The reconstruction is the plugin's
+default (``InferenceConfig``: the built-in refinement after the network) unless
+``--refine-iterations`` says otherwise; the first printed line says what made it
+(``--refine-iterations 0``: the network alone).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ptychopinn_plugin.config import (
 from ptychopinn_plugin.core import metrics, simulate
 from ptychopinn_plugin.core.archive import load_archive, save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
+from ptychopinn_plugin.evidence.report import made_by
 from ptychopinn_plugin.workflow import TrainingRun, reconstruct
 
 
@@ -51,7 +56,9 @@ def train(data, *, backend: str, epochs: int, gridsize: int, out: Path) -> Path:
     return save_archive(out / 'model.zip', archive, overwrite=True)
 
 
-def reconstruct_and_score(model_path: Path, scan, *, backend: str) -> tuple[np.ndarray, dict]:
+def reconstruct_and_score(
+    model_path: Path, scan, *, backend: str, inference: InferenceConfig
+) -> tuple[np.ndarray, dict]:
     """Reconstruct ``scan`` with the model; returns the object and its scores against the truth."""
     archive = load_archive(model_path)
     data = scan.data
@@ -60,7 +67,7 @@ def reconstruct_and_score(model_path: Path, scan, *, backend: str) -> tuple[np.n
         archive,
         data,
         execution=ExecutionConfig(backend=backend, device='auto'),
-        inference=InferenceConfig(),
+        inference=inference,
         object_shape=scan.object_.shape,
         fill=np.ones_like(scan.object_),
     ):
@@ -81,6 +88,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--gridsize', type=int, default=1, choices=[1, 2])
     parser.add_argument('--model', type=Path, default=None, help='use this archive; skip training')
     parser.add_argument('--quick', action='store_true', help='tiny sizes: 1 epoch, 64 points')
+    parser.add_argument(
+        '--refine-iterations',
+        type=int,
+        default=InferenceConfig().refine_iterations,
+        help='iterations of the built-in refinement after the network (0: the network alone; '
+        'default: the plugin default)',
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.num_patterns = 1, 64
@@ -97,7 +111,11 @@ def main(argv: list[str] | None = None) -> dict:
             gridsize=args.gridsize,
             out=args.out,
         )
-    object_, scores = reconstruct_and_score(model_path, held_out, backend=args.backend)
+    inference = InferenceConfig(refine_iterations=args.refine_iterations)
+    print('made by:', made_by(inference.refine_iterations, inference.refine_start))
+    object_, scores = reconstruct_and_score(
+        model_path, held_out, backend=args.backend, inference=inference
+    )
     np.save(args.out / 'object.npy', object_)
     (args.out / 'scores.json').write_text(json.dumps(scores, indent=2))
     for name, value in scores.items():
