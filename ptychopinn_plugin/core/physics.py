@@ -49,6 +49,7 @@ __all__ = [
     'padded_canvas_size_px',
     'pinn_loss',
     'poisson_nll',
+    'power_diameter_px',
     'realspace_mae',
     'realspace_mse',
     'smooth_patches',
@@ -767,3 +768,28 @@ def _check_size(n_px: int) -> None:
         raise ConfigurationError(
             f'the pattern size must be a positive multiple of 4 pixels, got {n_px!r}'
         )
+
+
+def power_diameter_px(probe: np.ndarray, fraction: float = 0.9) -> float:
+    """Diameter of the disc about the intensity centroid holding ``fraction`` of the power.
+
+    Parameters
+    ----------
+    probe : ndarray, shape (N, N), complex
+    fraction : float in (0, 1]
+
+    Returns
+    -------
+    float
+        Diameter in pixels.
+    """
+    intensity = np.abs(probe) ** 2
+    intensity = intensity / np.sum(intensity)
+    rows, cols = np.indices(intensity.shape)
+    centre = (np.sum(intensity * rows), np.sum(intensity * cols))
+    radius = np.hypot(rows - centre[0], cols - centre[1]).ravel()
+    order = np.argsort(radius)
+    enclosed = np.cumsum(intensity.ravel()[order])
+    # against the summed total, so that float rounding cannot push fraction 1 past the last pixel
+    index = min(int(np.searchsorted(enclosed, fraction * enclosed[-1])), radius.size - 1)
+    return 2.0 * float(radius[order][index])

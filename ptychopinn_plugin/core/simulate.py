@@ -25,7 +25,7 @@ from skimage.util import img_as_float
 
 from ..errors import ConfigurationError, DataContractError
 from .contract import DiffractionQuantity, ScanMetadata, TrainingData
-from .physics import farfield_amplitude
+from .physics import farfield_amplitude, power_diameter_px
 from .stitching import extract_patches
 
 logger = logging.getLogger(__name__)
@@ -361,31 +361,6 @@ def disk_probe(
 
 
 # ------------------------------------------------------------------------------------------ scans
-
-
-def power_diameter_px(probe: np.ndarray, fraction: float = 0.9) -> float:
-    """Diameter of the disc about the intensity centroid holding ``fraction`` of the power.
-
-    Parameters
-    ----------
-    probe : ndarray, shape (N, N), complex
-    fraction : float in (0, 1]
-
-    Returns
-    -------
-    float
-        Diameter in pixels.
-    """
-    intensity = np.abs(probe) ** 2
-    intensity = intensity / np.sum(intensity)
-    rows, cols = np.indices(intensity.shape)
-    centre = (np.sum(intensity * rows), np.sum(intensity * cols))
-    radius = np.hypot(rows - centre[0], cols - centre[1]).ravel()
-    order = np.argsort(radius)
-    enclosed = np.cumsum(intensity.ravel()[order])
-    # against the summed total, so that float rounding cannot push fraction 1 past the last pixel
-    index = min(int(np.searchsorted(enclosed, fraction * enclosed[-1])), radius.size - 1)
-    return 2.0 * float(radius[order][index])
 
 
 def step_for_overlap(probe_diameter_px: float, overlap_fraction: float) -> float:

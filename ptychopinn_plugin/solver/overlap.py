@@ -43,7 +43,7 @@ import numpy as np
 import scipy.fft
 
 from ..core.metrics import mean_phase_step
-from ..core.simulate import power_diameter_px
+from ..core.physics import power_diameter_px
 from ..core.stitching import window_origins
 from ..errors import DataContractError
 from .arrays import NumpyArrays, solver_arrays
