@@ -1,0 +1,157 @@
+"""Oracle (issue 26): does another architecture learn the map from a group's patterns to its
+patches where the plugin's generator does not?
+
+"What the network can learn where the truth is known" (``docs/results.md``) trained the plugin's
+generator on the true patches of 2 x 2 raster squares (Supervised, a fixed group geometry) and
+found it far from the data's own limit even on its training scan (phase SSIM 0.29 there, 0.26
+held out; the free fit of the same groups 0.94). This trains, on the same inputs, targets and
+scans, a residual U-Net (residual blocks at four scales with skip connections: the issue's
+"residual architecture over the group") that maps the four patterns of a square to the real and
+imaginary parts of its four patches, with an L1 loss weighted by the probe's power, for as many
+epochs (30). Made by: the network alone, its patches stitched with the plugin's stitcher (phase
+synchronisation); amplitude / phase SSIM on the held-out test scan and on its own training scan.
+
+Usage: ``python benchmarks/architecture_oracle.py`` (30 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from gridsize2_ablation import RASTER_WIDTH, square_members
+from torch import nn
+
+from ptychopinn_plugin.config import default_stitch_crop_px
+from ptychopinn_plugin.core import physics
+from ptychopinn_plugin.core.stitching import Stitcher, extract_patches, scanned_region_mask
+from ptychopinn_plugin.evidence.benchmark import score_object
+from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
+
+N = 64
+MEMBERS = 4
+
+
+class Residual(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GroupNorm(8, width),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GroupNorm(8, width),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(x + self.body(x))
+
+
+class ResidualUNet(nn.Module):
+    """4 patterns in, real and imaginary parts of 4 patches out, (B, 8, N, N)."""
+
+    def __init__(self, width: int = 32, levels: int = 4) -> None:
+        super().__init__()
+        widths = [width * 2**k for k in range(levels)]
+        self.stem = nn.Conv2d(MEMBERS, widths[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.pool = nn.ModuleList()
+        for k, w in enumerate(widths):
+            self.down.append(nn.Sequential(Residual(w), Residual(w)))
+            if k + 1 < levels:
+                self.pool.append(nn.Conv2d(w, widths[k + 1], 3, stride=2, padding=1))
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for k in range(levels - 1, 0, -1):
+            self.up.append(nn.ConvTranspose2d(widths[k], widths[k - 1], 2, stride=2))
+            self.merge.append(
+                nn.Sequential(
+                    nn.Conv2d(2 * widths[k - 1], widths[k - 1], 1), Residual(widths[k - 1])
+                )
+            )
+        self.head = nn.Conv2d(widths[0], 2 * MEMBERS, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        skips = []
+        for k, block in enumerate(self.down):
+            x = block(x)
+            if k < len(self.pool):
+                skips.append(x)
+                x = self.pool[k](x)
+        for up, merge in zip(self.up, self.merge, strict=True):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x)
+
+
+def square_groups(num_points: int) -> np.ndarray:
+    return square_members(np.zeros((num_points, 1)), MEMBERS, None)
+
+
+def prepared(scan):
+    """Inputs (n, 4, N, N), true patches (n, 4, N, N) complex, members (n, 4)."""
+    data = scan.training_data()
+    members = square_groups(len(data.positions_px))
+    scale = physics.dataset_normalization(data.diffraction_amplitude)
+    inputs = (data.diffraction_amplitude[members] * scale).astype(np.float32)
+    truth = extract_patches(scan.truth, data.positions_px, N)[members]
+    return data, torch.from_numpy(inputs), truth, members
+
+
+def scores(net: nn.Module, scan) -> tuple[float, float]:
+    data, inputs, _, members = prepared(scan)
+    with torch.no_grad():
+        out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
+    patches = (out[:, :MEMBERS] + 1j * out[:, MEMBERS:]).reshape(-1, N, N)
+    positions = data.positions_px[members].reshape(-1, 2)
+    crop = default_stitch_crop_px(N)
+    stitcher = Stitcher(scan.truth.shape, N, crop)
+    stitcher.add(patches.astype(np.complex64), positions)
+    object_, _ = stitcher.result()
+    mask = scanned_region_mask(data.positions_px, scan.truth.shape, N, crop)
+    result = score_object(object_, scan.truth, mask)
+    return round(result['amplitude_ssim'], 3), round(result['phase_ssim'], 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+    parser.add_argument('--epochs', type=int, default=30, help='as the generator in the table')
+    parser.add_argument('--width', type=int, default=16)
+    args = parser.parse_args()
+    spec = RealisticSpec(num_points=RASTER_WIDTH**2)
+    train = make_realistic_scan('train', spec, seed=0).with_probe_power_of_data()
+    test = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
+    data, inputs, truth, _ = prepared(train)
+    target = torch.from_numpy(np.concatenate([truth.real, truth.imag], axis=1).astype(np.float32))
+    weight = np.abs(data.probe) ** 2
+    weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
+    torch.manual_seed(0)
+    net = ResidualUNet(args.width)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    start, updates = time.perf_counter(), 0
+    batches = [
+        torch.from_numpy(order)
+        for _ in range(args.epochs)
+        for order in np.array_split(rng.permutation(len(inputs)), len(inputs) // 16)
+    ]
+    for batch in batches:
+        loss = torch.mean(torch.abs(net(inputs[batch]) - target[batch]) * weight)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        updates += 1
+        if updates % 500 == 0:
+            print(
+                f'{updates} updates, loss {float(loss):.4f} ({time.perf_counter() - start:.0f} s)'
+            )
+    net.eval()
+    print(f'{args.epochs} epochs, {updates} updates, {time.perf_counter() - start:.0f} s')
+    print('network alone on the held-out test scan, amplitude / phase SSIM:', scores(net, test))
+    print('network alone on its own training scan, amplitude / phase SSIM:', scores(net, train))
+
+
+if __name__ == '__main__':
+    main()
