@@ -38,16 +38,22 @@ def _cell(text: str) -> tuple[float, float]:
     return float(overlap), float(photons)
 
 
+def held_out_scan(overlap: float, photons: float, seed: int):
+    """The realistic held-out test scan of a cell: its data, truth and scanned-region mask."""
+    spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
+    test = make_realistic_scan('test', spec, seed=seed).with_probe_power_of_data()
+    truth = test.truth
+    mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
+    return test.training_data(), truth, mask
+
+
 def refined_test_scan(
     overlap: float, photons: float, seed: int, device: str | None
 ) -> tuple[OverlapRefinement, np.ndarray, np.ndarray, np.ndarray]:
     """The realistic held-out test scan of a cell, refined :data:`ITERATIONS` times from a flat
     object on ``device`` (``'numpy'``: NumPy): the refinement, its object (the start kept where
     barely lit), the truth and the scanned-region mask."""
-    spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
-    test = make_realistic_scan('test', spec, seed=seed).with_probe_power_of_data()
-    data, truth = test.training_data(), test.truth
-    mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
+    data, truth, mask = held_out_scan(overlap, photons, seed)
     flat = np.ones(truth.shape, np.complex64)
     refinement = OverlapRefinement(
         flat,

@@ -22,15 +22,12 @@ import argparse
 import time
 
 import numpy as np
+from low_dose_prior_oracle import held_out_scan
 from scipy.ndimage import gaussian_filter
 
-from ptychopinn_plugin.config import default_stitch_crop_px
-from ptychopinn_plugin.core.stitching import scanned_region_mask
 from ptychopinn_plugin.evidence.benchmark import score_object
-from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
 from ptychopinn_plugin.solver.overlap import OverlapRefinement
 
-N = 64
 CHECKPOINTS = (10, 20, 30, 50, 100)
 
 
@@ -74,10 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     checkpoints = sorted({c for c in CHECKPOINTS if c <= args.iterations} | {args.iterations})
     for overlap, photons in args.cells:
-        spec = RealisticSpec(num_photons=photons, overlap_fraction=overlap)
-        test = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
-        data, truth = test.training_data(), test.truth
-        mask = scanned_region_mask(test.positions_px, truth.shape, N, default_stitch_crop_px(N))
+        data, truth, mask = held_out_scan(overlap, photons, 0)
         print(f'\n### {overlap:.0%} overlap, {photons:.0e} photons per pattern\n')
         print('| cap | ' + ' | '.join(f'{c} it.' for c in checkpoints) + ' | seconds |')
         print('| ---: |' + ' ---: |' * (len(checkpoints) + 1))

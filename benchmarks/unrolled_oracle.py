@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import torch
+from gridsize2_ablation import RASTER_WIDTH
 
 from ptychopinn_plugin.config import ModelConfig, default_stitch_crop_px
 from ptychopinn_plugin.core import physics
@@ -38,7 +39,6 @@ from ptychopinn_plugin.evidence.benchmark import score_object
 from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
 
 N = 64
-RASTER_WIDTH = 32
 POWER_FLOOR = 1e-3
 """Fraction of the largest summed probe power added to the step's denominator (as the solver)."""
 
