@@ -53,12 +53,19 @@ class Residual(nn.Module):
 
 
 class ResidualUNet(nn.Module):
-    """4 patterns in, real and imaginary parts of 4 patches out, (B, 8, N, N)."""
+    """4 patterns in, real and imaginary parts of 4 patches out, (B, 8, N, N) (other channel
+    counts for other inputs: ``probe_aware_oracle``)."""
 
-    def __init__(self, width: int = 32, levels: int = 4) -> None:
+    def __init__(
+        self,
+        width: int = 32,
+        levels: int = 4,
+        in_channels: int = MEMBERS,
+        out_channels: int = 2 * MEMBERS,
+    ) -> None:
         super().__init__()
         widths = [width * 2**k for k in range(levels)]
-        self.stem = nn.Conv2d(MEMBERS, widths[0], 3, padding=1)
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         for k, w in enumerate(widths):
@@ -74,7 +81,7 @@ class ResidualUNet(nn.Module):
                     nn.Conv2d(2 * widths[k - 1], widths[k - 1], 1), Residual(widths[k - 1])
                 )
             )
-        self.head = nn.Conv2d(widths[0], 2 * MEMBERS, 3, padding=1)
+        self.head = nn.Conv2d(widths[0], out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -120,8 +127,41 @@ def scores(net: nn.Module, scan) -> dict[str, tuple[float, float]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+def fit(
+    net: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    epochs: int,
+    batch: int = 16,
+) -> None:
+    """Adam (1e-3) on the L1 misfit weighted by the probe's power, in shuffled batches; prints the
+    loss every 500 updates and the time; leaves ``net`` in evaluation mode."""
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    start, updates = time.perf_counter(), 0
+    batches = [
+        torch.from_numpy(order)
+        for _ in range(epochs)
+        for order in np.array_split(rng.permutation(len(inputs)), len(inputs) // batch)
+    ]
+    for members in batches:
+        loss = torch.mean(torch.abs(net(inputs[members]) - target[members]) * weight)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        updates += 1
+        if updates % 500 == 0:
+            print(
+                f'{updates} updates, loss {loss.item():.4f} ({time.perf_counter() - start:.0f} s)',
+                flush=True,
+            )
+    net.eval()
+    print(f'{epochs} epochs, {updates} updates, {time.perf_counter() - start:.0f} s', flush=True)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this oracle shares with ``probe_aware_oracle``."""
     parser.add_argument(
         '--epochs', type=int, default=30, help='passes over all the training groups (default 30)'
     )
@@ -132,11 +172,22 @@ def main() -> None:
         default=0,
         help='train also on this many scans of other photographs (never the test pair)',
     )
-    args = parser.parse_args()
+
+
+def benchmark_scans(extra_scans: int) -> tuple:
+    """The realistic benchmark's training and held-out test scans (1,024 raster points, seed 0),
+    and ``extra_scans`` library scans of other photographs."""
     spec = RealisticSpec(num_points=RASTER_WIDTH**2)
     train = make_realistic_scan('train', spec, seed=0).with_probe_power_of_data()
     test = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
-    extra = [library_training_scan(spec, seed) for seed in range(args.extra_scans)]
+    return train, test, [library_training_scan(spec, seed) for seed in range(extra_scans)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+    add_training_arguments(parser)
+    args = parser.parse_args()
+    train, test, extra = benchmark_scans(args.extra_scans)
     parts = [prepared(scan) for scan in [train, *extra]]
     data = parts[0][0]
     inputs = torch.cat([part[1] for part in parts])
@@ -146,26 +197,7 @@ def main() -> None:
     weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
     torch.manual_seed(0)
     net = ResidualUNet(args.width)
-    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
-    rng = np.random.default_rng(0)
-    start, updates = time.perf_counter(), 0
-    batches = [
-        torch.from_numpy(order)
-        for _ in range(args.epochs)
-        for order in np.array_split(rng.permutation(len(inputs)), len(inputs) // 16)
-    ]
-    for batch in batches:
-        loss = torch.mean(torch.abs(net(inputs[batch]) - target[batch]) * weight)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        updates += 1
-        if updates % 500 == 0:
-            print(
-                f'{updates} updates, loss {float(loss):.4f} ({time.perf_counter() - start:.0f} s)'
-            )
-    net.eval()
-    print(f'{args.epochs} epochs, {updates} updates, {time.perf_counter() - start:.0f} s')
+    fit(net, inputs, target, weight, args.epochs)
     print('network alone on the held-out test scan, amplitude / phase SSIM:', scores(net, test))
     print('network alone on its own training scan, amplitude / phase SSIM:', scores(net, train))
 

@@ -1,0 +1,135 @@
+"""Oracle (issue 26): does a probe-aware input let a network learn the patch where the pattern
+alone does not?
+
+The plugin's network, and the residual U-Net of ``architecture_oracle``, see the diffraction
+amplitude and must learn the whole inversion, a global map from the far field to the object,
+from one or two scans. Issue 26 names a probe-aware input as a lever. Here the physics that is
+known is done before the network: each pattern's own object estimate, ``iterations`` steps of
+error reduction with the known probe from a flat object, one pattern at a time (no overlap; the
+first step is the pattern's back-projection through the probe's far-field phase). The network
+(the residual U-Net of ``architecture_oracle``, gridsize 1) then maps, Supervised on the true
+patches, one of three inputs to the patch's real and imaginary parts:
+
+- ``amplitude``: the diffraction amplitude alone (the control: what the plugin's network sees);
+- ``estimate``: the real and imaginary parts of the pattern's own estimate;
+- ``both``: the three channels together.
+
+Made by: the network alone, its patches stitched by the plugin's stitcher without and with phase
+synchronisation; amplitude / phase SSIM on the held-out test scan and on its own training scan,
+beside the per-pattern estimates stitched with no network.
+
+Usage: ``python benchmarks/probe_aware_oracle.py --input both`` (30 epochs, about 10 min on 2
+cores); ``--extra-scans K`` trains also on K scans of other photographs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from architecture_oracle import ResidualUNet, add_training_arguments, benchmark_scans, fit
+from gridsize2_ablation import stitched_ssims
+
+from ptychopinn_plugin.config import default_stitch_crop_px
+from ptychopinn_plugin.core import physics
+from ptychopinn_plugin.core.stitching import extract_patches, scanned_region_mask
+
+N = 64
+INPUT_CHANNELS = {'amplitude': 1, 'estimate': 2, 'both': 3}
+
+
+def single_pattern_estimates(data, iterations: int) -> np.ndarray:
+    """(n, N, N) complex64: each pattern's object after ``iterations`` error-reduction steps
+    with the known probe from a flat object, its own pattern only (no overlap)."""
+    probe = data.probe.astype(np.complex64)
+    # the unnormalised FFT's modulus; the data are Parseval-normalised and zero-centred
+    measured = (np.fft.ifftshift(data.diffraction_amplitude, axes=(-2, -1)) * N).astype(np.float32)
+    step = np.conj(probe) / np.max(np.abs(probe) ** 2)
+    estimate = np.ones(measured.shape, np.complex64)
+    for _ in range(iterations):
+        wave = probe * estimate
+        spectrum = np.fft.fft2(wave)
+        spectrum = measured * np.exp(1j * np.angle(spectrum))
+        estimate = (estimate + step * (np.fft.ifft2(spectrum) - wave)).astype(np.complex64)
+    return estimate
+
+
+def prepared(scan, kind: str, iterations: int):
+    """Inputs (n, C, N, N) float32, true patches (n, N, N), estimates (n, N, N), the data."""
+    data = scan.training_data()
+    estimate = single_pattern_estimates(data, iterations)
+    scale = physics.dataset_normalization(data.diffraction_amplitude)
+    channels = []
+    if kind in ('amplitude', 'both'):
+        channels.append(data.diffraction_amplitude * scale)
+    if kind in ('estimate', 'both'):
+        channels += [estimate.real - 1.0, estimate.imag]
+    inputs = torch.from_numpy(np.stack(channels, axis=1).astype(np.float32))
+    truth = extract_patches(scan.truth, data.positions_px, N)
+    return inputs, truth, estimate, data
+
+
+def stitched(patches: np.ndarray, scan, data) -> dict[str, tuple[float, float]]:
+    crop = default_stitch_crop_px(N)
+    mask = scanned_region_mask(data.positions_px, scan.truth.shape, N, crop)
+    return {
+        f'synchronised {sync}': stitched_ssims(
+            patches.astype(np.complex64),
+            data.positions_px,
+            scan.truth,
+            mask,
+            N,
+            crop,
+            synchronize=sync,
+        )
+        for sync in (False, True)
+    }
+
+
+def network_scores(net, scan, kind: str, iterations: int) -> dict[str, tuple[float, float]]:
+    inputs, _, _, data = prepared(scan, kind, iterations)
+    with torch.no_grad():
+        out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
+    return stitched(out[:, 0] + 1j * out[:, 1], scan, data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
+    parser.add_argument('--input', choices=sorted(INPUT_CHANNELS), default='both')
+    parser.add_argument(
+        '--iterations',
+        type=int,
+        default=20,
+        help="error-reduction steps of each pattern's own estimate (default 20)",
+    )
+    add_training_arguments(parser)
+    args = parser.parse_args()
+    train, test, extra = benchmark_scans(args.extra_scans)
+    parts = [prepared(scan, args.input, args.iterations) for scan in [train, *extra]]
+    for name, scan, part in (('test', test, None), ('train', train, parts[0])):
+        _, _, estimate, data = part or prepared(scan, args.input, args.iterations)
+        print(
+            f"{name} scan, each pattern's own estimate ({args.iterations} steps) stitched, "
+            'no network:',
+            stitched(estimate, scan, data),
+            flush=True,
+        )
+    inputs = torch.cat([part[0] for part in parts])
+    truth = np.concatenate([part[1] for part in parts])
+    target = torch.from_numpy(np.stack([truth.real, truth.imag], axis=1).astype(np.float32))
+    weight = np.abs(parts[0][3].probe) ** 2
+    weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
+    torch.manual_seed(0)
+    net = ResidualUNet(args.width, in_channels=INPUT_CHANNELS[args.input], out_channels=2)
+    fit(net, inputs, target, weight, args.epochs)
+    for name, scan in (('held-out test scan', test), ('its own training scan', train)):
+        print(
+            f'network alone ({args.input}) on {name}, amplitude / phase SSIM:',
+            network_scores(net, scan, args.input, args.iterations),
+            flush=True,
+        )
+
+
+if __name__ == '__main__':
+    main()
