@@ -19,9 +19,9 @@ machine-readable ``models/index.json``, which also records the test threshold of
 measured value minus :data:`MARGIN`) that ``tests/examples/test_shipped_models.py`` enforces.
 
 Cards and index name what made each score (``evidence.report.made_by``): the network alone, or the
-network followed by the built-in refinement; beside the latter stands the same refinement from a
-flat object with no network, as recorded in ``docs/results.md`` (:data:`FLAT_START_RECORDED`; it
-is not re-measured here, and a scan without a recorded figure says "flat start not measured").
+defaults (the built-in refinement after the network, started as ``InferenceConfig.refine_start``
+says); beside the latter stands the same refinement from a flat object with no network
+(``evidence.report.flat_start_refinement``), measured here on the same scans (:func:`flat_starts`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from ptychopinn_plugin.config import (
 from ptychopinn_plugin.core import metrics
 from ptychopinn_plugin.core.archive import load_archive, save_archive
 from ptychopinn_plugin.core.stitching import scanned_region_mask
-from ptychopinn_plugin.evidence.report import made_by
+from ptychopinn_plugin.evidence.report import flat_start_refinement, made_by
 from ptychopinn_plugin.ptychodus_io.realistic import RealisticSpec, make_realistic_scan
 from ptychopinn_plugin.ptychodus_io.simulation import WorkflowScan
 from ptychopinn_plugin.workflow import TrainingRun, framework_versions, reconstruct
@@ -85,20 +85,6 @@ SETTINGS = {
 }
 """Reconstruction settings of the scores: the defaults (stitching, phase alignment, ramp, the
 overlap refinement), and the network alone (what the model itself contributes)."""
-FLAT_START_RECORDED = {
-    'benchmark': {
-        'refine_iterations': 100,
-        'amplitude_ssim': 0.936,
-        'phase_ssim': 0.971,
-        'source': 'docs/results.md, section "Where the start matters: an ablation", the '
-        "benchmark's 1,024-point test scan, seed 0",
-    },
-    'threshold': None,
-}
-"""The built-in refinement from a flat object (no network) on each held-out scan, as measured and
-recorded in ``docs/results.md``: the figure every "refined" score stands beside. None: never
-measured on that scan."""
-NOT_MEASURED = 'flat start not measured'
 
 
 @dataclass(frozen=True)
@@ -135,6 +121,28 @@ def held_out_scan(num_points: int = HELD_OUT_POINTS) -> WorkflowScan:
     return _scan('test', num_points)
 
 
+def _scores(object_, scan: WorkflowScan) -> dict[str, float]:
+    crop = default_stitch_crop_px(PATTERN_SIZE_PX)
+    mask = scanned_region_mask(scan.positions_px, scan.truth.shape, PATTERN_SIZE_PX, crop)
+    scores = metrics.compare_objects(object_, scan.truth, mask)
+    return {key: round(float(scores[key]), 4) for key in SCORED}
+
+
+def flat_starts(scans: dict[str, WorkflowScan]) -> dict[str, dict[str, float]]:
+    """The built-in refinement from a flat object, no network, on each held-out scan, with the
+    defaults' iterations and denoising: the figure every ``refined`` score stands beside."""
+    iterations = SETTINGS['refined'].refine_iterations
+    flat = {}
+    for name, scan in scans.items():
+        result = flat_start_refinement(scan.training_data(), scan.truth.shape, iterations)
+        flat[name] = {
+            **_scores(result.object_, scan),
+            'refine_iterations': iterations,
+            'seconds': round(result.seconds, 1),
+        }
+    return flat
+
+
 def score_archive(
     archive, backend: str, scan: WorkflowScan, setting: str = 'refined'
 ) -> dict[str, float]:
@@ -148,10 +156,7 @@ def score_archive(
         object_shape=scan.truth.shape,
     ):
         final = step
-    crop = default_stitch_crop_px(PATTERN_SIZE_PX)
-    mask = scanned_region_mask(scan.positions_px, scan.truth.shape, PATTERN_SIZE_PX, crop)
-    scores = metrics.compare_objects(final.object_, scan.truth, mask)
-    return {key: round(float(scores[key]), 4) for key in SCORED}
+    return _scores(final.object_, scan)
 
 
 def train(spec: ModelSpec) -> tuple[object, float]:
@@ -186,7 +191,9 @@ def train(spec: ModelSpec) -> tuple[object, float]:
     return archive, time.perf_counter() - start
 
 
-def make_model(spec: ModelSpec, directory: Path, scans: dict[str, WorkflowScan]) -> dict:
+def make_model(
+    spec: ModelSpec, directory: Path, scans: dict[str, WorkflowScan], flat: dict
+) -> dict:
     """Train, save, score and describe one model; returns its index entry."""
     archive, seconds = train(spec)
     path = save_archive(directory / f'{spec.name}.zip', archive, overwrite=True)
@@ -210,7 +217,7 @@ def make_model(spec: ModelSpec, directory: Path, scans: dict[str, WorkflowScan])
         'machine': f'{platform.machine()}, {platform.system()}, CPU only',
         'framework_versions': framework_versions(),
     }
-    entry.update(measure(path, scans))
+    entry.update(measure(path, scans, flat))
     (directory / f'{spec.name}.md').write_text(model_card(entry))
     return entry
 
@@ -220,8 +227,9 @@ def held_out_scans() -> dict[str, WorkflowScan]:
     return {'benchmark': held_out_scan(BENCHMARK_POINTS), 'threshold': held_out_scan()}
 
 
-def measure(path: Path, scans: dict[str, WorkflowScan]) -> dict[str, object]:
-    """Held-out quality of the archive at ``path`` under both backends, and its test thresholds."""
+def measure(path: Path, scans: dict[str, WorkflowScan], flat: dict) -> dict[str, object]:
+    """Held-out quality of the archive at ``path`` under both backends, and its test thresholds;
+    ``flat``: :func:`flat_starts` of the same scans."""
     archive = load_archive(path)  # score what ships, not what is in memory
     quality = {
         name: {
@@ -245,22 +253,6 @@ def measure(path: Path, scans: dict[str, WorkflowScan]) -> dict[str, object]:
         'test_thresholds': thresholds,
         'scored': dt.date.today().isoformat(),
         'inference': {s: c.model_dump(mode='json') for s, c in SETTINGS.items()},
-        **provenance(),
-    }
-
-
-def provenance() -> dict[str, object]:
-    """What made each setting's scores, and the flat-start refinement recorded beside them."""
-    refined = SETTINGS['refined']
-    flat = {
-        scan: (
-            recorded
-            if recorded and recorded['refine_iterations'] == refined.refine_iterations
-            else NOT_MEASURED
-        )
-        for scan, recorded in FLAT_START_RECORDED.items()
-    }
-    return {
         'made_by': {
             name: made_by(config.refine_iterations, config.refine_start)
             for name, config in SETTINGS.items()
@@ -269,24 +261,20 @@ def provenance() -> dict[str, object]:
     }
 
 
-def _rows(quality: dict, makers: dict[str, str], flat: object) -> str:
+def _rows(quality: dict, makers: dict[str, str], flat: dict) -> str:
     """The card's table rows: each setting's scores, named by their maker, then the flat-start
-    refinement (no network) recorded for this scan, or a row saying it was never measured."""
+    refinement (no network) on the same scan."""
     rows = [
         f'| {makers.get(setting, setting)} | {backend} | {q["amplitude_ssim"]:.3f} | '
         f'{q["phase_ssim"]:.3f} | {q["amplitude_psnr_db"]:.2f} | {q["phase_psnr_db"]:.2f} |'
         for setting, by_backend in quality.items()
         for backend, q in by_backend.items()
     ]
-    iterations = SETTINGS['refined'].refine_iterations
-    flat_maker = made_by(iterations, None)
-    if isinstance(flat, dict):
-        rows.append(
-            f'| {flat_maker} | either (same NumPy code) | {flat["amplitude_ssim"]:.3f} | '
-            f'{flat["phase_ssim"]:.3f} | not recorded | not recorded |'
-        )
-    else:
-        rows.append(f'| {flat_maker} | | {NOT_MEASURED} | {NOT_MEASURED} | | |')
+    rows.append(
+        f'| {made_by(flat["refine_iterations"], None)} | either (no network) | '
+        f'{flat["amplitude_ssim"]:.3f} | {flat["phase_ssim"]:.3f} | '
+        f'{flat["amplitude_psnr_db"]:.2f} | {flat["phase_psnr_db"]:.2f} |'
+    )
     return '\n'.join(rows)
 
 
@@ -305,23 +293,36 @@ def model_card(entry: dict) -> str:
     margins = ', '.join(f'{k} {v}' for k, v in MARGIN.items())
     versions = ', '.join(f'{k} {v}' for k, v in entry['framework_versions'].items())
     refine = entry['inference']['refined']['refine_iterations']
-    makers = entry.get('made_by') or provenance()['made_by']
-    flat = entry.get('flat_start_refinement') or provenance()['flat_start_refinement']
+    makers = entry['made_by']
+    flat = entry['flat_start_refinement']
     header = (
         '| made by | backend | amplitude SSIM | phase SSIM | amplitude PSNR (dB) | '
         'phase PSNR (dB) |\n| --- | --- | ---: | ---: | ---: | ---: |'
     )
-    flat_benchmark = flat.get('benchmark')
-    if isinstance(flat_benchmark, dict):
-        share = (
-            f'the same {refine} iterations from a flat object, with no network, reach '
-            f'{flat_benchmark["amplitude_ssim"]:.3f} / {flat_benchmark["phase_ssim"]:.3f} '
-            f'amplitude / phase SSIM there ({flat_benchmark["source"]})'
+    benchmark = entry['quality']['benchmark']
+    network_phase = max(q['phase_ssim'] for q in benchmark['network'].values())
+    defaults_phase = max(q['phase_ssim'] for q in benchmark['refined'].values())
+    flat_benchmark = flat['benchmark']
+    if entry['inference']['refined']['refine_start'] == 'flat':
+        division = (
+            f'with the default settings (`RefineStart = flat`), the reconstruction is the '
+            f"plugin's built-in iterative refinement ({refine} iterations against the measured "
+            "patterns, the scan's probe held fixed) started from a flat object, the same as with "
+            'no network; the network makes the partial result Ptychodus shows first and what '
+            '`RefineIterations = 0` returns'
         )
     else:
-        share = f"{NOT_MEASURED} on the benchmark's test scan"
-    network = entry['quality']['benchmark']['network']
-    network_phase = max(q['phase_ssim'] for q in network.values())
+        division = (
+            f"with the default settings, the network's object starts the plugin's built-in "
+            f'iterative refinement ({refine} iterations against the measured patterns, the '
+            "scan's probe held fixed)"
+        )
+    share = (
+        f"The network alone reaches phase SSIM {network_phase:.3f} on the benchmark's test "
+        f'scan; the defaults {defaults_phase:.3f}; the same {refine} iterations from a flat '
+        f'object, with no network, {flat_benchmark["phase_ssim"]:.3f} (amplitude SSIM '
+        f'{flat_benchmark["amplitude_ssim"]:.3f}).'
+    )
     return f"""# {entry['name']}
 
 A small PtychoPINN model (PINN mode, N = {PATTERN_SIZE_PX}, gridsize {spec['gridsize']}, \
@@ -330,10 +331,7 @@ realistic benchmark's training scan (issue 14). Either backend runs it. It is a 
 and a test fixture, not a production model: it knows one simulated probe and geometry. Train or \
 fine-tune on your own data with `ptychopinn train --init-model models/{entry['file']} ...`.
 
-What makes its results: with the default settings, the plugin's built-in iterative refinement \
-({refine} iterations against the measured patterns, the scan's probe held fixed), not the \
-network, makes the reconstruction on these scans. The network alone reaches phase SSIM \
-{network_phase:.3f} on the benchmark's test scan; {share}.
+What makes its results: {division}. {share}
 
 | | |
 | --- | --- |
@@ -365,10 +363,9 @@ Held-out test scans of the same benchmark (another object: amplitude from `coffe
 `chelsea`; another scan and noise), scored on {entry['scored']} over the scanned region after \
 removing the global complex scale (`core.metrics.compare_objects`). "Made by": \
 "{makers['network']}" is the network's stitched object alone; "{makers['refined']}" the default \
-inference settings, the network followed by {refine} iterations of the built-in refinement (the \
-index keys these two `network` and `refined`); "{made_by(refine, None)}" the same refinement with \
-no network and no training, as recorded in `docs/results.md` (not re-measured by \
-`make_models.py`; its PSNR was not recorded).
+inference settings (the index keys these two `network` and `refined`); \
+"{made_by(refine, None)}" the same refinement with no network and no training \
+(`evidence.report.flat_start_refinement`, measured by `make_models.py` on the same scans).
 
 The benchmark's test scan ({held_out['benchmark_points']} points):
 
@@ -416,11 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     index_path = args.out / INDEX_FILE
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     scans = held_out_scans()
+    flat = flat_starts(scans)
     if args.rescore:
         for name, entry in sorted(index.items()):
             if args.only and name not in args.only:
                 continue
-            entry.update(measure(args.out / entry['file'], scans))
+            entry.update(measure(args.out / entry['file'], scans, flat))
             (args.out / f'{name}.md').write_text(model_card(entry))
             index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + '\n')
             print(f'{name}: quality {json.dumps(entry["quality"])}', flush=True)
@@ -429,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and spec.name not in args.only:
             continue
         print(f'training {spec.name}', file=sys.stderr, flush=True)
-        entry = make_model(spec, args.out, scans)
+        entry = make_model(spec, args.out, scans, flat)
         index[spec.name] = entry
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + '\n')
         print(

@@ -116,7 +116,7 @@ def _held_out_scan():
 NETWORK_CARD_AGREEMENT = {'ssim': 0.002, 'psnr_db': 0.02}
 """Largest difference between the network-only scores measured here and those the card records
 for this backend (``quality.threshold.network`` in ``models/index.json``, the same 256-point scan).
-Both backends give the card's values to the fourth decimal (``make_models.py``, 2026-12-03); a
+Both backends give the card's values to the fourth decimal (``make_models.py``, rescored 2026-12-07); a
 permuted or zeroed weight in one engine's mapping moves them by far more (see the report of
 issue 28: amplitude PSNR by dB). This, not the thresholds (0.5 dB / 0.02 below the card), is what
 catches a wrong weight mapping that still beats a flat object."""
@@ -164,3 +164,25 @@ def test_shipped_model_reaches_its_card_on_the_held_out_scan_after_refinement(
     scores = _scores(name, backend)['refined']
     print(f'{name} on {backend}, after refinement: {scores}')
     _assert_above_the_card_thresholds(scores, name, backend, 'refined')
+
+
+FLAT_START_AGREEMENT = {'ssim': 0.002, 'psnr_db': 0.05}
+"""How closely a rerun of the refinement alone must give the cards' flat-start figure (the same
+scan and code; only float rounding between machines may part them)."""
+
+
+def test_the_cards_flat_start_figure_is_what_the_refinement_alone_reaches_there() -> None:
+    """Every card sets the defaults' output beside the refinement alone from a flat object (no
+    network) on the same held-out scan, measured by ``make_models.flat_starts``, not quoted."""
+    module = _make_models()
+    recorded = {
+        json.dumps(entry['flat_start_refinement']['threshold'], sort_keys=True)
+        for entry in INDEX.values()
+    }
+    assert len(recorded) == 1, recorded  # one scan, one measurement for every card
+    card = json.loads(recorded.pop())
+    assert card['refine_iterations'] == module.SETTINGS['refined'].refine_iterations
+    measured = module.flat_starts({'threshold': _held_out_scan()})['threshold']
+    for key in module.SCORED:
+        tolerance = FLAT_START_AGREEMENT['psnr_db' if key.endswith('_db') else 'ssim']
+        assert abs(measured[key] - card[key]) <= tolerance, (key, measured[key], card[key])
