@@ -116,10 +116,10 @@ def _held_out_scan():
 NETWORK_CARD_AGREEMENT = {'ssim': 0.002, 'psnr_db': 0.02}
 """Largest difference between the network-only scores measured here and those the card records
 for this backend (``quality.threshold.network`` in ``models/index.json``, the same 256-point scan).
-Both backends give the card's values to the fourth decimal (``make_models.py``, rescored 2026-12-07); a
-permuted or zeroed weight in one engine's mapping moves them by far more (see the report of
-issue 28: amplitude PSNR by dB). This, not the thresholds (0.5 dB / 0.02 below the card), is what
-catches a wrong weight mapping that still beats a flat object."""
+Both backends give the card's values to the fourth decimal (``make_models.py``, rescored
+2026-12-07); a permuted or zeroed weight in one engine's mapping moves them by far more (see the
+report of issue 28: amplitude PSNR by dB). This, not the thresholds (0.5 dB / 0.02 below the
+card), is what catches a wrong weight mapping that still beats a flat object."""
 
 
 def _model_backend_pairs() -> list:
