@@ -29,7 +29,7 @@ import argparse
 import numpy as np
 import torch
 from architecture_oracle import ResidualUNet, add_training_arguments, benchmark_scans, fit
-from gridsize2_ablation import stitched_ssims
+from gridsize2_ablation import square_members, stitched_ssims
 
 from ptychopinn_plugin.config import default_stitch_crop_px
 from ptychopinn_plugin.core import physics
@@ -55,8 +55,16 @@ def single_pattern_estimates(data, iterations: int) -> np.ndarray:
     return estimate
 
 
-def prepared(scan, kind: str, iterations: int):
-    """Inputs (n, C, N, N) float32, true patches (n, N, N), estimates (n, N, N), the data."""
+def group_members(num_points: int, gridsize: int) -> np.ndarray:
+    """(n, g^2) members of each group: the point alone, or the 2 x 2 raster square it starts."""
+    if gridsize == 1:
+        return np.arange(num_points)[:, None]
+    return square_members(np.zeros((num_points, 1)), gridsize**2, None)
+
+
+def prepared(scan, kind: str, iterations: int, gridsize: int = 1):
+    """Inputs (n, g^2 C, N, N) float32, true patches (n, g^2, N, N), estimates (n, N, N), the
+    data, members (n, g^2)."""
     data = scan.training_data()
     estimate = single_pattern_estimates(data, iterations)
     scale = physics.dataset_normalization(data.diffraction_amplitude)
@@ -65,18 +73,20 @@ def prepared(scan, kind: str, iterations: int):
         channels.append(data.diffraction_amplitude * scale)
     if kind in ('estimate', 'both'):
         channels += [estimate.real - 1.0, estimate.imag]
-    inputs = torch.from_numpy(np.stack(channels, axis=1).astype(np.float32))
-    truth = extract_patches(scan.truth, data.positions_px, N)
-    return inputs, truth, estimate, data
+    members = group_members(len(data.positions_px), gridsize)
+    per_pattern = np.stack(channels, axis=1).astype(np.float32)
+    inputs = per_pattern[members].reshape(len(members), -1, N, N)
+    truth = extract_patches(scan.truth, data.positions_px, N)[members]
+    return torch.from_numpy(inputs), truth, estimate, data, members
 
 
-def stitched(patches: np.ndarray, scan, data) -> dict[str, tuple[float, float]]:
+def stitched(patches: np.ndarray, positions, scan, data) -> dict[str, tuple[float, float]]:
     crop = default_stitch_crop_px(N)
     mask = scanned_region_mask(data.positions_px, scan.truth.shape, N, crop)
     return {
         f'synchronised {sync}': stitched_ssims(
             patches.astype(np.complex64),
-            data.positions_px,
+            positions,
             scan.truth,
             mask,
             N,
@@ -87,11 +97,13 @@ def stitched(patches: np.ndarray, scan, data) -> dict[str, tuple[float, float]]:
     }
 
 
-def network_scores(net, scan, kind: str, iterations: int) -> dict[str, tuple[float, float]]:
-    inputs, _, _, data = prepared(scan, kind, iterations)
+def network_scores(net, scan, kind: str, iterations: int, gridsize: int):
+    inputs, _, _, data, members = prepared(scan, kind, iterations, gridsize)
     with torch.no_grad():
         out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
-    return stitched(out[:, 0] + 1j * out[:, 1], scan, data)
+    size = members.shape[1]
+    patches = (out[:, :size] + 1j * out[:, size:]).reshape(-1, N, N)
+    return stitched(patches, data.positions_px[members].reshape(-1, 2), scan, data)
 
 
 def main() -> None:
@@ -103,30 +115,41 @@ def main() -> None:
         default=20,
         help="error-reduction steps of each pattern's own estimate (default 20)",
     )
+    parser.add_argument(
+        '--gridsize',
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help='2: the 2 x 2 raster square each point starts, every member with its own estimate',
+    )
     add_training_arguments(parser)
     args = parser.parse_args()
     train, test, extra = benchmark_scans(args.extra_scans)
-    parts = [prepared(scan, args.input, args.iterations) for scan in [train, *extra]]
+    size = args.gridsize**2
+    parts = [prepared(scan, args.input, args.iterations, args.gridsize) for scan in [train, *extra]]
     for name, scan, part in (('test', test, None), ('train', train, parts[0])):
-        _, _, estimate, data = part or prepared(scan, args.input, args.iterations)
+        _, _, estimate, data, _ = part or prepared(scan, args.input, args.iterations)
         print(
             f"{name} scan, each pattern's own estimate ({args.iterations} steps) stitched, "
             'no network:',
-            stitched(estimate, scan, data),
+            stitched(estimate, data.positions_px, scan, data),
             flush=True,
         )
     inputs = torch.cat([part[0] for part in parts])
     truth = np.concatenate([part[1] for part in parts])
-    target = torch.from_numpy(np.stack([truth.real, truth.imag], axis=1).astype(np.float32))
+    target = torch.from_numpy(np.concatenate([truth.real, truth.imag], axis=1).astype(np.float32))
     weight = np.abs(parts[0][3].probe) ** 2
     weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
     torch.manual_seed(0)
-    net = ResidualUNet(args.width, in_channels=INPUT_CHANNELS[args.input], out_channels=2)
+    net = ResidualUNet(
+        args.width, in_channels=size * INPUT_CHANNELS[args.input], out_channels=2 * size
+    )
     fit(net, inputs, target, weight, args.epochs)
     for name, scan in (('held-out test scan', test), ('its own training scan', train)):
         print(
-            f'network alone ({args.input}) on {name}, amplitude / phase SSIM:',
-            network_scores(net, scan, args.input, args.iterations),
+            f'network alone ({args.input}, gridsize {args.gridsize}) on {name}, '
+            'amplitude / phase SSIM:',
+            network_scores(net, scan, args.input, args.iterations, args.gridsize),
             flush=True,
         )
 
