@@ -19,7 +19,9 @@ synchronisation; amplitude / phase SSIM on the held-out test scan and on its own
 beside the per-pattern estimates stitched with no network.
 
 Usage: ``python benchmarks/probe_aware_oracle.py --input both`` (30 epochs, about 10 min on 2
-cores); ``--extra-scans K`` trains also on K scans of other photographs.
+cores); ``--extra-scans K`` trains also on K scans of other photographs; ``--gridsize 2`` maps the
+2 x 2 raster square each point starts (every member's amplitude and own estimate) to its four
+patches, as ``architecture_oracle`` does with the amplitudes alone.
 """
 
 from __future__ import annotations
