@@ -96,35 +96,50 @@ class ResidualUNet(nn.Module):
         return self.head(x)
 
 
-def square_groups(num_points: int) -> np.ndarray:
-    return square_members(np.zeros((num_points, 1)), MEMBERS, None)
+def group_members(num_points: int, gridsize: int = 2) -> np.ndarray:
+    """(n, g^2) members of each group: the point alone (gridsize 1), or the 2 x 2 raster square
+    it starts (gridsize 2)."""
+    if gridsize == 1:
+        return np.arange(num_points)[:, None]
+    return square_members(np.zeros((num_points, 1)), gridsize**2, None)
 
 
 def prepared(scan):
     """Inputs (n, 4, N, N), true patches (n, 4, N, N) complex, members (n, 4)."""
     data = scan.training_data()
-    members = square_groups(len(data.positions_px))
+    members = group_members(len(data.positions_px))
     scale = physics.dataset_normalization(data.diffraction_amplitude)
     inputs = (data.diffraction_amplitude[members] * scale).astype(np.float32)
     truth = extract_patches(scan.truth, data.positions_px, N)[members]
     return data, torch.from_numpy(inputs), truth, members
 
 
-def scores(net: nn.Module, scan) -> dict[str, tuple[float, float]]:
-    data, inputs, _, members = prepared(scan)
-    with torch.no_grad():
-        out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
-    patches = (out[:, :MEMBERS] + 1j * out[:, MEMBERS:]).reshape(-1, N, N)
-    positions = data.positions_px[members].reshape(-1, 2)
+def stitched(patches: np.ndarray, positions, scan, data) -> dict[str, tuple[float, float]]:
+    """Amplitude / phase SSIM of ``patches`` (k, N, N) at ``positions`` (k, 2) stitched by the
+    plugin's stitcher, without and with phase synchronisation."""
     crop = default_stitch_crop_px(N)
     mask = scanned_region_mask(data.positions_px, scan.truth.shape, N, crop)
-    patches = patches.astype(np.complex64)
     return {
         f'synchronised {sync}': stitched_ssims(
-            patches, positions, scan.truth, mask, N, crop, synchronize=sync
+            patches.astype(np.complex64), positions, scan.truth, mask, N, crop, synchronize=sync
         )
         for sync in (False, True)
     }
+
+
+def network_scores(net: nn.Module, inputs, members, scan, data) -> dict[str, tuple[float, float]]:
+    """The network's patches of every group (real parts, then imaginary parts, one channel a
+    member), stitched and scored by :func:`stitched`."""
+    with torch.no_grad():
+        out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
+    size = members.shape[1]
+    patches = (out[:, :size] + 1j * out[:, size:]).reshape(-1, N, N)
+    return stitched(patches, data.positions_px[members].reshape(-1, 2), scan, data)
+
+
+def scores(net: nn.Module, scan) -> dict[str, tuple[float, float]]:
+    data, inputs, _, members = prepared(scan)
+    return network_scores(net, inputs, members, scan, data)
 
 
 def fit(

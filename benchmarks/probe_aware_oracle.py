@@ -30,12 +30,18 @@ import argparse
 
 import numpy as np
 import torch
-from architecture_oracle import ResidualUNet, add_training_arguments, benchmark_scans, fit
-from gridsize2_ablation import square_members, stitched_ssims
+from architecture_oracle import (
+    ResidualUNet,
+    add_training_arguments,
+    benchmark_scans,
+    fit,
+    group_members,
+    network_scores,
+    stitched,
+)
 
-from ptychopinn_plugin.config import default_stitch_crop_px
 from ptychopinn_plugin.core import physics
-from ptychopinn_plugin.core.stitching import extract_patches, scanned_region_mask
+from ptychopinn_plugin.core.stitching import extract_patches
 
 N = 64
 INPUT_CHANNELS = {'amplitude': 1, 'estimate': 2, 'both': 3}
@@ -57,13 +63,6 @@ def single_pattern_estimates(data, iterations: int) -> np.ndarray:
     return estimate
 
 
-def group_members(num_points: int, gridsize: int) -> np.ndarray:
-    """(n, g^2) members of each group: the point alone, or the 2 x 2 raster square it starts."""
-    if gridsize == 1:
-        return np.arange(num_points)[:, None]
-    return square_members(np.zeros((num_points, 1)), gridsize**2, None)
-
-
 def prepared(scan, kind: str, iterations: int, gridsize: int = 1):
     """Inputs (n, g^2 C, N, N) float32, true patches (n, g^2, N, N), estimates (n, N, N), the
     data, members (n, g^2)."""
@@ -82,30 +81,9 @@ def prepared(scan, kind: str, iterations: int, gridsize: int = 1):
     return torch.from_numpy(inputs), truth, estimate, data, members
 
 
-def stitched(patches: np.ndarray, positions, scan, data) -> dict[str, tuple[float, float]]:
-    crop = default_stitch_crop_px(N)
-    mask = scanned_region_mask(data.positions_px, scan.truth.shape, N, crop)
-    return {
-        f'synchronised {sync}': stitched_ssims(
-            patches.astype(np.complex64),
-            positions,
-            scan.truth,
-            mask,
-            N,
-            crop,
-            synchronize=sync,
-        )
-        for sync in (False, True)
-    }
-
-
-def network_scores(net, scan, kind: str, iterations: int, gridsize: int):
+def scores(net, scan, kind: str, iterations: int, gridsize: int):
     inputs, _, _, data, members = prepared(scan, kind, iterations, gridsize)
-    with torch.no_grad():
-        out = torch.cat([net(inputs[k : k + 64]) for k in range(0, len(inputs), 64)]).numpy()
-    size = members.shape[1]
-    patches = (out[:, :size] + 1j * out[:, size:]).reshape(-1, N, N)
-    return stitched(patches, data.positions_px[members].reshape(-1, 2), scan, data)
+    return network_scores(net, inputs, members, scan, data)
 
 
 def main() -> None:
@@ -151,7 +129,7 @@ def main() -> None:
         print(
             f'network alone ({args.input}, gridsize {args.gridsize}) on {name}, '
             'amplitude / phase SSIM:',
-            network_scores(net, scan, args.input, args.iterations, args.gridsize),
+            scores(net, scan, args.input, args.iterations, args.gridsize),
             flush=True,
         )
 
