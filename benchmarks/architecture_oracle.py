@@ -142,16 +142,25 @@ def scores(net: nn.Module, scan) -> dict[str, tuple[float, float]]:
     return network_scores(net, inputs, members, scan, data)
 
 
+def weighted_l1(target: torch.Tensor, weight: torch.Tensor):
+    """Supervised loss: the L1 misfit to ``target`` weighted by ``weight`` (the probe's power)."""
+
+    def loss(output: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        return torch.mean(torch.abs(output - target[members]) * weight)
+
+    return loss
+
+
 def fit(
     net: nn.Module,
     inputs: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor,
+    loss,
     epochs: int,
     batch: int = 16,
 ) -> None:
-    """Adam (1e-3) on the L1 misfit weighted by the probe's power, in shuffled batches; prints the
-    loss every 500 updates and the time; leaves ``net`` in evaluation mode."""
+    """Adam (1e-3) on ``loss(output, members)`` (:func:`weighted_l1` or another of the same
+    signature), in shuffled batches; prints the loss every 500 updates and the time; leaves
+    ``net`` in evaluation mode."""
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     start, updates = time.perf_counter(), 0
@@ -161,14 +170,14 @@ def fit(
         for order in np.array_split(rng.permutation(len(inputs)), len(inputs) // batch)
     ]
     for members in batches:
-        loss = torch.mean(torch.abs(net(inputs[members]) - target[members]) * weight)
+        value = loss(net(inputs[members]), members)
         optimiser.zero_grad()
-        loss.backward()
+        value.backward()
         optimiser.step()
         updates += 1
         if updates % 500 == 0:
             print(
-                f'{updates} updates, loss {loss.item():.4f} ({time.perf_counter() - start:.0f} s)',
+                f'{updates} updates, loss {value.item():.4f} ({time.perf_counter() - start:.0f} s)',
                 flush=True,
             )
     net.eval()
@@ -212,7 +221,7 @@ def main() -> None:
     weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
     torch.manual_seed(0)
     net = ResidualUNet(args.width)
-    fit(net, inputs, target, weight, args.epochs)
+    fit(net, inputs, weighted_l1(target, weight), args.epochs)
     print('network alone on the held-out test scan, amplitude / phase SSIM:', scores(net, test))
     print('network alone on its own training scan, amplitude / phase SSIM:', scores(net, train))
 

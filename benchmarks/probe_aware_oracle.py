@@ -21,7 +21,10 @@ beside the per-pattern estimates stitched with no network.
 Usage: ``python benchmarks/probe_aware_oracle.py --input both`` (30 epochs, about 10 min on 2
 cores); ``--extra-scans K`` trains also on K scans of other photographs; ``--gridsize 2`` maps the
 2 x 2 raster square each point starts (every member's amplitude and own estimate) to its four
-patches, as ``architecture_oracle`` does with the amplitudes alone.
+patches, as ``architecture_oracle`` does with the amplitudes alone; ``--loss pinn`` trains without
+the truth, on the misfit between the moduli of the predicted patches' exit waves (with the known
+probe) and the measured ones, as the plugin's PINN does (its scores then need the phase
+synchronisation: a lone pattern leaves each patch's phase offset free).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from architecture_oracle import (
     group_members,
     network_scores,
     stitched,
+    weighted_l1,
 )
 
 from ptychopinn_plugin.core import physics
@@ -47,12 +51,31 @@ N = 64
 INPUT_CHANNELS = {'amplitude': 1, 'estimate': 2, 'both': 3}
 
 
+def measured_moduli(data) -> np.ndarray:
+    """(n, N, N) float32: each pattern's measured modulus of the unnormalised FFT of the exit
+    wave, in FFT order (the data are Parseval-normalised and zero-centred)."""
+    return (np.fft.ifftshift(data.diffraction_amplitude, axes=(-2, -1)) * N).astype(np.float32)
+
+
+def amplitude_misfit(measured: torch.Tensor, probe: np.ndarray, size: int):
+    """PINN loss (no truth): the mean squared misfit between the moduli of the predicted patches'
+    exit waves and the measured ones, ``measured`` (n, g^2, N, N) in the order of the groups (the
+    square root makes the Poisson noise's variance flat, so this is its high-count likelihood)."""
+    probe_t = torch.from_numpy(probe.astype(np.complex64))
+
+    def loss(output: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        patches = torch.complex(output[:, :size], output[:, size:])
+        modulus = torch.abs(torch.fft.fft2(probe_t * patches))
+        return torch.mean((modulus - measured[members]) ** 2)
+
+    return loss
+
+
 def single_pattern_estimates(data, iterations: int) -> np.ndarray:
     """(n, N, N) complex64: each pattern's object after ``iterations`` error-reduction steps
     with the known probe from a flat object, its own pattern only (no overlap)."""
     probe = data.probe.astype(np.complex64)
-    # the unnormalised FFT's modulus; the data are Parseval-normalised and zero-centred
-    measured = (np.fft.ifftshift(data.diffraction_amplitude, axes=(-2, -1)) * N).astype(np.float32)
+    measured = measured_moduli(data)
     step = np.conj(probe) / np.max(np.abs(probe) ** 2)
     estimate = np.ones(measured.shape, np.complex64)
     for _ in range(iterations):
@@ -102,6 +125,12 @@ def main() -> None:
         default=1,
         help='2: the 2 x 2 raster square each point starts, every member with its own estimate',
     )
+    parser.add_argument(
+        '--loss',
+        choices=('supervised', 'pinn'),
+        default='supervised',
+        help='supervised: L1 to the true patches; pinn: the measured moduli alone (no truth)',
+    )
     add_training_arguments(parser)
     args = parser.parse_args()
     train, test, extra = benchmark_scans(args.extra_scans)
@@ -117,17 +146,24 @@ def main() -> None:
         )
     inputs = torch.cat([part[0] for part in parts])
     truth = np.concatenate([part[1] for part in parts])
-    target = torch.from_numpy(np.concatenate([truth.real, truth.imag], axis=1).astype(np.float32))
-    weight = np.abs(parts[0][3].probe) ** 2
-    weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
+    if args.loss == 'pinn':
+        measured = np.concatenate(
+            [measured_moduli(part[3])[part[4]] for part in parts]
+        )  # (n, g^2, N, N), the groups' members
+        loss = amplitude_misfit(torch.from_numpy(measured), parts[0][3].probe, size)
+    else:
+        target = np.concatenate([truth.real, truth.imag], axis=1).astype(np.float32)
+        weight = np.abs(parts[0][3].probe) ** 2
+        weight = torch.from_numpy((weight / weight.max()).astype(np.float32))
+        loss = weighted_l1(torch.from_numpy(target), weight)
     torch.manual_seed(0)
     net = ResidualUNet(
         args.width, in_channels=size * INPUT_CHANNELS[args.input], out_channels=2 * size
     )
-    fit(net, inputs, target, weight, args.epochs)
+    fit(net, inputs, loss, args.epochs)
     for name, scan in (('held-out test scan', test), ('its own training scan', train)):
         print(
-            f'network alone ({args.input}, gridsize {args.gridsize}) on {name}, '
+            f'network alone ({args.input}, gridsize {args.gridsize}, {args.loss}) on {name}, '
             'amplitude / phase SSIM:',
             scores(net, scan, args.input, args.iterations, args.gridsize),
             flush=True,
