@@ -24,7 +24,9 @@ cores); ``--extra-scans K`` trains also on K scans of other photographs; ``--gri
 patches, as ``architecture_oracle`` does with the amplitudes alone; ``--loss pinn`` trains without
 the truth, on the misfit between the moduli of the predicted patches' exit waves (with the known
 probe) and the measured ones, as the plugin's PINN does (its scores then need the phase
-synchronisation: a lone pattern leaves each patch's phase offset free).
+synchronisation: a lone pattern leaves each patch's phase offset free);
+``--what-one-pattern-determines`` trains nothing and prints how well the true patches, a flat object
+and the patterns' own estimates fit the held-out scan's patterns, beside their scores.
 """
 
 from __future__ import annotations
@@ -104,6 +106,38 @@ def prepared(scan, kind: str, iterations: int, gridsize: int = 1):
     return torch.from_numpy(inputs), truth, estimate, data, members
 
 
+def modulus_misfit(patches: np.ndarray, measured: np.ndarray, probe: np.ndarray) -> float:
+    """Mean squared misfit between the moduli of ``probe * patches``'s far fields and
+    ``measured``, at the patches' best common scale (the benchmark sets the probe's power from the
+    data as if the object's amplitude were 1, so the true patches fit only at a scale)."""
+    modulus = np.abs(np.fft.fft2(probe * patches))
+    scale = float(np.sum(modulus * measured) / np.sum(modulus**2))
+    return float(np.mean((scale * modulus - measured) ** 2))
+
+
+def what_one_pattern_determines(scan, step_counts=(1, 20, 100, 300)) -> None:
+    """Prints, for the true patches, a flat object and each pattern's own estimate after each
+    count of steps: the modulus misfit to the measured patterns and the stitched amplitude / phase
+    SSIM. An estimate that fits its lone pattern as well as the truth does and still scores far
+    from it says that one pattern does not determine its patch."""
+    data = scan.training_data()
+    measured = measured_moduli(data)
+    probe = data.probe.astype(np.complex64)
+    truth = extract_patches(scan.truth, data.positions_px, N)
+    print('true patches: misfit', round(modulus_misfit(truth, measured, probe)), flush=True)
+    flat = np.ones_like(truth)
+    print('flat object: misfit', round(modulus_misfit(flat, measured, probe)), flush=True)
+    for steps in step_counts:
+        estimate = single_pattern_estimates(data, steps)
+        print(
+            f'own estimates, {steps} steps: misfit',
+            round(modulus_misfit(estimate, measured, probe)),
+            'stitched',
+            stitched(estimate, data.positions_px, scan, data),
+            flush=True,
+        )
+
+
 def scores(net, scan, kind: str, iterations: int, gridsize: int):
     inputs, _, _, data, members = prepared(scan, kind, iterations, gridsize)
     return network_scores(net, inputs, members, scan, data)
@@ -131,9 +165,18 @@ def main() -> None:
         default='supervised',
         help='supervised: L1 to the true patches; pinn: the measured moduli alone (no truth)',
     )
+    parser.add_argument(
+        '--what-one-pattern-determines',
+        action='store_true',
+        help="no network: the modulus misfit and scores of the held-out scan's own estimates "
+        'against the true patches',
+    )
     add_training_arguments(parser)
     args = parser.parse_args()
     train, test, extra = benchmark_scans(args.extra_scans)
+    if args.what_one_pattern_determines:
+        what_one_pattern_determines(test)
+        return
     size = args.gridsize**2
     parts = [prepared(scan, args.input, args.iterations, args.gridsize) for scan in [train, *extra]]
     for name, scan, part in (('test', test, None), ('train', train, parts[0])):
