@@ -164,25 +164,25 @@ def what_one_pattern_determines(
     print('true patches: misfit', round(modulus_misfit(truth, measured, probe)), flush=True)
     flat = np.ones_like(truth)
     print('flat object: misfit', round(modulus_misfit(flat, measured, probe)), flush=True)
-    for steps in step_counts:
-        estimate = single_pattern_estimates(data, steps)
-        print(
-            f'own estimates, {steps} steps: misfit',
-            round(modulus_misfit(estimate, measured, probe)),
-            'stitched',
-            stitched(estimate, data.positions_px, scan, data),
-            flush=True,
-        )
     rounded = np.round(data.positions_px - (N - 1) / 2) + (N - 1) / 2
-    for steps in group_step_counts:
-        estimate = group_estimates(data, steps)
-        print(
-            f'2 x 2 squares fitted jointly, {steps} steps: misfit',
-            round(modulus_misfit(estimate, measured, probe)),
-            'stitched at the rounded positions',
-            stitched(estimate, rounded, scan, data),
-            flush=True,
-        )
+    for name, estimates, positions, counts in (
+        ('own estimates', single_pattern_estimates, data.positions_px, step_counts),
+        (
+            '2 x 2 squares fitted jointly (rounded positions)',
+            group_estimates,
+            rounded,
+            group_step_counts,
+        ),
+    ):
+        for steps in counts:
+            estimate = estimates(data, steps)
+            print(
+                f'{name}, {steps} steps: misfit',
+                round(modulus_misfit(estimate, measured, probe)),
+                'stitched',
+                stitched(estimate, positions, scan, data),
+                flush=True,
+            )
 
 
 def scores(net, scan, kind: str, iterations: int, gridsize: int):
