@@ -39,17 +39,23 @@ QUICK_AMPLITUDE_PSNR_DB = 15.5
 QUICK_PHASE_PSNR_DB = 22.0
 QUICK_PHASE_SSIM = 0.6
 QUICK_AMPLITUDE_SSIM = 0.45
-"""Regression guard for the short default-run training (4 epochs, n_filters_scale 1, 1,024
-patterns, training seed 0), on the network's own object (:data:`NETWORK_ONLY`) of the held-out
-scan. Measured 2026-12-07 with :func:`_train_and_score` (``pytest -s`` prints it; 2-core CPU under
-load): PyTorch amplitude / phase PSNR 17.3 / 26.2 dB, amplitude / phase SSIM 0.53 / 0.71 (seed 1:
-18.3 / 26.5 dB, 0.56 / 0.71); TensorFlow 17.9 / 26.5 dB, 0.57 / 0.74. A flat object scores
-12.9 / 16.1 dB, 0.51 / 0.03, so the PSNRs and the phase SSIM are what separate a trained network
-from a broken one (the amplitude SSIM bar, kept from the earlier guard, a flat object passes).
-Network-only scores scatter little between training seeds (phase SSIM 0.712 and 0.712), unlike the
-earlier scores after refinement, so one seed suffices. After the default refinement the same
-networks score 0.81 / 0.99 SSIM whatever they predicted (it starts from the network's amplitude
-with a flat phase): that is not what this test is about."""
+"""Regression guard for the short default-run training (:data:`QUICK_EPOCHS` epochs,
+n_filters_scale 1, 1,024 patterns, training seed 0), on the network's own object
+(:data:`NETWORK_ONLY`) of the held-out scan. A flat object scores 12.9 / 16.1 dB, 0.51 / 0.03, so
+the PSNRs and the phase SSIM are what separate a trained network from a broken one (the amplitude
+SSIM bar, kept from the earlier guard, a flat object passes).
+
+Why 8 epochs: after 4 the network-only phase SSIM scattered too widely for a bar: 0.58 / 0.68 /
+0.48 / 0.66 (PyTorch, seeds 0-3) and 0.74 / 0.57 (TensorFlow, seeds 0, 2) on 2026-12-08, machine D
+(2-core AMD EPYC); the same seed 0 gave 0.71 on 2026-12-07's machine (a different CPU: rounding
+alone moves a 4-epoch training that far), and CI failed on it. After 8 epochs, same machine D, seeds
+0-3 (``pytest -s`` prints seed 0): PyTorch amplitude / phase PSNR 21.2-22.7 / 25.7-29.4 dB,
+amplitude / phase SSIM 0.62-0.67 / 0.71-0.81; TensorFlow 21.2-22.2 / 27.4-30.3 dB, 0.65-0.69 /
+0.77-0.83 (about 35 s a training). The bars are unchanged; every seed of both engines clears them
+by at least 0.1 phase SSIM. After the default refinement the same networks score 0.81 / 0.99 SSIM
+whatever they predicted (it starts from the network's amplitude with a flat phase): that is not
+what this test is about."""
+QUICK_EPOCHS = 8
 SUPERVISED_MIN_MAE_DROP = 0.2
 """Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
 against the truth, on the held-out scan by this fraction of the untrained network's. (Image SSIM is
@@ -100,7 +106,9 @@ def _train_and_score(
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=[b.value for b in BACKENDS])
 def test_pinn_network_reconstructs_a_held_out_scan(backend) -> None:
-    reports, scores = _train_and_score(backend, Mode.PINN, num_patterns=1024, epochs=4, scale=1)
+    reports, scores = _train_and_score(
+        backend, Mode.PINN, num_patterns=1024, epochs=QUICK_EPOCHS, scale=1
+    )
     print(f'{backend.value}, network only: {scores}')
     assert reports[-1].training_loss < reports[0].training_loss
     assert scores['amplitude_psnr_db'] >= QUICK_AMPLITUDE_PSNR_DB, scores
