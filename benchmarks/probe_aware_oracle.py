@@ -25,8 +25,11 @@ patches, as ``architecture_oracle`` does with the amplitudes alone; ``--loss pin
 the truth, on the misfit between the moduli of the predicted patches' exit waves (with the known
 probe) and the measured ones, as the plugin's PINN does (its scores then need the phase
 synchronisation: a lone pattern leaves each patch's phase offset free);
-``--what-one-pattern-determines`` trains nothing and prints how well the true patches, a flat object
-and the patterns' own estimates fit the held-out scan's patterns, beside their scores.
+``--estimate group`` gives the network, in place of the pattern's own estimate, its patch from
+the joint fit of the 2 x 2 raster square it starts (:func:`group_estimates`: the overlap of four
+patterns, ``--iterations`` steps); ``--what-one-pattern-determines`` trains nothing and prints
+how well the true patches, a flat object, the patterns' own estimates and the squares' joint ones
+fit the held-out scan's patterns, beside their scores.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from architecture_oracle import (
 )
 
 from ptychopinn_plugin.core import physics
-from ptychopinn_plugin.core.stitching import extract_patches
+from ptychopinn_plugin.core.stitching import extract_patches, fourier_shift, window_origins
 
 N = 64
 INPUT_CHANNELS = {'amplitude': 1, 'estimate': 2, 'both': 3}
@@ -92,24 +95,31 @@ def group_estimates(data, iterations: int) -> np.ndarray:
     """(n, N, N) complex64: each point's patch from the joint fit of the 2 x 2 raster square it
     starts: a canvas fitted to the square's four patterns together (``iterations`` parallel
     error-reduction steps with the known probe from a flat canvas, the updates weighted by the
-    probe's power), positions rounded to whole pixels."""
-    probe = data.probe.astype(np.complex64)
+    probe's power). Geometry as the plugin's refinement: each member's window at the integer part
+    of its position, the probe Fourier-shifted by the opposite of the sub-pixel rest; the point's
+    patch is cut from the canvas and shifted by that rest, so it lies where
+    ``stitching.extract_patches`` cuts the true patch."""
     measured = measured_moduli(data)
     members = group_members(len(data.positions_px), 2)
-    corner = np.round(data.positions_px - (N - 1) / 2).astype(int)[members]  # (n, 4, 2) x, y
+    origins, shifts = window_origins(data.positions_px, N)  # (row, col)
+    probes = fourier_shift(
+        np.broadcast_to(data.probe.astype(np.complex64), measured.shape).copy(), -shifts, None
+    ).astype(np.complex64)
+    corner = origins[members]  # (n, 4, 2)
     offset = corner - corner.min(axis=1, keepdims=True)
     side = N + int(offset.max())
-    rows = offset[..., 1, None, None] + np.arange(N)[None, None, :, None]
-    cols = offset[..., 0, None, None] + np.arange(N)[None, None, None, :]
+    rows = offset[..., 0, None, None] + np.arange(N)[None, None, :, None]
+    cols = offset[..., 1, None, None] + np.arange(N)[None, None, None, :]
     groups = np.arange(len(members))[:, None, None]
     canvas = np.ones((len(members), side, side), np.complex64)
     power = np.zeros(canvas.shape, np.float32)
     for k in range(4):
-        power[groups, rows[:, k], cols[:, k]] += np.abs(probe) ** 2
+        power[groups, rows[:, k], cols[:, k]] += np.abs(probes[members[:, k]]) ** 2
     power += 1e-3 * power.max()
     for _ in range(iterations):
         update = np.zeros_like(canvas)
         for k in range(4):
+            probe = probes[members[:, k]]
             wave = probe * canvas[groups, rows[:, k], cols[:, k]]
             spectrum = np.fft.fft2(wave)
             spectrum = measured[members[:, k]] * np.exp(1j * np.angle(spectrum))
@@ -117,16 +127,29 @@ def group_estimates(data, iterations: int) -> np.ndarray:
                 np.fft.ifft2(spectrum) - wave
             )
         canvas += update / power
+    # The point's window with a flat margin, shifted, then cropped (no wrap-around at its edges).
     slot = np.argmax(members == np.arange(len(members))[:, None], axis=1)  # the point's member
+    margin = 4
+    canvas = np.pad(canvas, ((0, 0), (margin, margin), (margin, margin)), constant_values=1)
+    window = np.arange(N + 2 * margin)
     own = np.arange(len(members))
-    return canvas[own[:, None, None], rows[own, slot], cols[own, slot]]
+    patches = canvas[
+        own[:, None, None],
+        offset[own, slot, 0, None, None] + window[None, :, None],
+        offset[own, slot, 1, None, None] + window[None, None, :],
+    ]
+    return fourier_shift(patches, shifts, N).astype(np.complex64)
 
 
-def prepared(scan, kind: str, iterations: int, gridsize: int = 1):
-    """Inputs (n, g^2 C, N, N) float32, true patches (n, g^2, N, N), estimates (n, N, N), the
-    data, members (n, g^2)."""
+ESTIMATES = {'own': single_pattern_estimates, 'group': group_estimates}
+"""The per-point estimates a network can be given: the pattern's own, or its 2 x 2 square's."""
+
+
+def prepared(scan, kind: str, iterations: int, gridsize: int = 1, estimates: str = 'own'):
+    """Inputs (n, g^2 C, N, N) float32, true patches (n, g^2, N, N), estimates (n, N, N) (of
+    :data:`ESTIMATES`), the data, members (n, g^2)."""
     data = scan.training_data()
-    estimate = single_pattern_estimates(data, iterations)
+    estimate = ESTIMATES[estimates](data, iterations)
     scale = physics.dataset_normalization(data.diffraction_amplitude)
     channels = []
     if kind in ('amplitude', 'both'):
@@ -164,15 +187,9 @@ def what_one_pattern_determines(
     print('true patches: misfit', round(modulus_misfit(truth, measured, probe)), flush=True)
     flat = np.ones_like(truth)
     print('flat object: misfit', round(modulus_misfit(flat, measured, probe)), flush=True)
-    rounded = np.round(data.positions_px - (N - 1) / 2) + (N - 1) / 2
-    for name, estimates, positions, counts in (
-        ('own estimates', single_pattern_estimates, data.positions_px, step_counts),
-        (
-            '2 x 2 squares fitted jointly (rounded positions)',
-            group_estimates,
-            rounded,
-            group_step_counts,
-        ),
+    for name, estimates, counts in (
+        ('own estimates', single_pattern_estimates, step_counts),
+        ('2 x 2 squares fitted jointly', group_estimates, group_step_counts),
     ):
         for steps in counts:
             estimate = estimates(data, steps)
@@ -180,13 +197,13 @@ def what_one_pattern_determines(
                 f'{name}, {steps} steps: misfit',
                 round(modulus_misfit(estimate, measured, probe)),
                 'stitched',
-                stitched(estimate, positions, scan, data),
+                stitched(estimate, data.positions_px, scan, data),
                 flush=True,
             )
 
 
-def scores(net, scan, kind: str, iterations: int, gridsize: int):
-    inputs, _, _, data, members = prepared(scan, kind, iterations, gridsize)
+def scores(net, scan, kind: str, iterations: int, gridsize: int, estimates: str):
+    inputs, _, _, data, members = prepared(scan, kind, iterations, gridsize, estimates)
     return network_scores(net, inputs, members, scan, data)
 
 
@@ -198,6 +215,13 @@ def main() -> None:
         type=int,
         default=20,
         help="error-reduction steps of each pattern's own estimate (default 20)",
+    )
+    parser.add_argument(
+        '--estimate',
+        choices=sorted(ESTIMATES),
+        default='own',
+        help="own: each pattern's own estimate; group: its patch from the joint fit of the 2 x 2 "
+        'square it starts (default own)',
     )
     parser.add_argument(
         '--gridsize',
@@ -225,11 +249,16 @@ def main() -> None:
         what_one_pattern_determines(test)
         return
     size = args.gridsize**2
-    parts = [prepared(scan, args.input, args.iterations, args.gridsize) for scan in [train, *extra]]
+    parts = [
+        prepared(scan, args.input, args.iterations, args.gridsize, args.estimate)
+        for scan in [train, *extra]
+    ]
     for name, scan, part in (('test', test, None), ('train', train, parts[0])):
-        _, _, estimate, data, _ = part or prepared(scan, args.input, args.iterations)
+        _, _, estimate, data, _ = part or prepared(
+            scan, args.input, args.iterations, estimates=args.estimate
+        )
         print(
-            f"{name} scan, each pattern's own estimate ({args.iterations} steps) stitched, "
+            f'{name} scan, the {args.estimate} estimates ({args.iterations} steps) stitched, '
             'no network:',
             stitched(estimate, data.positions_px, scan, data),
             flush=True,
@@ -253,9 +282,9 @@ def main() -> None:
     fit(net, inputs, loss, args.epochs)
     for name, scan in (('held-out test scan', test), ('its own training scan', train)):
         print(
-            f'network alone ({args.input}, gridsize {args.gridsize}, {args.loss}) on {name}, '
-            'amplitude / phase SSIM:',
-            scores(net, scan, args.input, args.iterations, args.gridsize),
+            f'network alone ({args.input}, {args.estimate} estimates, gridsize {args.gridsize}, '
+            f'{args.loss}) on {name}, amplitude / phase SSIM:',
+            scores(net, scan, args.input, args.iterations, args.gridsize, args.estimate),
             flush=True,
         )
 
