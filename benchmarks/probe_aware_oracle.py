@@ -51,6 +51,7 @@ from architecture_oracle import (
 
 from ptychopinn_plugin.core import physics
 from ptychopinn_plugin.core.stitching import extract_patches, fourier_shift, window_origins
+from ptychopinn_plugin.solver.overlap import OverlapRefinement
 
 N = 64
 INPUT_CHANNELS = {'amplitude': 1, 'estimate': 2, 'both': 3}
@@ -173,13 +174,15 @@ def modulus_misfit(patches: np.ndarray, measured: np.ndarray, probe: np.ndarray)
 
 
 def what_one_pattern_determines(
-    scan, step_counts=(1, 20, 100, 300), group_step_counts=(20, 100)
+    scan, step_counts=(1, 20, 100, 300), group_step_counts=(5, 20, 100), refine_counts=(5, 20, 100)
 ) -> None:
     """Prints, for the true patches, a flat object and each pattern's own estimate after each
     count of steps, and for each point's patch from the joint fit of its 2 x 2 square
     (:func:`group_estimates`): the modulus misfit to the measured patterns and the stitched
-    amplitude / phase SSIM. An estimate that fits its lone pattern as well as the truth does and
-    still scores far from it says that one pattern does not determine its patch."""
+    amplitude / phase SSIM; beside them, the plugin's refinement of the whole scan from a flat
+    object after each of ``refine_counts`` iterations (its object's patches, scored the same
+    way). An estimate that fits its lone pattern as well as the truth does and still scores far
+    from it says that one pattern does not determine its patch."""
     data = scan.training_data()
     measured = measured_moduli(data)
     probe = data.probe.astype(np.complex64)
@@ -200,6 +203,26 @@ def what_one_pattern_determines(
                 stitched(estimate, data.positions_px, scan, data),
                 flush=True,
             )
+    refinement = OverlapRefinement(
+        np.ones(scan.truth.shape, np.complex64),
+        data.positions_px,
+        data.diffraction_amplitude,
+        data.probe,
+        device='cpu',
+    )
+    done = 0
+    for count in refine_counts:
+        for _ in range(count - done):
+            refinement.step()
+        done = count
+        patches = extract_patches(refinement.object_, data.positions_px, N)
+        print(
+            f'refinement of the whole scan from a flat object, {count} iterations: misfit',
+            round(modulus_misfit(patches, measured, probe)),
+            'stitched',
+            stitched(patches, data.positions_px, scan, data),
+            flush=True,
+        )
 
 
 def scores(net, scan, kind: str, iterations: int, gridsize: int, estimates: str):
