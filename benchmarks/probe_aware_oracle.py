@@ -35,6 +35,7 @@ fit the held-out scan's patterns, beside their scores.
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
@@ -195,14 +196,16 @@ def what_one_pattern_determines(
         ('2 x 2 squares fitted jointly', group_estimates, group_step_counts),
     ):
         for steps in counts:
+            start = time.perf_counter()
             estimate = estimates(data, steps)
             print(
-                f'{name}, {steps} steps: misfit',
+                f'{name}, {steps} steps ({time.perf_counter() - start:.1f} s): misfit',
                 round(modulus_misfit(estimate, measured, probe)),
                 'stitched',
                 stitched(estimate, data.positions_px, scan, data),
                 flush=True,
             )
+    start = time.perf_counter()
     refinement = OverlapRefinement(
         np.ones(scan.truth.shape, np.complex64),
         data.positions_px,
@@ -215,9 +218,11 @@ def what_one_pattern_determines(
         for _ in range(count - done):
             refinement.step()
         done = count
+        seconds = time.perf_counter() - start
         patches = extract_patches(refinement.object_, data.positions_px, N)
         print(
-            f'refinement of the whole scan from a flat object, {count} iterations: misfit',
+            f'refinement of the whole scan from a flat object, {count} iterations '
+            f'({seconds:.1f} s with its set-up): misfit',
             round(modulus_misfit(patches, measured, probe)),
             'stitched',
             stitched(patches, data.positions_px, scan, data),
