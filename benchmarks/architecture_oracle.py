@@ -20,6 +20,7 @@ Usage: ``python benchmarks/architecture_oracle.py`` (30 epochs, about 11 min on 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -200,11 +201,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def benchmark_scans(extra_scans: int) -> tuple:
     """The realistic benchmark's training and held-out test scans (1,024 raster points, seed 0),
-    and ``extra_scans`` library scans of other photographs."""
+    and an iterator over ``extra_scans`` library scans of other photographs, each simulated when
+    it is reached (so a caller that keeps only what it prepares from each holds one at a time)."""
     spec = RealisticSpec(num_points=RASTER_WIDTH**2)
     train = make_realistic_scan('train', spec, seed=0).with_probe_power_of_data()
     test = make_realistic_scan('test', spec, seed=0).with_probe_power_of_data()
-    return train, test, [library_training_scan(spec, seed) for seed in range(extra_scans)]
+    return train, test, (library_training_scan(spec, seed) for seed in range(extra_scans))
 
 
 def main() -> None:
@@ -212,7 +214,7 @@ def main() -> None:
     add_training_arguments(parser)
     args = parser.parse_args()
     train, test, extra = benchmark_scans(args.extra_scans)
-    parts = [prepared(scan) for scan in [train, *extra]]
+    parts = [prepared(scan) for scan in itertools.chain([train], extra)]
     data = parts[0][0]
     inputs = torch.cat([part[1] for part in parts])
     truth = np.concatenate([part[2] for part in parts])

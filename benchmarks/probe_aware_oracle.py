@@ -35,6 +35,7 @@ fit the held-out scan's patterns, beside their scores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -277,10 +278,12 @@ def main() -> None:
         what_one_pattern_determines(test)
         return
     size = args.gridsize**2
-    parts = [
-        prepared(scan, args.input, args.iterations, args.gridsize, args.estimate)
-        for scan in [train, *extra]
-    ]
+    parts = []  # the added scans' estimates are dropped once prepared (memory)
+    for scan in itertools.chain([train], extra):
+        inputs, truth, estimate, data, members = prepared(
+            scan, args.input, args.iterations, args.gridsize, args.estimate
+        )
+        parts.append((inputs, truth, None if parts else estimate, data, members))
     for name, scan, part in (('test', test, None), ('train', train, parts[0])):
         _, _, estimate, data, _ = part or prepared(
             scan, args.input, args.iterations, estimates=args.estimate
