@@ -79,6 +79,14 @@ def amplitude_misfit(measured: torch.Tensor, probe: np.ndarray, size: int):
     return loss
 
 
+def modulus_correction(probe: np.ndarray, patches: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """The change of the exit waves ``probe * patches`` that gives their far fields the
+    ``measured`` moduli, phases kept (one error-reduction projection)."""
+    wave = probe * patches
+    spectrum = np.fft.fft2(wave)
+    return np.fft.ifft2(measured * np.exp(1j * np.angle(spectrum))) - wave
+
+
 def single_pattern_estimates(data, iterations: int) -> np.ndarray:
     """(n, N, N) complex64: each pattern's object after ``iterations`` error-reduction steps
     with the known probe from a flat object, its own pattern only (no overlap)."""
@@ -87,10 +95,9 @@ def single_pattern_estimates(data, iterations: int) -> np.ndarray:
     step = np.conj(probe) / np.max(np.abs(probe) ** 2)
     estimate = np.ones(measured.shape, np.complex64)
     for _ in range(iterations):
-        wave = probe * estimate
-        spectrum = np.fft.fft2(wave)
-        spectrum = measured * np.exp(1j * np.angle(spectrum))
-        estimate = (estimate + step * (np.fft.ifft2(spectrum) - wave)).astype(np.complex64)
+        estimate = (estimate + step * modulus_correction(probe, estimate, measured)).astype(
+            np.complex64
+        )
     return estimate
 
 
@@ -123,12 +130,9 @@ def group_estimates(data, iterations: int) -> np.ndarray:
         update = np.zeros_like(canvas)
         for k in range(4):
             probe = probes[members[:, k]]
-            wave = probe * canvas[groups, rows[:, k], cols[:, k]]
-            spectrum = np.fft.fft2(wave)
-            spectrum = measured[members[:, k]] * np.exp(1j * np.angle(spectrum))
-            update[groups, rows[:, k], cols[:, k]] += np.conj(probe) * (
-                np.fft.ifft2(spectrum) - wave
-            )
+            window = canvas[groups, rows[:, k], cols[:, k]]
+            change = modulus_correction(probe, window, measured[members[:, k]])
+            update[groups, rows[:, k], cols[:, k]] += np.conj(probe) * change
         canvas += update / power
     # The point's window with a flat margin, shifted, then cropped (no wrap-around at its edges).
     slot = np.argmax(members == np.arange(len(members))[:, None], axis=1)  # the point's member

@@ -45,16 +45,15 @@ n_filters_scale 1, 1,024 patterns, training seed 0), on the network's own object
 the PSNRs and the phase SSIM are what separate a trained network from a broken one (the amplitude
 SSIM bar, kept from the earlier guard, a flat object passes).
 
-Why 8 epochs: after 4 the network-only phase SSIM scattered too widely for a bar: 0.58 / 0.68 /
-0.48 / 0.66 (PyTorch, seeds 0-3) and 0.74 / 0.57 (TensorFlow, seeds 0, 2) on 2026-12-08, machine D
-(2-core AMD EPYC); the same seed 0 gave 0.71 on 2026-12-07's machine (a different CPU: rounding
-alone moves a 4-epoch training that far), and CI failed on it. After 8 epochs, same machine D, seeds
-0-3 (``pytest -s`` prints seed 0): PyTorch amplitude / phase PSNR 21.2-22.7 / 25.7-29.4 dB,
+Why 8 epochs: after 4 the network-only phase SSIM scattered too widely for a bar: 0.58 / 0.68 / 0.48
+/ 0.66 (PyTorch, seeds 0-3) and 0.74 / 0.57 (TensorFlow, seeds 0, 2) on 2026-12-08, machine D
+(2-core AMD EPYC); the same seed 0 gave 0.71 on 2026-12-07's machine with the same code and
+frameworks (most likely another CPU's rounding), and CI failed on it. After 8 epochs, same machine
+D, seeds 0-3 (``pytest -s`` prints seed 0): PyTorch amplitude / phase PSNR 21.2-22.7 / 25.7-29.4 dB,
 amplitude / phase SSIM 0.62-0.67 / 0.71-0.81; TensorFlow 21.2-22.2 / 27.4-30.3 dB, 0.65-0.69 /
-0.77-0.83 (about 35 s a training). The bars are unchanged; every seed of both engines clears them
-by at least 0.1 phase SSIM. After the default refinement the same networks score 0.81 / 0.99 SSIM
-whatever they predicted (it starts from the network's amplitude with a flat phase): that is not
-what this test is about."""
+0.77-0.83 (about 35 s a training). The bars are unchanged; every seed of both engines clears them by
+at least 0.1 phase SSIM. The default output, the refinement from a flat object, does not use the
+network's object at all: that is not what this test is about."""
 QUICK_EPOCHS = 8
 SUPERVISED_MIN_MAE_DROP = 0.2
 """Short supervised training must lower its own objective, the amplitude + phase MAE of the patches
